@@ -1,0 +1,48 @@
+"""VGen Studio SDK: projects, the render queue, plugins. ``import sdk`` never imports torch."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sdk.errors import (
+    IncompatibleCheckpoint,
+    InvalidRequest,
+    JobCancelled,
+    OutOfMemory,
+    PluginLoadError,
+    ProjectLocked,
+    VGenError,
+    WeightsMissing,
+)
+from sdk.hookspecs import hookimpl
+from sdk.records import JobStatus
+from sdk.specs import GeneratorSpec, TrainerSpec, WeightsSpec
+from sdk.video import Video
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "GeneratorSpec", "TrainerSpec", "WeightsSpec", "Video", "JobStatus", "hookimpl",
+    "VGenError", "InvalidRequest", "PluginLoadError", "WeightsMissing", "IncompatibleCheckpoint",
+    "OutOfMemory", "JobCancelled", "ProjectLocked", "Project", "RenderService", "load_plugins",
+]
+
+if TYPE_CHECKING:
+    from sdk.plugins import load_plugins
+    from sdk.project import Project
+    from sdk.service import RenderService
+
+
+def __getattr__(name: str) -> Any:  # lazy: keep `import sdk` light (SQLAlchemy loads on first use)
+    if name == "Project":
+        from sdk.project import Project
+
+        return Project
+    if name == "RenderService":
+        from sdk.service import RenderService
+
+        return RenderService
+    if name == "load_plugins":
+        from sdk.plugins import load_plugins
+
+        return load_plugins
+    raise AttributeError(name)

@@ -1,0 +1,217 @@
+"""What a generator or trainer sees while it runs: :class:`JobContext`.
+
+Torch is imported lazily (only inside the worker or a test does a generator run).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from pydantic import BaseModel
+
+from sdk import events as ev
+from sdk.errors import JobCancelled
+
+
+@dataclass
+class SubjectInput:
+    """A subject as a generator/trainer receives it: its token and image files (masks optional)."""
+
+    name: str
+    token: str
+    images: list[Path]
+    masks: list[Path | None] = field(default_factory=list)
+
+
+@dataclass
+class MotionInput:
+    name: str
+    videos: list[Path]
+
+
+@dataclass
+class JobRequest:
+    """One job, validated and with its inputs resolved to files."""
+
+    job_id: str
+    kind: str  # "generate" | "train"
+    spec_id: str
+    params: BaseModel
+    seed: int
+    inputs: dict[str, Any] = field(default_factory=dict)
+    #: resolved weights location (a folder or file); None means the spec's default tiny/installed weights
+    weights: Path | None = None
+    weights_id: str | None = None
+
+
+class ModelCache:
+    """LRU cache of loaded models kept across jobs in one worker.
+
+    ``budget_bytes`` bounds the summed size reported by ``size_of`` (parameters + buffers).
+    """
+
+    def __init__(self, budget_bytes: int = 16 * 2**30) -> None:
+        self.budget_bytes = budget_bytes
+        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: str, load: Callable[[], Any]) -> Any:
+        if key in self._items:
+            self._items.move_to_end(key)
+            self.hits += 1
+            return self._items[key][0]
+        self.misses += 1
+        value = load()
+        size = _size_of(value)
+        self._items[key] = (value, size)
+        while len(self._items) > 1 and sum(s for _, s in self._items.values()) > self.budget_bytes:
+            self._items.popitem(last=False)
+        return value
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._items
+
+    def clear(self) -> None:
+        self._items.clear()
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self._items)
+
+
+def _size_of(value: Any) -> int:
+    total = 0
+    seen: set[int] = set()
+    for obj in value.values() if isinstance(value, dict) else getattr(value, "components", {value: None}):
+        for p in _tensors_of(obj):
+            if id(p) not in seen:
+                seen.add(id(p))
+                total += p.numel() * p.element_size()
+    return total
+
+
+def _tensors_of(obj: Any):
+    params = getattr(obj, "parameters", None)
+    if callable(params):
+        yield from obj.parameters()
+        yield from obj.buffers()
+
+
+class JobContext:
+    """The worker-side view of a running job.
+
+    ``emit`` receives events (in the worker it sends them over the pipe; in tests it can append
+    to a list). ``cancel_flag`` is a callable returning True once a cancel was asked for.
+    """
+
+    preview_interval_s = 0.1  # ≤ 10 previews per second
+
+    def __init__(
+        self,
+        job_id: str,
+        emit: Callable[[ev.Event], None],
+        *,
+        staging_dir: Path,
+        models: ModelCache | None = None,
+        device: str = "cpu",
+        dtype: str = "float32",
+        cancel_flag: Callable[[], bool] = lambda: False,
+        preview_every: int = 1,
+    ) -> None:
+        self.job_id = job_id
+        self._emit = emit
+        self.staging_dir = Path(staging_dir)
+        self.staging_dir.mkdir(parents=True, exist_ok=True)
+        self.models = models if models is not None else ModelCache()
+        self.device = device
+        self.dtype = dtype
+        self._cancel_flag = cancel_flag
+        self.preview_every = max(1, preview_every)
+        self._t0 = time.monotonic()
+        self._last_preview = 0.0
+        self.log = logging.getLogger(f"vgen.job.{job_id}")
+        self.log.propagate = False
+        self.log.handlers[:] = [_EmitHandler(self)]
+        self.log.setLevel(logging.INFO)
+        self.artifacts: list[ev.ArtifactSaved] = []
+
+    # -- reporting ----------------------------------------------------------------------
+    def emit(self, event: ev.Event) -> None:
+        self._emit(event)
+
+    def progress(self, step: int, total: int, **metrics: float) -> None:
+        elapsed = time.monotonic() - self._t0
+        eta = elapsed / step * (total - step) if step > 0 else None
+        self._emit(ev.ProgressUpdated(self.job_id, step=step, total=total, metrics={k: float(v) for k, v in metrics.items()},
+                                      elapsed_s=elapsed, eta_s=eta))
+
+    def preview(self, latents_or_frames: Any, step: int, total: int, *, force: bool = False) -> bool:
+        """Send a preview: SD-VAE latents ``[B,4,F,h,w]`` (mapped latent→RGB, ~0.1 ms) or uint8
+        frames ``[F,H,W,3]``. Throttled to ≤ 10 per second; the last step is always sent."""
+        now = time.monotonic()
+        if not force and step != total and (now - self._last_preview < self.preview_interval_s or step % self.preview_every):
+            return False
+        self._last_preview = now
+        if isinstance(latents_or_frames, np.ndarray) and latents_or_frames.dtype == np.uint8:
+            frames = latents_or_frames
+        else:
+            from sdk.ml.preview import latents_to_rgb  # torch lives there
+
+            frames = latents_to_rgb(latents_or_frames)
+        self._emit(ev.PreviewReady(self.job_id, step=step, total=total, frames=frames))
+        return True
+
+    # -- control ------------------------------------------------------------------------
+    def cancelled(self) -> bool:
+        return bool(self._cancel_flag())
+
+    def check_cancelled(self) -> None:
+        """Raise :class:`sdk.errors.JobCancelled` if a cancel was asked for (call every step)."""
+        if self.cancelled():
+            raise JobCancelled()
+
+    def generator(self, seed: int):
+        """The seed's meaning, as in diffusers: ``torch.Generator("cpu").manual_seed(seed)``."""
+        import torch
+
+        return torch.Generator("cpu").manual_seed(int(seed))
+
+    # -- trainers -----------------------------------------------------------------------
+    def save_artifact(self, name: str, tensors: dict[str, Any], *, step: int, meta: dict[str, Any] | None = None) -> Path:
+        """Write a checkpoint (safetensors) into staging; the service records it as an Adapter."""
+        from safetensors.torch import save_file
+
+        folder = self.staging_dir / "artifacts" / f"{name}-{step:08d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "weights.safetensors"
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
+        meta = dict(meta or {}, step=step, name=name)
+        import json
+
+        (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        event = ev.ArtifactSaved(self.job_id, name=name, path=str(folder), step=step, meta=meta)
+        self.artifacts.append(event)
+        self._emit(event)
+        return path
+
+    def sample(self, frames: np.ndarray, step: int, total: int) -> None:
+        """A trainer's sample video at ``step`` (shown as a preview)."""
+        self.preview(frames, step, total, force=True)
+
+
+class _EmitHandler(logging.Handler):
+    def __init__(self, ctx: JobContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.ctx._emit(ev.LogRecord(self.ctx.job_id, level=record.levelname, message=record.getMessage()))
+        except Exception:
+            pass

@@ -1,0 +1,53 @@
+"""Errors a user sees. Every error carries a message that names what is wrong and a hint that says the fix."""
+from __future__ import annotations
+
+
+class VGenError(Exception):
+    """Base class: ``user_message`` is shown to the person, ``hint`` says how to fix it."""
+
+    def __init__(self, user_message: str, hint: str = "") -> None:
+        self.user_message = user_message
+        self.hint = hint
+        super().__init__(f"{user_message} ({hint})" if hint else user_message)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"type": type(self).__name__, "message": self.user_message, "hint": self.hint}
+
+
+class InvalidRequest(VGenError):
+    """A request (job, import, parameter) was refused before anything changed."""
+
+    def __init__(self, user_message: str, hint: str = "", field: str | None = None) -> None:
+        self.field = field
+        super().__init__(user_message, hint)
+
+
+class PluginLoadError(VGenError):
+    """A plugin failed to import or registered something invalid."""
+
+
+class WeightsMissing(VGenError):
+    """The weights a job needs are not installed."""
+
+
+class IncompatibleCheckpoint(VGenError):
+    """A checkpoint does not fit the model it was loaded into (keys, shapes or format)."""
+
+
+class OutOfMemory(VGenError):
+    """The device ran out of memory."""
+
+
+class JobCancelled(VGenError):
+    """Raised inside a generator when the job was cancelled."""
+
+    def __init__(self, user_message: str = "The job was cancelled.", hint: str = "") -> None:
+        super().__init__(user_message, hint)
+
+
+class ProjectLocked(VGenError):
+    """Another process already renders this project's queue."""
+
+
+class ProjectError(VGenError):
+    """A project folder or database could not be opened or created."""

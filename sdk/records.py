@@ -1,0 +1,138 @@
+"""Plain, detached records returned by :class:`sdk.Project` (safe to hand to any thread or view)."""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class JobStatus(str, enum.Enum):
+    QUEUED = "QUEUED"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+@dataclass(frozen=True)
+class AssetRecord:
+    hash: str            # sha256 hex of the file bytes
+    kind: str            # "image" | "video" | "mask"
+    path: Path           # absolute path of the content-addressed copy
+    original_name: str
+    width: int
+    height: int
+    num_frames: int = 1
+    fps: float | None = None
+    bytes: int = 0
+
+
+@dataclass(frozen=True)
+class SubjectImageRecord:
+    asset: AssetRecord
+    mask: AssetRecord | None = None
+
+
+@dataclass(frozen=True)
+class SubjectRecord:
+    id: int
+    name: str
+    token: str
+    images: tuple[SubjectImageRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class MotionRecord:
+    id: int
+    name: str
+    videos: tuple[AssetRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class PromptRecord:
+    id: int
+    text: str
+    negative: str = ""
+
+
+@dataclass(frozen=True)
+class AdapterRecord:
+    id: str
+    name: str
+    kind: str                    # e.g. "dreamvideo.identity", "videolcm.student"
+    path: Path                   # folder under adapters/
+    job_id: str | None = None
+    step: int = 0
+    subject_id: int | None = None
+    motion_id: int | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A validated job about to be queued."""
+
+    kind: str                    # "generate" | "train"
+    spec_id: str
+    params: dict[str, Any]       # validated, JSON-ready (model_dump(mode="json"))
+    seed: int
+    spec_version: str = ""
+    prompt: str | None = None
+    inputs: dict[str, Any] = field(default_factory=dict)   # {"image": asset_hash, "subject": id, "motion": id, ...}
+    weights: str | None = None   # weights id or absolute path
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    batch_id: str
+    kind: str
+    spec_id: str
+    spec_version: str
+    params: dict[str, Any]
+    seed: int
+    prompt: str | None
+    inputs: dict[str, Any]
+    weights: str | None
+    status: JobStatus
+    position: int
+    attempts: int
+    created_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    progress_step: int = 0
+    progress_total: int = 0
+    cancel_requested: bool = False
+    error_message: str | None = None
+    error_hint: str | None = None
+    error_traceback: str | None = None
+    exit_code: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dict(self.__dict__)
+        d["status"] = self.status.value
+        return d
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    id: str
+    created_at: float
+    job_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    id: int
+    job_id: str
+    dir: Path
+    video_path: Path
+    meta_path: Path
+    thumb_path: Path | None
+    frames_dir: Path | None
+    created_at: float

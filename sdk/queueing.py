@@ -1,0 +1,117 @@
+"""Turn what a user asks for (prompts × seeds × parameter values) into validated jobs.
+
+Everything is validated before anything is queued: one bad combination refuses the whole batch.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from sdk.errors import InvalidRequest
+from sdk.params import parse_seeds, validate_params
+from sdk.records import BatchRecord, NewJob
+
+if TYPE_CHECKING:
+    from sdk.plugins import PluginRegistry
+    from sdk.project import Project
+
+MAX_JOBS_PER_BATCH = 10_000
+
+
+def plan_jobs(
+    project: "Project",
+    registry: "PluginRegistry",
+    spec_id: str,
+    *,
+    kind: str | None = None,
+    prompts: Sequence[str] = (),
+    seeds: str | int | list[int] | None = None,
+    params: dict[str, list[Any]] | None = None,
+    image: str | Path | None = None,
+    subject: str | int | None = None,
+    motion: str | int | None = None,
+    weights: str | None = None,
+) -> list[NewJob]:
+    """Validate a request and expand it into jobs: every prompt × seed × listed param value is one job."""
+    spec = registry.trainer(spec_id) if kind == "train" else registry.spec(spec_id)
+    kind = spec.kind
+    params = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in (params or {}).items()}
+    declared = set(spec.inputs)
+
+    prompts = [p for p in prompts if p is not None]
+    if "prompt" in params:
+        prompts = prompts + [str(p) for p in params.pop("prompt")]
+    if "text" in declared:
+        if not prompts or not any(p.strip() for p in prompts):
+            raise InvalidRequest(
+                f"{spec_id} needs a prompt.", hint="Give one or more with --prompt TEXT.", field="prompt"
+            )
+        for p in prompts:
+            if not p.strip():
+                raise InvalidRequest("A prompt is empty.", hint="Remove the empty --prompt or write some text.", field="prompt")
+    elif prompts:
+        raise InvalidRequest(f"{spec_id} takes no prompt.", hint="Remove --prompt.", field="prompt")
+
+    inputs: dict[str, Any] = {}
+    for name, value in (("image", image), ("subject", subject), ("motion", motion)):
+        if value is None:
+            continue
+        if name not in declared:
+            raise InvalidRequest(
+                f"{spec_id} takes no {name}.",
+                hint=f"It takes: {', '.join(sorted(declared)) or 'nothing but parameters'}.", field=name,
+            )
+    for name in ("image", "subject", "motion"):
+        if name in declared and locals()[name] is None and name in getattr(spec, "required_inputs", (name,)):
+            raise InvalidRequest(f"{spec_id} needs a {name}.", hint=f"Give it with --{name}.", field=name)
+
+    seed_list = parse_seeds(seeds)
+    keys = sorted(params)
+    combos = list(itertools.product(*(params[k] for k in keys))) or [()]
+    total = max(1, len(prompts)) * len(seed_list) * len(combos)
+    if total > MAX_JOBS_PER_BATCH:
+        raise InvalidRequest(
+            f"This grid makes {total} jobs.", hint=f"At most {MAX_JOBS_PER_BATCH} per batch: use fewer seeds or values.",
+            field="seeds",
+        )
+
+    validated: list[tuple[str | None, dict[str, Any]]] = []
+    for prompt in prompts or [None]:
+        for combo in combos:
+            values = dict(zip(keys, combo))
+            if prompt is not None:
+                values["prompt"] = prompt
+            model = validate_params(spec.params, values, spec_id=spec_id)
+            validated.append((prompt, model.model_dump(mode="json")))
+
+    # Inputs are resolved after the parameters are known good; an imported image is harmless
+    # (content-addressed) even if a later check refuses the batch.
+    if subject is not None:
+        inputs["subject"] = project.subject(subject).id
+    if motion is not None:
+        inputs["motion"] = project.motion(motion).id
+    if image is not None:
+        inputs["image"] = project.import_asset(Path(image), "image").hash
+
+    weights_value = _check_weights(weights, spec.default_weights)
+
+    return [
+        NewJob(kind=kind, spec_id=spec.id, spec_version=spec.version, params=p, seed=seed, prompt=prompt,
+               inputs=dict(inputs), weights=weights_value)
+        for prompt, p in validated
+        for seed in seed_list
+    ]
+
+
+def _check_weights(weights: str | None, default_id: str | None) -> str | None:
+    """Weights must be resolvable now, so a batch never fails later for a typo."""
+    from sdk import weights as w
+
+    path, wid = w.resolve(weights, default_id)
+    return wid if wid is not None and (weights is None or weights == wid) else str(Path(path).resolve())
+
+
+def queue_jobs(project: "Project", registry: "PluginRegistry", spec_id: str, **kwargs: Any) -> BatchRecord:
+    """:func:`plan_jobs` then add them to the queue as one batch (one transaction)."""
+    return project.add_jobs(plan_jobs(project, registry, spec_id, **kwargs))

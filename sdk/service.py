@@ -1,0 +1,268 @@
+"""RenderService: the scheduler and the only writer of running-job state (DESIGN §2).
+
+It takes the render lock of a project, recovers jobs a dead service left RUNNING, then feeds
+queued jobs one at a time to an executor (a spawned worker process by default), turns the
+worker's events into database updates, and hands every event to its subscribers. A worker that
+dies, hangs on cancel or runs out of memory fails (or cancels) its job, never the service.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from sdk import events as ev
+from sdk.errors import VGenError
+from sdk.executor import LocalProcessExecutor, WorkerDied, describe_exit
+
+if TYPE_CHECKING:
+    from sdk.executor import Executor
+    from sdk.plugins import PluginRegistry
+    from sdk.project import Project
+    from sdk.records import JobRecord
+
+log = logging.getLogger("vgen.service")
+Subscriber = Callable[[ev.Event], None]
+
+
+class RenderService:
+    """Runs a project's queue.
+
+    Parameters: ``project`` (an open :class:`sdk.Project`), ``registry`` (defaults to the installed
+    plugins), ``executor`` (defaults to :class:`LocalProcessExecutor`), ``grace_period`` seconds a
+    cancelled job gets before its worker is terminated, then killed.
+    """
+
+    def __init__(
+        self,
+        project: "Project",
+        *,
+        registry: "PluginRegistry | None" = None,
+        executor: "Executor | None" = None,
+        device: str = "cpu",
+        grace_period: float = 10.0,
+        poll_interval: float = 0.2,
+        progress_write_interval: float = 0.5,
+        holder: str = "",
+    ) -> None:
+        from sdk.plugins import load_plugins
+
+        self.project = project
+        self.registry = registry or load_plugins()
+        self.executor = executor or LocalProcessExecutor(device)
+        self.grace_period = grace_period
+        self.poll_interval = poll_interval
+        self.progress_write_interval = progress_write_interval
+        self.holder = holder or f"RenderService on {socket.gethostname()}"
+        self._subscribers: list[Subscriber] = []
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock_handle: Any = None
+        self.current_job: str | None = None
+        self.stats = {"succeeded": 0, "failed": 0, "cancelled": 0}
+
+    # -- subscribers --------------------------------------------------------------------
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """Call ``fn(event)`` for every event (from the service's thread). Returns an unsubscribe."""
+        self._subscribers.append(fn)
+        return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
+
+    def _publish(self, event: ev.Event) -> None:
+        for fn in list(self._subscribers):
+            try:
+                fn(event)
+            except Exception:  # a broken view must not stop the queue
+                log.exception("event subscriber failed")
+
+    # -- running ------------------------------------------------------------------------
+    def run(self, *, until_empty: bool = True) -> dict[str, int]:
+        """Render queued jobs; return counts. With ``until_empty`` it returns once the queue is
+        empty; otherwise it keeps watching for new jobs until :meth:`stop`."""
+        self._acquire()
+        try:
+            while not self._stop.is_set():
+                if self._paused.is_set():
+                    self._stop.wait(self.poll_interval)
+                    continue
+                job = self.project.claim_next_job()
+                if job is None:
+                    if until_empty:
+                        break
+                    self._stop.wait(self.poll_interval)
+                    continue
+                self._run_one(job)
+        finally:
+            self.executor.shutdown()
+            self._release()
+        return dict(self.stats)
+
+    def start(self) -> None:
+        """Run the queue in a background thread until :meth:`stop` (for the GUI)."""
+        if self._thread and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._acquire()  # raise ProjectLocked here, in the caller's thread
+        self._thread = threading.Thread(target=self.run, kwargs={"until_empty": False}, name="vgen-render", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop after terminating the running job (it goes back to QUEUED: nothing is lost)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def pause(self) -> None:
+        """Finish the running job, then take no new ones."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        self._paused.clear()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def cancel(self, job_id: str) -> None:
+        """Cancel a queued job at once, or ask the running one to stop (grace period, then kill)."""
+        job = self.project.request_cancel(job_id)
+        if job.id == self.current_job:
+            self.executor.cancel_job(job.id)
+
+    def _acquire(self) -> None:
+        if self._lock_handle is None:
+            self._lock_handle = self.project.acquire_render_lock(self.holder)
+            recovered = self.project.requeue_running()
+            if recovered:
+                log.info("re-queued %d job(s) left RUNNING by a stopped service", recovered)
+
+    def _release(self) -> None:
+        if self._lock_handle is not None:
+            self._lock_handle.release()
+            self._lock_handle = None
+
+    # -- one job ------------------------------------------------------------------------
+    def _run_one(self, job: "JobRecord") -> None:
+        self.current_job = job.id
+        try:
+            try:
+                payload = self._payload(job)
+            except VGenError as exc:
+                self._fail(job.id, exc.user_message, exc.hint, "")
+                return
+            self.executor.start_job(payload)
+            self._pump(job, payload)
+        finally:
+            self.current_job = None
+
+    def _pump(self, job: "JobRecord", payload: dict[str, Any]) -> None:
+        job_id = job.id
+        artifacts: list[dict[str, Any]] = []
+        cancel_sent_at: float | None = None
+        last_write = 0.0
+        last_check = time.monotonic()
+        while True:
+            if self._stop.is_set():
+                # The service is stopping: the job goes back to the queue, nothing is lost.
+                self.executor.terminate()
+                self.project.requeue_running()
+                return
+            try:
+                event = self.executor.next_event(self.poll_interval)
+            except WorkerDied as died:
+                if cancel_sent_at is not None:
+                    self._cancelled(job_id)
+                else:
+                    self._fail(job_id, str(died), "The next job starts a fresh worker. If this repeats, "
+                               "lower the memory use (smaller size or fewer frames).", "", died.exit_code)
+                return
+            now = time.monotonic()
+            if cancel_sent_at is None and (event is None or now - last_check > self.poll_interval):
+                last_check = now
+                if self.project.job(job_id).cancel_requested:
+                    self.executor.cancel_job(job_id)
+                    cancel_sent_at = now
+            if cancel_sent_at is not None and now - cancel_sent_at > self.grace_period:
+                code = self.executor.terminate()
+                log.warning("job %s ignored cancel for %.1fs; worker stopped (%s)", job_id, self.grace_period,
+                            describe_exit(code))
+                self._cancelled(job_id)
+                return
+            if event is None:
+                continue
+            if isinstance(event, ev.ProgressUpdated):
+                if now - last_write > self.progress_write_interval or event.step == event.total:
+                    self.project.set_progress(job_id, event.step, event.total)
+                    last_write = now
+            elif isinstance(event, ev.LogRecord):
+                self.project.add_log(job_id, event.level, event.message)
+            elif isinstance(event, ev.ArtifactSaved):
+                artifacts.append({"name": event.name, "path": event.path, "step": event.step, "meta": event.meta,
+                                  "kind": event.meta.get("kind", job.spec_id)})
+            elif isinstance(event, ev.JobFinished):
+                self.project.finish_job(job_id, self.project.staging_dir(job_id), artifacts)
+                self.stats["succeeded"] += 1
+            elif isinstance(event, ev.JobFailed):
+                self._fail(job_id, event.message, event.hint, event.traceback, publish=False)
+            elif isinstance(event, ev.JobCancelled):
+                self._cancelled(job_id, publish=False)
+            self._publish(event)
+            if isinstance(event, ev.TERMINAL):
+                return
+
+    def _fail(self, job_id: str, message: str, hint: str, tb: str, exit_code: int | None = None,
+              publish: bool = True) -> None:
+        self.project.fail_job(job_id, message, hint=hint, traceback=tb, exit_code=exit_code)
+        self.stats["failed"] += 1
+        if publish:
+            self._publish(ev.JobFailed(job_id, message=message, hint=hint, traceback=tb, exit_code=exit_code))
+
+    def _cancelled(self, job_id: str, publish: bool = True) -> None:
+        self.project.mark_cancelled(job_id)
+        self.stats["cancelled"] += 1
+        if publish:
+            self._publish(ev.JobCancelled(job_id))
+
+    def _payload(self, job: "JobRecord") -> dict[str, Any]:
+        """Everything the worker needs, with inputs resolved to files."""
+        from sdk import weights as w
+        from sdk.outputs import build_meta
+
+        spec = self.registry.spec(job.spec_id)
+        staging = self.project.staging_dir(job.id)
+        if staging.exists():
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True)
+        inputs: dict[str, Any] = {}
+        hashes: dict[str, Any] = {}
+        if "image" in job.inputs:
+            asset = self.project.asset(job.inputs["image"])
+            inputs["image"], hashes["image"] = str(asset.path), asset.hash
+        if "subject" in job.inputs:
+            s = self.project.subject(job.inputs["subject"])
+            inputs["subject"] = {"name": s.name, "token": s.token, "images": [str(i.asset.path) for i in s.images],
+                                 "masks": [str(i.mask.path) if i.mask else None for i in s.images]}
+            hashes["subject"] = {"name": s.name, "images": [i.asset.hash for i in s.images]}
+        if "motion" in job.inputs:
+            m = self.project.motion(job.inputs["motion"])
+            inputs["motion"] = {"name": m.name, "videos": [str(v.path) for v in m.videos]}
+            hashes["motion"] = {"name": m.name, "videos": [v.hash for v in m.videos]}
+        weights_path, weights_id = w.resolve(job.weights, spec.default_weights)
+        meta = build_meta(
+            job_id=job.id, kind=job.kind, spec_id=job.spec_id, spec_version=job.spec_version, params=job.params,
+            seed=job.seed, prompt=job.prompt, inputs=hashes, weights=weights_id or str(weights_path),
+            weights_hashes=w.hash_weights(weights_path), timings={"queued_at": job.created_at},
+        )
+        return {
+            "job_id": job.id, "kind": job.kind, "spec_id": job.spec_id, "params": job.params, "seed": job.seed,
+            "inputs": inputs, "weights": str(weights_path), "weights_id": weights_id, "staging_dir": str(staging),
+            "meta": meta,
+        }

@@ -115,7 +115,10 @@ def _queue(a: argparse.Namespace, spec_id: str, kind: str | None) -> int:
 
     params = parse_param_assignments(a.param or [])
     with _open(a.path) as p:
-        batch = queue_jobs(p, load_plugins(), spec_id, kind=kind, prompts=getattr(a, "prompt", None) or [],
+        prompts: list = list(getattr(a, "prompt", None) or [])
+        if getattr(a, "all_prompts", False):
+            prompts += [(pr.text, pr.negative) for pr in p.prompts()]
+        batch = queue_jobs(p, load_plugins(), spec_id, kind=kind, prompts=prompts,
                            seeds=a.seeds, params=params, image=getattr(a, "image", None), subject=a.subject,
                            motion=a.motion, weights=a.weights)
     print(f"Queued {len(batch.job_ids)} job(s) in batch {batch.id}: {' '.join(batch.job_ids)}")
@@ -378,6 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = cmd(g, "add", cmd_queue_add, "queue prompts × seeds × param values as one batch")
     c.add_argument("path"); c.add_argument("--generator", required=True)
     c.add_argument("--prompt", action="append", default=[]); c.add_argument("--image", default=None)
+    c.add_argument("--all-prompts", action="store_true", help="also use every prompt of the project (with its negative)")
     job_args(c)
     c = cmd(g, "run", cmd_queue_run, "render until the queue is empty")
     c.add_argument("path"); c.add_argument("--json", action="store_true", help="one JSON event per line")

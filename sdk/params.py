@@ -5,7 +5,6 @@ Names follow diffusers wherever it has one, so users meet names they already kno
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -18,14 +17,7 @@ MAX_SEED = 2**63 - 1
 class Params(BaseModel):
     """Base of every params model: unknown keys are refused (a typo must not pass silently)."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _finite(cls, value: Any) -> Any:
-        if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError("must be a finite number")
-        return value
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class GenerateParams(Params):

@@ -25,7 +25,7 @@ def plan_jobs(
     spec_id: str,
     *,
     kind: str | None = None,
-    prompts: Sequence[str] = (),
+    prompts: Sequence[str | tuple[str, str]] = (),
     seeds: str | int | list[int] | None = None,
     params: dict[str, list[Any]] | None = None,
     image: str | Path | None = None,
@@ -39,7 +39,9 @@ def plan_jobs(
     params = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in (params or {}).items()}
     declared = set(spec.inputs)
 
-    prompts = [p for p in prompts if p is not None]
+    # a prompt may come with its own negative prompt: (text, negative)
+    negatives = {p[0]: p[1] for p in prompts if isinstance(p, tuple) and p[1]}
+    prompts = [p[0] if isinstance(p, tuple) else p for p in prompts if p is not None]
     if "prompt" in params:
         prompts = prompts + [str(p) for p in params.pop("prompt")]
     if "text" in declared:
@@ -82,6 +84,8 @@ def plan_jobs(
             values = dict(zip(keys, combo))
             if prompt is not None:
                 values["prompt"] = prompt
+                if prompt in negatives and "negative_prompt" not in values:
+                    values["negative_prompt"] = negatives[prompt]
             model = validate_params(spec.params, values, spec_id=spec_id)
             validated.append((prompt, model.model_dump(mode="json")))
 

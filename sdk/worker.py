@@ -30,19 +30,25 @@ class _Channel:
         self.lock = threading.Lock()
         self.jobs: "queue.Queue[dict | None]" = queue.Queue()
         self.cancelled: set[str] = set()
+        #: set when the parent died: the running job stops at its next step and the worker exits
+        self.parent_gone = False
         self.reader = threading.Thread(target=self._read, name="vgen-worker-reader", daemon=True)
         self.reader.start()
 
     def send(self, obj: Any) -> None:
         with self.lock:
-            self.conn.send(obj)
+            try:
+                self.conn.send(obj)
+            except (OSError, EOFError):
+                self.parent_gone = True
 
     def _read(self) -> None:
         while True:
             try:
                 msg = self.conn.recv()
             except (EOFError, OSError):
-                self.jobs.put(None)  # parent went away: shut down
+                self.parent_gone = True  # parent went away: stop the job, shut down
+                self.jobs.put(None)
                 return
             if msg[0] == "start":
                 self.jobs.put(msg[1])
@@ -70,7 +76,7 @@ def worker_main(conn: Any, device: str = "cpu", threads: int | None = None) -> N
     chan.send(("ready", {"pid": os.getpid(), "startup_s": time.monotonic() - t0, "torch": torch.__version__}))
     while True:
         payload = chan.jobs.get()
-        if payload is None:
+        if payload is None or chan.parent_gone:
             break
         _run_job(payload, chan, registry, cache, instances, device)
 
@@ -102,7 +108,7 @@ def _run_job(payload: dict, chan: _Channel, registry: Any, cache: Any, instances
             weights_id=payload.get("weights_id"),
         )
         ctx = JobContext(job_id, chan.send, staging_dir=staging, models=cache, device=device,
-                         cancel_flag=lambda: job_id in chan.cancelled,
+                         cancel_flag=lambda: job_id in chan.cancelled or chan.parent_gone,
                          preview_every=int(payload.get("preview_every", 1)))
         if spec.id not in instances:
             instances[spec.id] = load_entry(spec.entry)()

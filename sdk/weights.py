@@ -1,0 +1,360 @@
+"""The global models directory and its registry (DESIGN §3, §5).
+
+Weights are global, not per project: ``models_dir()`` (``$VGEN_MODELS_DIR`` or the platform's
+user data dir) holds downloaded/copied weights and ``registry.json``, a list of entries::
+
+    {"id", "path", "format", "source": "imported" | "fetched" | "tiny",
+     "sha256": {relative file: hex}, "installed_at", "licence"}
+
+Imported weights are referenced in place by default. Nothing here imports torch.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sdk.errors import InvalidRequest, VGenError, WeightsMissing
+from sdk.specs import WeightsSpec, load_entry
+
+log = logging.getLogger(__name__)
+
+REGISTRY_NAME = "registry.json"
+REGISTRY_VERSION = 1
+#: Plain (unregistered) files above this size are fingerprinted by size+mtime, not hashed.
+FINGERPRINT_LIMIT = 64 * 1024 * 1024
+CHECKPOINT_SUFFIXES = (".pth", ".ckpt", ".bin", ".safetensors", ".pt")
+#: Seconds to wait on the hub before a download counts as offline.
+HUB_TIMEOUT = 10
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+
+
+def models_dir() -> Path:
+    """The global models directory: ``$VGEN_MODELS_DIR`` if set, else ``<user data dir>/vgen-studio/models``."""
+    env = os.environ.get("VGEN_MODELS_DIR")
+    if env:
+        return Path(env).expanduser().absolute()
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("vgen-studio")) / "models"
+
+
+def _fixes(weights_id: str) -> str:
+    return (f"Run `vgen models fetch {weights_id}` (downloads; check its licence) or "
+            f"`vgen models import {weights_id} PATH` or, for a test run, "
+            f"`vgen models make-tiny {weights_id} DIR`.")
+
+
+# -- registry ----------------------------------------------------------------------------
+def _registry_path() -> Path:
+    return models_dir() / REGISTRY_NAME
+
+
+def _read_registry() -> dict[str, dict[str, Any]]:
+    path = _registry_path()
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise VGenError(f"The models registry {path} cannot be read: {exc}",
+                        hint="Fix or delete it, then re-import your weights.") from None
+    entries = data.get("weights", []) if isinstance(data, dict) else []
+    return {e["id"]: e for e in entries if isinstance(e, dict) and "id" in e}
+
+
+def _write_registry(entries: dict[str, dict[str, Any]]) -> None:
+    """Write the registry atomically (temporary file in the same folder + ``os.replace``)."""
+    path = _registry_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = {"version": REGISTRY_VERSION, "weights": [entries[k] for k in sorted(entries)]}
+    fd, tmp = tempfile.mkstemp(prefix=".registry-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2, ensure_ascii=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _register(entry: dict[str, Any]) -> dict[str, Any]:
+    entries = _read_registry()  # re-read right before writing: keeps others' recent changes
+    entries[entry["id"]] = entry
+    _write_registry(entries)
+    return entry
+
+
+def list_installed() -> list[dict[str, Any]]:
+    """All registered weights, sorted by id (each entry a dict as in the module docstring)."""
+    entries = _read_registry()
+    return [entries[k] for k in sorted(entries)]
+
+
+def installed(weights_id: str) -> dict[str, Any] | None:
+    """The registry entry of ``weights_id``, or None when it is not installed."""
+    return _read_registry().get(weights_id)
+
+
+def remove(weights_id: str, *, delete_files: bool = False) -> bool:
+    """Unregister ``weights_id``; with ``delete_files`` also delete its files if they live
+    inside ``models_dir()`` (weights referenced elsewhere are never deleted). True if it was registered."""
+    entries = _read_registry()
+    entry = entries.pop(weights_id, None)
+    if entry is None:
+        return False
+    _write_registry(entries)
+    path = Path(entry["path"])
+    if delete_files and path.exists() and path.resolve().is_relative_to(models_dir().resolve()):
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return True
+
+
+# -- resolving ---------------------------------------------------------------------------
+def resolve(weights: str | None, default_id: str | None) -> tuple[Path, str | None]:
+    """Where the weights a job asks for are: ``(path, id)``.
+
+    ``weights`` may be an existing path (→ ``(absolute path, None)``) or an installed id
+    (→ ``(its path, id)``); None means ``default_id``. Raises :class:`WeightsMissing` naming
+    the id and the three ways to get it.
+    """
+    if weights is not None and str(weights).strip():
+        weights = str(weights).strip()
+        candidate = Path(weights).expanduser()
+        if candidate.exists():
+            return candidate.absolute(), None
+        weights_id = weights
+    elif default_id:
+        weights_id = default_id
+    else:
+        raise WeightsMissing("No weights were given and this generator has no default weights.",
+                             hint="Pass weights as an installed id or a path; `vgen models list` shows what is installed.")
+    entry = installed(weights_id)
+    if entry is None:
+        if any(sep in weights_id for sep in ("/", "\\")) or weights_id.startswith(("~", ".")):
+            raise WeightsMissing(f"No weights at {weights_id}: the path does not exist.",
+                                 hint="Check the path, or give an installed weights id (`vgen models list`).")
+        raise WeightsMissing(f"Weights {weights_id!r} are not installed.", hint=_fixes(weights_id))
+    path = Path(entry["path"])
+    if not path.exists():
+        raise WeightsMissing(f"Weights {weights_id!r} are registered at {path}, but that path no longer exists.",
+                             hint=_fixes(weights_id))
+    return path, weights_id
+
+
+# -- hashing -----------------------------------------------------------------------------
+def _files(root: Path) -> list[tuple[str, Path]]:
+    """(relative posix path, path) of every file under ``root`` (hidden files/folders skipped)."""
+    if root.is_file():
+        return [(root.name, root)]
+    out = []
+    for p in root.rglob("*"):
+        rel = p.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not p.is_file():
+            continue
+        out.append((rel.as_posix(), p))
+    return sorted(out)
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def sha256_tree(path: Path) -> dict[str, str]:
+    """Full sha256 of every file under ``path`` (or of the file itself), by relative path."""
+    return {rel: _sha256(p) for rel, p in _files(Path(path))}
+
+
+def hash_weights(path: Path | str) -> dict[str, str]:
+    """Hashes recorded in an output's recipe for the weights at ``path``.
+
+    Installed weights: the sha256 cached in their registry entry. A plain path: a cheap but
+    stable fingerprint, sha256 for files ≤ 64 MB and ``"size:<bytes>,mtime_ns:<ns>"`` for larger ones.
+    """
+    path = Path(path).expanduser().absolute()
+    for entry in _read_registry().values():
+        if entry.get("sha256") and Path(entry["path"]).absolute() == path:
+            return dict(entry["sha256"])
+    out = {}
+    for rel, p in _files(path):
+        st = p.stat()
+        out[rel] = _sha256(p) if st.st_size <= FINGERPRINT_LIMIT else f"size:{st.st_size},mtime_ns:{st.st_mtime_ns}"
+    return out
+
+
+# -- installing --------------------------------------------------------------------------
+def detect_format(path: Path) -> str | None:
+    """``"diffusers"`` (a folder with ``model_index.json``), ``"vgen"`` (``.pth/.ckpt/.bin/...``
+    checkpoint files), or None when neither."""
+    path = Path(path)
+    if path.is_file():
+        return "vgen" if path.suffix.lower() in CHECKPOINT_SUFFIXES else None
+    if (path / "model_index.json").is_file():
+        return "diffusers"
+    if any(p.suffix.lower() in CHECKPOINT_SUFFIXES for _, p in _files(path)):
+        return "vgen"
+    return None
+
+
+def _check_id(weights_id: str) -> None:
+    if not isinstance(weights_id, str) or not _ID_RE.match(weights_id):
+        raise InvalidRequest(f"Invalid weights id {weights_id!r}.",
+                             hint="Use letters, digits, '.', '_' and '-', e.g. modelscope_t2v.base.",
+                             field="weights_id")
+
+
+def _entry(weights_id: str, path: Path, fmt: str, source: str, licence: str, sha: dict[str, str]) -> dict[str, Any]:
+    return {
+        "id": weights_id, "path": str(path), "format": fmt, "source": source, "sha256": sha,
+        "installed_at": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "licence": licence,
+    }
+
+
+def import_weights(weights_id: str, src: Path, *, copy: bool = False, licence: str = "") -> dict[str, Any]:
+    """Register weights you already have (a diffusers folder or VGen checkpoint files) as ``weights_id``.
+
+    By default they are referenced in place; ``copy=True`` copies them into
+    ``models_dir()/weights_id`` first. Computes the sha256 of every file. Returns the entry.
+    """
+    _check_id(weights_id)
+    src = Path(src).expanduser().absolute()
+    if not src.exists():
+        raise InvalidRequest(f"No weights at {src}: the path does not exist.", hint="Check the path.", field="path")
+    if not _files(src) or (src.is_file() and src.stat().st_size == 0):
+        raise InvalidRequest(f"{src} is empty.", hint="Point at the folder or file holding the weights.", field="path")
+    fmt = detect_format(src)
+    if fmt is None:
+        raise InvalidRequest(
+            f"{src} does not look like model weights.",
+            hint="Expected a diffusers folder (with model_index.json) or VGen checkpoint files ("
+            + ", ".join(CHECKPOINT_SUFFIXES) + ").", field="path")
+    if copy:
+        dest = models_dir() / weights_id
+        if not (dest.exists() and dest.resolve() == src.resolve()):
+            src = _copy_into(src, dest)
+    return _register(_entry(weights_id, src, fmt, "imported", licence, sha256_tree(src)))
+
+
+def _copy_into(src: Path, dest: Path) -> Path:
+    """Copy ``src`` to ``dest`` via a temporary sibling, replacing ``dest`` only once complete."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        target = tmp / "w"
+        if src.is_dir():
+            shutil.copytree(src, target)
+        else:
+            target.mkdir()
+            shutil.copy2(src, target / src.name)
+        if dest.is_dir():
+            shutil.rmtree(dest)
+        elif dest.exists():
+            dest.unlink()
+        os.replace(target, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest if src.is_dir() else dest / src.name
+
+
+def make_tiny(spec: WeightsSpec, dest: Path, format: str | None = None, register: bool = False) -> Path:
+    """Write the tiny twin of ``spec`` (random values, tiny dimensions, same on-disk format) into ``dest``.
+
+    Calls ``spec.tiny`` (``"pkg.module:function"``, ``function(dir, format, ...)``). ``format``
+    defaults to ``spec.formats[0]``; one the spec does not offer raises :class:`InvalidRequest`.
+    With ``register=True`` it is registered under ``spec.id`` with source ``"tiny"``.
+    Returns the weights path. Tiny weights produce noise.
+    """
+    fmt = format or (spec.formats[0] if spec.formats else "diffusers")
+    if not spec.tiny:
+        raise InvalidRequest(f"Weights {spec.id!r} have no tiny twin.",
+                             hint=f"Fetch or import the real weights: {_fixes(spec.id)}", field="weights")
+    if fmt not in spec.formats:
+        raise InvalidRequest(f"Weights {spec.id!r} have no {fmt!r} format.",
+                             hint="Choose one of: " + ", ".join(spec.formats) + ".", field="format")
+    dest = Path(dest).expanduser().absolute()
+    dest.mkdir(parents=True, exist_ok=True)
+    result = load_entry(spec.tiny)(dest, fmt)
+    path = Path(result).absolute() if result else dest
+    if not path.exists() or not _files(path):
+        raise VGenError(f"The tiny-weights builder of {spec.id!r} wrote nothing to {path}.",
+                        hint=f"This is a bug in the plugin that provides {spec.tiny}.")
+    if register:
+        _register(_entry(spec.id, path, fmt, "tiny", "tiny random weights (they produce noise)", sha256_tree(path)))
+    return path
+
+
+def fetch(spec: WeightsSpec, *, dest: Path | None = None) -> dict[str, Any]:
+    """Download ``spec``'s snapshot (huggingface_hub or modelscope) and register it; returns the entry.
+
+    The entry's ``licence`` is the spec's: show it (VGen weights are research/non-commercial).
+    Offline or any hub error fails within about ``HUB_TIMEOUT`` seconds with :class:`WeightsMissing`.
+    """
+    if spec.source == "none" or not spec.repo_id:
+        raise InvalidRequest(f"Weights {spec.id!r} have no download source.",
+                             hint=f"Import them from disk: `vgen models import {spec.id} PATH`.", field="weights")
+    dest = Path(dest).expanduser().absolute() if dest is not None else models_dir() / spec.id
+    created = not dest.exists()
+    patterns = [f.path for f in spec.files] or None
+    if spec.licence:
+        log.info("Fetching %s from %s; licence: %s", spec.id, spec.source, spec.licence)
+    try:
+        if spec.source == "modelscope":
+            _fetch_modelscope(spec, dest, patterns)
+        else:
+            _fetch_huggingface(spec, dest, patterns)
+    except VGenError:
+        raise
+    except Exception as exc:  # offline, unknown repo, gated, disk full ...
+        if created and dest.is_dir() and not _files(dest):
+            shutil.rmtree(dest, ignore_errors=True)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise WeightsMissing(
+            f"Could not download {spec.id} from {spec.source}: {reason}",
+            hint=f"Check the network, or import weights you already have: vgen models import {spec.id} PATH",
+        ) from exc
+    sha = sha256_tree(dest)
+    for f in spec.files:
+        if f.sha256 and sha.get(f.path) != f.sha256:
+            raise WeightsMissing(f"Downloaded {f.path} of {spec.id} does not match its sha256.",
+                                 hint=f"Delete {dest} and fetch again.")
+    fmt = detect_format(dest) or (spec.formats[0] if spec.formats else "diffusers")
+    return _register(_entry(spec.id, dest, fmt, "fetched", spec.licence, sha))
+
+
+def _fetch_huggingface(spec: WeightsSpec, dest: Path, patterns: list[str] | None) -> None:
+    for var in ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"):
+        os.environ.setdefault(var, str(HUB_TIMEOUT))  # read when huggingface_hub is first imported
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    from huggingface_hub import snapshot_download
+
+    snapshot_download(spec.repo_id, revision=spec.revision, allow_patterns=patterns, local_dir=dest,
+                      etag_timeout=HUB_TIMEOUT)
+
+
+def _fetch_modelscope(spec: WeightsSpec, dest: Path, patterns: list[str] | None) -> None:
+    try:
+        from modelscope.hub.snapshot_download import snapshot_download
+    except ImportError:
+        raise VGenError(f"Fetching {spec.id} needs the modelscope hub client, which is not installed.",
+                        hint="pip install vgen-studio[modelscope]") from None
+    kwargs: dict[str, Any] = {"local_dir": str(dest)}
+    if spec.revision:
+        kwargs["revision"] = spec.revision
+    if patterns:
+        kwargs["allow_patterns"] = patterns
+    snapshot_download(spec.repo_id, **kwargs)

@@ -1,6 +1,6 @@
 """Validating and staging files for the content-addressed asset store.
 
-An import first copies the source into ``.staging/imports/`` while hashing it, then decodes
+An import first copies the source into ``.staging/.import-*`` while hashing it, then decodes
 *that copy* fully (images with PIL, videos with ffmpeg through imageio-ffmpeg). Only a copy
 that decoded cleanly is moved (``os.replace``) to ``assets/<hash[:2]>/<hash>.<ext>``; a refused
 file leaves nothing behind, neither in ``assets/`` nor in the database.
@@ -20,6 +20,7 @@ MAX_FILE_BYTES = 200 * 1024 * 1024
 MAX_SIDE_PX = 8192
 MAX_FRAMES = 10_000
 ASSET_KINDS = ("image", "mask", "video")
+IMPORT_PREFIX = ".import-"  # temp copies in .staging/; start-up recovery leaves them alone
 
 _IMAGE_EXT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "GIF": "gif", "TIFF": "tif"}
 _VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif"}
@@ -30,7 +31,7 @@ _VIDEO_HINT = ("Accepted videos: MP4, MOV, WebM, MKV, AVI or animated GIF that f
 
 @dataclass
 class StagedAsset:
-    """A validated copy waiting in ``.staging/imports`` to be moved into ``assets/``."""
+    """A validated copy waiting in ``.staging/`` to be moved into ``assets/``."""
 
     tmp_path: Path
     hash: str
@@ -84,7 +85,7 @@ def stage_asset(src: str | os.PathLike[str], kind: str, staging_root: Path) -> S
         raise _refuse(kind, src, f"the file is too big ({size / 2**20:.0f} MB; the limit is {limit_mb} MB)")
 
     staging_root.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix="import-", suffix=src.suffix.lower(), dir=staging_root)
+    fd, tmp_name = tempfile.mkstemp(prefix=IMPORT_PREFIX, suffix=src.suffix.lower(), dir=staging_root)
     tmp = Path(tmp_name)
     digest = hashlib.sha256()
     try:

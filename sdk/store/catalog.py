@@ -62,7 +62,8 @@ class CatalogMixin:
 
     # ------------------------------------------------------------------ assets
     def _imports_dir(self) -> Path:
-        return self.path / ".staging" / ".imports"
+        # temp copies sit directly in .staging/ as ".import-*" files, gone when the import ends
+        return self.path / ".staging"
 
     @contextmanager
     def _placing(self, staged: Sequence[StagedAsset | None]) -> Iterator[list[Path]]:

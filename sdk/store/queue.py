@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from sdk.errors import InvalidRequest
 from sdk.records import BatchRecord, JobRecord, JobStatus, NewJob, OutputRecord
 from sdk.store import models as m
+from sdk.store.assets import IMPORT_PREFIX
 from sdk.store.catalog import by_prefix, new_id
 from sdk.store.convert import job_record, output_record
 
@@ -309,7 +310,7 @@ class QueueMixin:
         staging = self.path / ".staging"
         if staging.is_dir():
             for entry in staging.iterdir():
-                if entry.name == ".imports":  # imports in flight belong to other processes
+                if entry.name.startswith(IMPORT_PREFIX):  # imports in flight belong to other processes
                     continue
                 if entry.is_dir():
                     shutil.rmtree(entry, ignore_errors=True)

@@ -1,0 +1,10 @@
+"""Shared ML building blocks (torch, diffusers, transformers, open_clip). Imported only in the worker and tests.
+
+- :mod:`sdk.ml.checkpoints` — safe loading of .safetensors/.pth/.bin/.ckpt, strict loading with clear errors
+- :mod:`sdk.ml.convert` — VGen/ModelScope UNet key names ↔ diffusers ``UNet3DConditionModel``
+- :mod:`sdk.ml.text` — OpenCLIP ViT-H-14 penultimate text features as a transformers ``CLIPTextModel``
+- :mod:`sdk.ml.vae` — the SD 2.1 VAE from a diffusers folder or the LDM checkpoint
+- :mod:`sdk.ml.schedulers` — scheduler presets per checkpoint family
+- :mod:`sdk.ml.preview`, :mod:`sdk.ml.guidance`, :mod:`sdk.ml.device`, :mod:`sdk.ml.tiny`
+"""
+from __future__ import annotations

@@ -69,12 +69,14 @@ def known_revisions() -> tuple[set[str], str]:
 
 
 def read_revision(db_path: Path) -> str | None:
-    """Read ``alembic_version`` without writing to the file (read-only URI).
+    """Read ``alembic_version`` without writing anything.
 
     Raises ProjectError when the file is not an SQLite database or not a VGen Studio project.
     """
     try:
-        con = sqlite3.connect(db_path.resolve().as_uri() + "?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        # mode=rw (not ro): a read-only connection to a WAL database leaves -wal/-shm files behind;
+        # this one only reads, and closing it removes them again.
+        con = sqlite3.connect(db_path.resolve().as_uri() + "?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S)
     except sqlite3.Error as exc:
         raise ProjectError(f"Cannot open the project database {db_path}: {exc}.",
                            hint="Check the path and its permissions.") from exc

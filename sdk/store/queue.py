@@ -109,8 +109,8 @@ class QueueMixin:
         with Session(self._wengine) as s, s.begin():
             row = self._job_row(s, job_id)
             if row.status not in (JobStatus.FAILED.value, JobStatus.CANCELLED.value):
-                raise InvalidRequest(f"Job {row.id} is {row.status}; only failed or cancelled jobs can be retried.",
-                                     hint="Queue a copy of it instead.", field="job")
+                raise InvalidRequest(f"Job {row.id} is {row.status}; only failed or cancelled jobs can be "
+                                     "retried.", hint="Queue a copy of it instead.", field="job")
             row.position = _next_position(s)
             row.status = JobStatus.QUEUED.value
             row.cancel_requested = False
@@ -246,14 +246,12 @@ class QueueMixin:
                 os.replace(staging_dir, out_dir)
                 moved = True
                 for art in artifacts or []:
-                    rel = Path(art["path"])
-                    if rel.is_absolute():
-                        rel = rel.relative_to(staging_dir)
+                    rel = _inside(Path(art["path"]), staging_dir)
                     self._insert_adapter(  # type: ignore[attr-defined]
                         s, placed, str(art.get("name") or rel.name), str(art.get("kind", "")),
                         out_dir / rel, move=True, job_id=job_id, step=int(art.get("step", 0)),
-                        subject_id=art.get("subject_id", _int_or_none(row.inputs.get("subject"))),
-                        motion_id=art.get("motion_id", _int_or_none(row.inputs.get("motion"))),
+                        subject_id=art.get("subject_id", _ref_id(s, m.Subject, row.inputs.get("subject"))),
+                        motion_id=art.get("motion_id", _ref_id(s, m.Motion, row.inputs.get("motion"))),
                         meta=art.get("meta"))
                 now = time.time()
                 out = m.Output(
@@ -319,8 +317,22 @@ class QueueMixin:
         return count
 
 
-def _int_or_none(v: Any) -> int | None:
-    try:
-        return int(v) if v is not None else None
-    except (TypeError, ValueError):
+def _inside(path: Path, staging_dir: Path) -> Path:
+    """An artifact path relative to the staging folder (it may be given absolute or relative)."""
+    if not path.is_absolute():
+        return path
+    for base in (staging_dir, staging_dir.resolve()):
+        for p in (path, path.resolve()):
+            if p.is_relative_to(base):
+                return p.relative_to(base)
+    raise InvalidRequest(f"Artifact {path} is outside the job's staging folder {staging_dir}.",
+                         hint="Trainers save artifacts with ctx.save_artifact().", field="artifacts")
+
+
+def _ref_id(s: Session, model: Any, ref: Any) -> int | None:
+    """A job input's subject/motion reference (id or name) as an id; None if absent or unknown."""
+    if ref is None:
         return None
+    if isinstance(ref, int) or str(ref).isdigit():
+        return int(ref) if s.get(model, int(ref)) is not None else None
+    return s.scalar(select(model.id).where(model.name == str(ref)))

@@ -244,8 +244,9 @@ def test_finish_job_publishes_outputs_and_artifacts_together(project: Project, t
     assert (project.job(job_id).progress_step, project.job(job_id).progress_total) == (3, 10)
     project.add_log(job_id, "info", "step 3/10")
 
-    out = project.finish_job(job_id, project.staging_dir(job_id),
-                             [{"name": "rex", "path": "ckpt", "kind": "dreamvideo.identity", "step": 10}])
+    staging = project.staging_dir(job_id)
+    out = project.finish_job(job_id, staging, [{"name": "rex", "path": str(staging / "ckpt"),
+                                                "kind": "dreamvideo.identity", "step": 10}])
 
     assert out.dir == project.path / "outputs" / job_id and out.video_path.read_bytes() == b"v"
     assert out.thumb_path is None and out.frames_dir is not None and out.frames_dir.is_dir()

@@ -141,7 +141,16 @@ def clip_tokenizer_ids(folder: str | Path) -> Callable[[list[str]], torch.Tensor
     """A transformers ``CLIPTokenizer`` that pads with ``<|endoftext|>`` and then sets padded ids to 0 (rule 10)."""
     from transformers import CLIPTokenizer
 
-    tok = CLIPTokenizer.from_pretrained(str(require_file(Path(folder), "tokenizer folder")), pad_token="<|endoftext|>")
+    folder = require_file(Path(folder), "tokenizer folder")
+    if (folder / "vocab.json").exists() and (folder / "merges.txt").exists():
+        # Built from the BPE files alone: a saved SD-2 style config (pad_token "!") would make every "!" in a
+        # prompt a special token (numerics §4, pitfall 2).
+        vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+        merges = [tuple(ln.split()) for ln in (folder / "merges.txt").read_text(encoding="utf-8").splitlines()
+                  if ln and not ln.startswith("#version")]
+        tok = CLIPTokenizer(vocab=vocab, merges=merges, pad_token="<|endoftext|>", model_max_length=CONTEXT_LENGTH)
+    else:
+        tok = CLIPTokenizer.from_pretrained(str(folder), pad_token="<|endoftext|>")
 
     def tokenize(prompts: list[str]) -> torch.Tensor:
         enc = tok(prompts, padding="max_length", max_length=CONTEXT_LENGTH, truncation=True, return_tensors="pt")

@@ -61,3 +61,17 @@ def test_diffusers_text_folder_equals_openclip(clip, tmp_path: Path) -> None:
 def test_not_an_openclip_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(IncompatibleCheckpoint, match="token_embedding"):
         clip_text_from_openclip_state({"foo": torch.zeros(1)})
+
+
+def test_sd2_style_tokenizer_config_does_not_mangle_exclamation_marks(tmp_path: Path) -> None:
+    """Real SD-2/ms-1.7b tokenizer folders may save pad_token "!"; "!" in prompts must stay id 748."""
+    import json
+
+    folder = write_clip_tokenizer_files(tmp_path / "tokenizer")
+    cfg = json.loads((folder / "tokenizer_config.json").read_text())
+    cfg["pad_token"] = "!"
+    cfg["added_tokens_decoder"] = {"0": {"content": "!", "special": True, "lstrip": False, "rstrip": False,
+                                         "normalized": False, "single_word": False}}
+    (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
+    ids = clip_tokenizer_ids(folder)(PROMPTS)
+    assert torch.equal(ids, openclip_tokenizer()(PROMPTS))

@@ -19,7 +19,7 @@ def vgen_generators() -> list[GeneratorSpec]:
         params=T2VParams,
         entry="plugins.modelscope_t2v.pipeline:T2VGenerator",
         inputs=("text",),
-        default_weights="modelscope_t2v.ms-1.7b",
+        default_weights="modelscope_t2v.ms_1_7b",
         description="Text to a short video with the ModelScope/VGen 3D UNet, SD 2.1 VAE and OpenCLIP-H text features. "
                     "Reads diffusers folders and the original VGen .pth files.",
     )]
@@ -29,13 +29,13 @@ def vgen_generators() -> list[GeneratorSpec]:
 def vgen_weights() -> list[WeightsSpec]:
     return [
         WeightsSpec(
-            id="modelscope_t2v.ms-1.7b", title="ModelScope text-to-video 1.7B (diffusers)", method="ModelScope T2V",
+            id="modelscope_t2v.ms_1_7b", title="ModelScope text-to-video 1.7B (diffusers)", method="ModelScope T2V",
             formats=("diffusers",), source="huggingface", repo_id="ali-vilab/text-to-video-ms-1.7b",
             licence="CC-BY-NC-4.0", size_gb=6.9, tiny=TINY,
             description="The diffusers conversion of ModelScope T2V (eps / scaled_linear schedule).",
         ),
         WeightsSpec(
-            id="modelscope_t2v.v1-5", title="ModelScope T2V v1.5 (VGen .pth, from DreamVideo)", method="ModelScope T2V",
+            id="modelscope_t2v.v1_5", title="ModelScope T2V v1.5 (VGen .pth, from DreamVideo)", method="ModelScope T2V",
             formats=("vgen",), source="modelscope", repo_id="iic/dreamvideo-t2v",
             files=(WeightsFile("model_scope_v1-5_0632000.pth"), WeightsFile("open_clip_pytorch_model.bin"),
                    WeightsFile("v2-1_512-ema-pruned.ckpt")),

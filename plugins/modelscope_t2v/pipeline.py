@@ -42,8 +42,8 @@ def detect_weights(path: Path | None) -> Weights:
     """Which format ``path`` holds; :class:`WeightsMissing` names what is missing and the fix."""
     if path is None:
         raise WeightsMissing("No weights were given for ModelScope T2V and none are installed.",
-                             hint="Run `vgen models make-tiny modelscope_t2v.ms-1.7b` for a tiny test copy, or "
-                                  "`vgen models fetch modelscope_t2v.ms-1.7b` for the real weights.")
+                             hint="Run `vgen models make-tiny modelscope_t2v.ms_1_7b` for a tiny test copy, or "
+                                  "`vgen models fetch modelscope_t2v.ms_1_7b` for the real weights.")
     path = Path(path)
     if not path.exists():
         raise WeightsMissing(f"The weights folder {str(path)!r} does not exist.", hint=FETCH_HINT)

@@ -1,0 +1,113 @@
+"""Name a new subject, check its token and give each reference image an optional mask."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+_MASK_RE = re.compile(r"^(?P<stem>.+?)[._-]mask$", re.IGNORECASE)
+
+
+def pair_masks(files: list[Path]) -> tuple[list[Path], list[Path | None]]:
+    """Split dropped files into images and their masks: ``x_mask.png`` (or ``x-mask``, ``x.mask``) is ``x.png``'s."""
+    images, masks = [], {}
+    for f in files:
+        m = _MASK_RE.match(f.stem)
+        if m:
+            masks[m.group("stem").lower()] = f
+        else:
+            images.append(f)
+    return images, [masks.get(i.stem.lower()) for i in images]
+
+
+def suggest_name(files: list[Path]) -> str:
+    """A subject name from the files: their common folder name, else the first file's stem."""
+    if not files:
+        return ""
+    parent = files[0].parent.name
+    if len(files) > 1 and all(f.parent == files[0].parent for f in files) and parent and not parent.startswith("tmp"):
+        return parent
+    return re.sub(r"[_\-]*\d+$", "", files[0].stem) or files[0].stem
+
+
+class NewSubjectDialog(QDialog):
+    #: name, images, token ("" = automatic), masks (None per image without one)
+    subject_requested = Signal(str, object, str, object)
+
+    def __init__(self, files: list[Path], taken: set[str] = frozenset(), parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("New subject")
+        self.setObjectName("newSubjectDialog")
+        images, masks = pair_masks([Path(f) for f in files])
+        self.images, self.masks = images, masks
+        base = suggest_name(images) or "subject"
+        name, n = base, 2
+        while name in taken:
+            name, n = f"{base} {n}", n + 1
+        self.name = QLineEdit(name, self)
+        self.token = QLineEdit(self)
+        self.token.setPlaceholderText("automatic: <name>")
+        self.token.setToolTip("Write this token in a prompt to use the subject, e.g. 'a photo of <rex> surfing'.")
+        self.table = QTableWidget(0, 2, self)
+        self.table.setHorizontalHeaderLabels(["Image", "Mask"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setColumnWidth(0, 220)
+        set_mask = QPushButton("Set mask…", self)
+        set_mask.clicked.connect(self._on_set_mask_clicked)
+        clear_mask = QPushButton("Clear mask", self)
+        clear_mask.clicked.connect(self._on_clear_mask_clicked)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Add subject")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QFormLayout()
+        form.addRow("Name", self.name)
+        form.addRow("Token", self.token)
+        row = QHBoxLayout()
+        row.addWidget(set_mask)
+        row.addWidget(clear_mask)
+        row.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(QLabel("Reference images (3–5 photos from different angles work best). A mask marks the "
+                             "subject in white; name it like the image plus _mask to pair it automatically.", self))
+        lay.itemAt(lay.count() - 1).widget().setWordWrap(True)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(row)
+        lay.addWidget(buttons)
+        self.resize(520, 380)
+        self._fill()
+
+    def _fill(self) -> None:
+        self.table.setRowCount(len(self.images))
+        for r, (img, mask) in enumerate(zip(self.images, self.masks)):
+            self.table.setItem(r, 0, QTableWidgetItem(img.name))
+            self.table.setItem(r, 1, QTableWidgetItem(mask.name if mask else "—"))
+
+    def _on_set_mask_clicked(self) -> None:
+        row = self.table.currentRow()
+        if row < 0:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Mask for " + self.images[row].name, str(self.images[row].parent),
+                                              "Images (*.png *.jpg *.jpeg *.webp *.bmp)")
+        if path:
+            self.masks[row] = Path(path)
+            self._fill()
+
+    def _on_clear_mask_clicked(self) -> None:
+        row = self.table.currentRow()
+        if row >= 0:
+            self.masks[row] = None
+            self._fill()
+
+    def accept(self) -> None:
+        if not self.name.text().strip() or not self.images:
+            self.name.setFocus()
+            return
+        self.subject_requested.emit(self.name.text().strip(), list(self.images), self.token.text().strip(),
+                                    list(self.masks))
+        super().accept()

@@ -1,0 +1,402 @@
+"""The main window: project sidebar, job editor, queue with live preview, gallery, menus."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget,
+                               QTabWidget, QWidget)
+
+from app import settings as st
+from app.dialogs.new_project import NewProjectDialog
+from app.loader import ModelLoader
+from app.tasks import TaskRunner
+from app.widgets.gallery import Gallery
+from app.widgets.job_editor import JobEditor
+from app.widgets.preview import LivePreview
+from app.widgets.queue_panel import QueuePanel
+from app.widgets.sidebar import IMAGE_SUFFIXES, ProjectSidebar, dropped_files
+from app.widgets.welcome import WelcomePage
+
+
+class MainWindow(QMainWindow):
+    plugins_loaded = Signal()
+    #: the project's path ("" when closed)
+    project_changed = Signal(str)
+    #: title, message — every error the window showed
+    error_shown = Signal(str, str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("VGen Studio")
+        self.setAcceptDrops(True)
+        self.resize(1280, 800)
+        self.registry: Any = None
+        self.session: Any = None
+        self.tasks = TaskRunner(self)
+        self.loader = ModelLoader(self)
+        self.last_error: tuple[str, str] | None = None
+        self._message_box: QMessageBox | None = None
+        self.new_dialog: NewProjectDialog | None = None
+        self.plugins_dialog: Any = None
+
+        self.welcome = WelcomePage(self)
+        self.welcome.new_requested.connect(self.show_new_project_dialog)
+        self.welcome.open_requested.connect(self.choose_project)
+        self.welcome.recent_requested.connect(self.open_project)
+        self.queue_panel = QueuePanel(self.loader.jobs, self)
+        self.preview = LivePreview(self)
+        self.gallery = Gallery(self.loader.outputs, self)
+        self.editor = JobEditor(self.loader.prompts, self.loader.subjects, self.loader.motions, self)
+        self.sidebar = ProjectSidebar(self.loader.subjects, self.loader.motions, self.loader.prompts,
+                                      self.loader.adapters, self.loader.thumbs, self)
+        split = QSplitter(Qt.Orientation.Horizontal, self)
+        split.addWidget(self.queue_panel)
+        split.addWidget(self.preview)
+        split.setSizes([760, 360])
+        self.tabs = QTabWidget(self)
+        self.tabs.addTab(split, "Queue")
+        self.tabs.addTab(self.gallery, "Gallery")
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.tabs)
+        self.setCentralWidget(self.stack)
+        self.project_dock = self._dock("Project", "projectDock", self.sidebar, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.editor_dock = self._dock("Job editor", "editorDock", self.editor, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.project_label = QLabel("No project", self)
+        self.queue_summary = QLabel("", self)
+        self.statusBar().addWidget(self.project_label)
+        self.statusBar().addPermanentWidget(self.queue_summary)
+
+        self.editor.queue_requested.connect(self._on_editor_queue_requested)
+        self.editor.prompt_add_requested.connect(self._on_prompt_add_requested)
+        self.sidebar.prompts_page.prompt_add_requested.connect(self._on_prompt_add_requested)
+        self.sidebar.prompts_page.prompt_remove_requested.connect(lambda i: self._with_session("remove_prompt", i))
+        self.sidebar.subjects_page.subject_requested.connect(self._on_subject_requested)
+        self.sidebar.motions_page.motion_requested.connect(lambda n, v: self._with_session("add_motion", n, v))
+        self.loader.prompts.edit_requested.connect(lambda i, t, n: self._with_session("update_prompt", i, t, n))
+        self.gallery.requeue_requested.connect(lambda d: self._with_session("requeue_output", d))
+        self.gallery.export_requested.connect(self._on_gallery_export_requested)
+        self.queue_panel.selected_job_changed.connect(lambda *_: self._update_follow())
+        self.loader.jobs_loaded.connect(self._on_loader_jobs_loaded)
+        self.tasks.task_failed.connect(lambda exc: self.show_error("Something went wrong", exc))
+        self._build_menus()
+        self._set_session(None)
+        self._restore_layout()
+
+    def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    # -- menus ------------------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        def act(menu: Any, text: str, shortcut: Any, slot: Any, tip: str = "") -> QAction:
+            a = menu.addAction(text)
+            if shortcut:
+                a.setShortcut(QKeySequence(shortcut))
+            if tip:
+                a.setStatusTip(tip)
+            a.triggered.connect(slot)
+            return a
+
+        m = self.menuBar().addMenu("&File")
+        act(m, "&New project…", QKeySequence.StandardKey.New, self.show_new_project_dialog, "Create a project from a template")
+        act(m, "&Open project…", QKeySequence.StandardKey.Open, self.choose_project)
+        self.recent_menu = m.addMenu("Open &recent")
+        self.close_action = act(m, "&Close project", QKeySequence.StandardKey.Close, self.close_project)
+        m.addSeparator()
+        act(m, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        m = self.menuBar().addMenu("&Project")
+        self.project_actions = [
+            act(m, "Add &subject…", "Ctrl+Shift+S", self.sidebar.subjects_page.choose_files),
+            act(m, "Add &motion…", "Ctrl+Shift+M", self.sidebar.motions_page.choose_files),
+            act(m, "Add &prompt", "Ctrl+Shift+P", self._focus_new_prompt),
+        ]
+        m = self.menuBar().addMenu("&Queue")
+        self.project_actions += [
+            act(m, "&Queue jobs", "Ctrl+Return", lambda: self.editor.submit(False), "Queue the job editor's grid"),
+            act(m, "Queue && s&tart", "Ctrl+Shift+Return", lambda: self.editor.submit(True)),
+        ]
+        m.addSeparator()
+        m.addActions(self.queue_panel.actions_)
+        m = self.menuBar().addMenu("&Output")
+        m.addActions(self.gallery.actions_)
+        m = self.menuBar().addMenu("&View")
+        act(m, "&Queue", "Ctrl+1", lambda: self.tabs.setCurrentIndex(0))
+        act(m, "&Gallery", "Ctrl+2", lambda: self.tabs.setCurrentIndex(1))
+        act(m, "&Find", QKeySequence.StandardKey.Find, self._focus_filter, "Filter the list in front")
+        m.addSeparator()
+        m.addAction(self.project_dock.toggleViewAction())
+        m.addAction(self.editor_dock.toggleViewAction())
+        m = self.menuBar().addMenu("&Tools")
+        act(m, "&Plugins and models…", "Ctrl+Shift+L", self.show_plugins_dialog)
+        m = self.menuBar().addMenu("&Help")
+        act(m, "&About VGen Studio", "", lambda: QMessageBox.about(
+            self, "About VGen Studio", "VGen Studio: a batch app and Python SDK for the VGen video-diffusion methods."))
+        self._update_recent_menu()
+
+    def _update_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = st.recent_projects()
+        for i, path in enumerate(recent):
+            a = self.recent_menu.addAction(f"&{i + 1} {path}" if i < 9 else path)
+            a.triggered.connect(lambda _=False, p=path: self.open_project(p))
+        self.recent_menu.setEnabled(bool(recent))
+        self.welcome.set_recent(recent)
+
+    def _focus_new_prompt(self) -> None:
+        self.project_dock.show()
+        self.sidebar.setCurrentWidget(self.sidebar.prompts_page)
+        self.sidebar.prompts_page.text.setFocus()
+
+    def _focus_filter(self) -> None:
+        target = self.gallery.search if self.tabs.currentIndex() == 1 else self.queue_panel.filter
+        target.setFocus()
+        target.selectAll()
+
+    # -- plugins --------------------------------------------------------------------------------
+    def load_plugins(self) -> None:
+        """Load the plugin registry in the background (a broken plugin is listed, never fatal)."""
+        def work() -> Any:
+            from sdk.plugins import load_plugins
+
+            return load_plugins()
+
+        def failed(exc: BaseException) -> None:
+            from sdk.plugins import PluginRegistry
+
+            self._on_plugins_loaded(PluginRegistry())
+            self.show_error("Plugins could not be loaded", exc)
+
+        self.welcome.status.setText("Loading plugins…")
+        self.tasks.submit(work, self._on_plugins_loaded, failed)
+
+    def _on_plugins_loaded(self, registry: Any) -> None:
+        self.registry = registry
+        self.welcome.status.setText("")
+        self.loader.set_method_lookup(lambda sid: registry.spec(sid).method if sid in registry.generators
+                                      or sid in registry.trainers else sid.split(".")[0])
+        self.editor.set_registry(registry)
+        broken = [n for n, info in registry.plugins.items() if info.error]
+        if broken:
+            self.statusBar().showMessage(f"Plugin(s) failed to load: {', '.join(broken)} — Tools ▸ Plugins and "
+                                         "models shows why.", 15000)
+        self.plugins_loaded.emit()
+
+    def show_plugins_dialog(self) -> Any:
+        from app.dialogs.plugins import PluginsDialog
+
+        if self.registry is None:
+            self.statusBar().showMessage("Plugins are still loading…", 3000)
+            return None
+        self.plugins_dialog = PluginsDialog(self.registry, self)
+        self.plugins_dialog.weights_changed.connect(self.editor.set_installed_weights)
+        self.plugins_dialog.open()
+        return self.plugins_dialog
+
+    # -- projects -------------------------------------------------------------------------------
+    def show_new_project_dialog(self) -> NewProjectDialog:
+        from sdk.project import list_templates
+
+        folder = Path(str(st.settings().value("last_folder", str(Path.home()))))
+        self.new_dialog = NewProjectDialog(list_templates(), folder, self)
+        self.new_dialog.project_requested.connect(self.create_project)
+        self.new_dialog.open()
+        return self.new_dialog
+
+    def choose_project(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open project (a .vgen folder)",
+                                                str(st.settings().value("last_folder", str(Path.home()))))
+        if path:
+            self.open_project(path)
+
+    def create_project(self, path: Any, template: Any = None) -> None:
+        def work() -> Any:
+            from sdk.project import Project
+
+            return Project.create(Path(path), template=template)
+
+        self.statusBar().showMessage(f"Creating {path}…")
+        self.tasks.submit(work, self._on_project_opened, lambda e: self.show_error("Cannot create the project", e))
+
+    def open_project(self, path: Any) -> None:
+        def work() -> Any:
+            from sdk.project import Project
+
+            return Project.open(Path(path))
+
+        def failed(exc: BaseException) -> None:
+            self.show_error("Cannot open the project", exc)
+            if not Path(path).exists():
+                st.remove_recent_project(path)
+                self._update_recent_menu()
+
+        self.statusBar().showMessage(f"Opening {path}…")
+        self.tasks.submit(work, self._on_project_opened, failed)
+
+    def _on_project_opened(self, project: Any) -> None:
+        from app.session import ProjectSession
+
+        if self.registry is None:  # cannot happen: plugins load first on the same serial runner
+            from sdk.plugins import PluginRegistry
+
+            self.registry = PluginRegistry()
+        self.close_project()
+        session = ProjectSession(project, self.registry, self)
+        st.add_recent_project(project.path)
+        s = st.settings()
+        s.setValue("last_folder", str(project.path.parent))
+        self._update_recent_menu()
+        self._set_session(session)
+        session.start_service()
+
+    def close_project(self) -> None:
+        if self.session is None:
+            return
+        session = self.session
+        self._set_session(None)
+        session.close()
+        session.deleteLater()
+
+    def _set_session(self, session: Any) -> None:
+        self.session = session
+        self.loader.set_session(session)
+        self.queue_panel.set_session(session)
+        self.preview.follow(None)
+        has = session is not None
+        self.stack.setCurrentIndex(1 if has else 0)
+        self.project_dock.setVisible(has)
+        self.editor_dock.setVisible(has)
+        for a in self.project_actions + [self.close_action]:
+            a.setEnabled(has)
+        self.setWindowTitle(f"{session.name} — VGen Studio" if has else "VGen Studio")
+        self.project_label.setText(f"{session.name}  ·  {session.path}" if has else "No project open")
+        if has:
+            session.error_raised.connect(self._on_session_error_raised)
+            session.render_state_changed.connect(self.queue_panel.set_render_state)
+            session.jobs_queued.connect(self._on_session_jobs_queued)
+            session.bridge.preview_ready.connect(self.preview._on_bridge_preview_ready)
+            session.bridge.progress_updated.connect(self.preview._on_bridge_progress_updated)
+            session.bridge.job_started.connect(lambda *_: self._update_follow())
+        self.project_changed.emit(str(session.path) if has else "")
+
+    # -- actions --------------------------------------------------------------------------------
+    def _with_session(self, method: str, *args: Any) -> None:
+        if self.session is not None:
+            getattr(self.session, method)(*args)
+
+    @Slot(str, object, bool)
+    def _on_editor_queue_requested(self, spec_id: str, request: dict[str, Any], start: bool) -> None:
+        if self.session is not None:
+            self.session.queue(spec_id, start, **request)
+
+    @Slot(str, str)
+    def _on_prompt_add_requested(self, text: str, negative: str) -> None:
+        self._with_session("add_prompt", text, negative)
+
+    def _on_subject_requested(self, name: str, images: list[Path], token: str, masks: list[Any]) -> None:
+        self._with_session("add_subject", name, images, token, masks if any(masks) else None)
+
+    def _on_session_jobs_queued(self, batch: Any) -> None:
+        self.statusBar().showMessage(f"Queued {len(batch.job_ids)} job(s).", 5000)
+        self.tabs.setCurrentIndex(0)
+
+    def _on_gallery_export_requested(self, output_dir: Path, dest: Path, fmt: str) -> None:
+        if self.session is not None:
+            self.session.export(output_dir, dest, fmt,
+                                lambda p: self.statusBar().showMessage(f"Exported to {p}", 8000))
+
+    def _on_loader_jobs_loaded(self) -> None:
+        counts: dict[str, int] = {}
+        for job in self.loader.jobs.records():
+            key = getattr(job.status, "value", str(job.status))
+            counts[key] = counts.get(key, 0) + 1
+        parts = [f"{counts[k]} {label}" for k, label in (("QUEUED", "queued"), ("RUNNING", "running"),
+                                                          ("SUCCEEDED", "done"), ("FAILED", "failed")) if counts.get(k)]
+        self.queue_summary.setText(" · ".join(parts))
+        self._update_follow()
+
+    def _update_follow(self) -> None:
+        """Preview the selected job if it is running, else the running job (else keep the last one)."""
+        selected = self.queue_panel.selected_job()
+        running = [j for j in self.loader.jobs.records() if getattr(j.status, "value", j.status) == "RUNNING"]
+        job = selected if selected is not None and selected in running else (running[0] if running else None)
+        if job is not None:
+            self.preview.follow(job.id, (job.prompt or job.spec_id)[:60] + f" · seed {job.seed}")
+
+    # -- errors ---------------------------------------------------------------------------------
+    def show_error(self, title: str, exc: BaseException | str, details: str = "") -> None:
+        from app.session import describe_error
+
+        message, more = (exc, details) if isinstance(exc, str) else describe_error(exc)
+        self.last_error = (title, message)
+        self.statusBar().showMessage(f"{title}: {message}", 15000)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("errorBox")
+        if more:
+            box.setInformativeText(more if len(more) < 400 else "")
+            if len(more) >= 400:
+                box.setDetailedText(more)
+        if self._message_box is not None:
+            self._message_box.close()
+        self._message_box = box
+        box.open()
+        self.error_shown.emit(title, message)
+
+    @Slot(str, str, str)
+    def _on_session_error_raised(self, title: str, message: str, details: str) -> None:
+        self.show_error(title, message, details)
+
+    # -- drops ------------------------------------------------------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        projects = [p for p in paths if (p / "project.db").is_file() or p.name == "project.db"]
+        if projects:
+            event.acceptProposedAction()
+            self.open_project(projects[0])
+            return
+        if self.session is None:
+            return
+        videos = [p for p in paths if p.suffix.lower() == ".mp4"]
+        images = dropped_files(event, IMAGE_SUFFIXES)
+        event.acceptProposedAction()
+        for video in videos:  # an output dropped back: queue its recipe again
+            self.session.requeue_output(video)
+        if images:
+            self.sidebar.setCurrentWidget(self.sidebar.subjects_page)
+            self.sidebar.subjects_page.new_subject(images)
+
+    # -- layout and closing ---------------------------------------------------------------------
+    def _restore_layout(self) -> None:
+        s = st.settings()
+        geometry, state = s.value("window/geometry"), s.value("window/state")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        if self.session is None:
+            self.project_dock.hide()
+            self.editor_dock.hide()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.session is not None:
+            self.project_dock.show()
+            self.editor_dock.show()
+        s = st.settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.sync()
+        self.close_project()
+        self.tasks.wait()
+        self.loader.thumbs.wait()
+        super().closeEvent(event)

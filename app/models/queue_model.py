@@ -1,0 +1,195 @@
+"""The render queue as a table: one row per job, in queue order, refreshed in place."""
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from PySide6.QtCore import QMimeData, QModelIndex, QSortFilterProxyModel, Qt, Signal
+from PySide6.QtGui import QBrush, QColor
+
+from app.models.base import Index, RecordTableModel
+
+#: 0-100 for the progress column
+ProgressRole = Qt.ItemDataRole.UserRole + 10
+#: the job's status value ("QUEUED", …)
+StatusRole = Qt.ItemDataRole.UserRole + 11
+
+JOB_IDS_MIME = "application/x-vgen-job-ids"
+STATUS_TEXT = {"QUEUED": "Queued", "RUNNING": "Running", "SUCCEEDED": "Done", "FAILED": "Failed",
+               "CANCELLED": "Cancelled"}
+STATUS_COLOR = {"RUNNING": "#1f6fd1", "SUCCEEDED": "#2e7d32", "FAILED": "#c62828", "CANCELLED": "#757575"}
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None or seconds < 0:
+        return ""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def status_value(job: Any) -> str:
+    return getattr(job.status, "value", str(job.status))
+
+
+class JobTableModel(RecordTableModel):
+    """Jobs (``sdk.records.JobRecord``) with live progress from the worker's events."""
+
+    columns = ("Status", "Method", "Prompt", "Seed", "Progress", "ETA", "Elapsed")
+    STATUS, METHOD, PROMPT, SEED, PROGRESS, ETA, ELAPSED = range(7)
+
+    #: a queued job was dragged to a new place: job id, places to move (negative: earlier)
+    move_requested = Signal(str, int)
+
+    def __init__(self, parent: Any = None, method_of: Callable[[str], str] | None = None) -> None:
+        super().__init__(parent)
+        self._method_of = method_of or (lambda spec_id: spec_id.split(".")[0])
+        #: job id -> (step, total, eta_s, monotonic time it was reported)
+        self._live: dict[str, tuple[int, int, float | None, float]] = {}
+
+    def set_method_lookup(self, method_of: Callable[[str], str]) -> None:
+        self._method_of = method_of
+        if self._rows:
+            self.dataChanged.emit(self.index(0, self.METHOD), self.index(len(self._rows) - 1, self.METHOD))
+
+    # -- live updates (no SQL) ------------------------------------------------------------
+    def update_progress(self, job_id: str, step: int, total: int, eta_s: float | None) -> None:
+        self._live[job_id] = (step, total, eta_s, time.monotonic())
+        row = self.row_of(job_id)
+        if row is not None:
+            self.refresh_row(row, self.PROGRESS, self.ETA)
+
+    def tick(self) -> None:
+        """Repaint the elapsed time of running jobs (called once a second)."""
+        for row, job in enumerate(self._rows):
+            if status_value(job) == "RUNNING":
+                self.refresh_row(row, self.ETA, self.ELAPSED)
+
+    def set_records(self, new: Any) -> None:
+        super().set_records(new)
+        running = {j.id for j in self._rows if status_value(j) == "RUNNING"}
+        self._live = {k: v for k, v in self._live.items() if k in running}
+
+    def progress_of(self, job: Any) -> tuple[int, int]:
+        live = self._live.get(job.id)
+        if live is not None and status_value(job) == "RUNNING":
+            return live[0], live[1]
+        return job.progress_step, job.progress_total
+
+    # -- cells ----------------------------------------------------------------------------
+    def cell(self, job: Any, row: int, column: int, role: int) -> Any:
+        status = status_value(job)
+        if role == StatusRole:
+            return status
+        if role == ProgressRole:
+            step, total = self.progress_of(job)
+            if status == "SUCCEEDED":
+                return 100
+            return int(100 * step / total) if total else 0
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(job, status, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if status == "FAILED":
+                return f"{job.error_message or 'Failed'}\n{job.error_hint or ''}".strip()
+            if column == self.PROMPT:
+                return job.prompt or ""
+            return f"Job {job.id} ({job.spec_id})"
+        if role == Qt.ItemDataRole.ForegroundRole and column == self.STATUS and status in STATUS_COLOR:
+            return QBrush(QColor(STATUS_COLOR[status]))
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.SEED, self.ETA, self.ELAPSED):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _display(self, job: Any, status: str, column: int) -> Any:
+        if column == self.STATUS:
+            if status == "RUNNING" and job.cancel_requested:
+                return "Cancelling…"
+            return STATUS_TEXT.get(status, status)
+        if column == self.METHOD:
+            return self._method_of(job.spec_id)
+        if column == self.PROMPT:
+            return job.prompt or "—"
+        if column == self.SEED:
+            return str(job.seed)
+        if column == self.PROGRESS:
+            step, total = self.progress_of(job)
+            return f"{step}/{total}" if total else ""
+        if column == self.ETA:
+            live = self._live.get(job.id)
+            if status != "RUNNING" or live is None or live[2] is None:
+                return ""
+            return format_seconds(live[2] - (time.monotonic() - live[3]))
+        if column == self.ELAPSED:
+            if job.started_at is None:
+                return ""
+            end = job.finished_at if job.finished_at is not None else (time.time() if status == "RUNNING" else None)
+            return format_seconds(end - job.started_at) if end is not None else ""
+        return None
+
+    # -- drag to reorder ------------------------------------------------------------------
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.ItemIsDropEnabled
+        flags = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsDropEnabled
+        if status_value(self._rows[index.row()]) == "QUEUED":
+            flags |= Qt.ItemFlag.ItemIsDragEnabled
+        return flags
+
+    def supportedDropActions(self) -> Qt.DropAction:
+        return Qt.DropAction.MoveAction
+
+    def mimeTypes(self) -> list[str]:
+        return [JOB_IDS_MIME]
+
+    def mimeData(self, indexes: list[QModelIndex]) -> QMimeData:
+        data = QMimeData()
+        ids = list(dict.fromkeys(self._rows[i.row()].id for i in indexes if i.isValid()))
+        data.setData(JOB_IDS_MIME, "\n".join(ids).encode())
+        return data
+
+    def canDropMimeData(self, data: QMimeData, action: Qt.DropAction, row: int, column: int, parent: Index) -> bool:
+        return data.hasFormat(JOB_IDS_MIME)
+
+    def dropMimeData(self, data: QMimeData, action: Qt.DropAction, row: int, column: int, parent: Index) -> bool:
+        if not data.hasFormat(JOB_IDS_MIME):
+            return False
+        ids = bytes(data.data(JOB_IDS_MIME).data()).decode().split()
+        target = parent.row() if parent.isValid() else (row if row >= 0 else len(self._rows))
+        if len(ids) == 1:
+            delta = self.queued_delta(ids[0], target)
+            if delta:
+                self.move_requested.emit(ids[0], delta)
+        return False  # the rows move when the queue is re-read, never by the view
+
+    def queued_delta(self, job_id: str, target_row: int) -> int:
+        """How many places among queued jobs moving ``job_id`` before row ``target_row`` is."""
+        queued = [j.id for j in self._rows if status_value(j) == "QUEUED"]
+        if job_id not in queued:
+            return 0
+        before = sum(1 for j in self._rows[:target_row] if status_value(j) == "QUEUED" and j.id != job_id)
+        return before - queued.index(job_id)
+
+
+class JobFilterProxy(QSortFilterProxyModel):
+    """Filters jobs as you type (prompt, method, status, seed, id); keeps queue order."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._text = ""
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        text = self._text
+        if not text:
+            return True
+        model = self.sourceModel()
+        job = model.record(source_row)
+        hay = " ".join([job.id, job.spec_id, job.prompt or "", str(job.seed), status_value(job),
+                        str(model.index(source_row, JobTableModel.METHOD).data() or "")]).lower()
+        return all(word in hay for word in text.lower().split())
+
+    def set_filter_text(self, text: str) -> None:
+        self._text = text.strip()
+        self.invalidateFilter()

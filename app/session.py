@@ -1,0 +1,291 @@
+"""An open project in the GUI: the sdk Project, its RenderService and the bridge between them.
+
+Every sdk call that touches the database or files runs on the session's serial
+:class:`~app.tasks.TaskRunner`; results come back as signals (facts), errors as
+``error_raised`` — never as an exception in the event loop.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+
+from app.bridge import ServiceBridge
+from app.tasks import TaskRunner
+
+if TYPE_CHECKING:
+    from sdk.plugins import PluginRegistry
+    from sdk.project import Project
+    from sdk.service import RenderService
+
+log = logging.getLogger("vgen.app.session")
+
+#: render states shown by the queue panel
+STOPPED, PAUSED, RUNNING, LOCKED = "stopped", "paused", "running", "locked"
+
+
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """(message, details) for a dialog: a VGenError's words, else the exception's repr and traceback."""
+    import traceback
+
+    message = getattr(exc, "user_message", None)
+    if message:
+        return message, getattr(exc, "hint", "") or ""
+    return f"{type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc))
+
+
+class ProjectSession(QObject):
+    """Owns one open project. Create it with an opened ``Project`` and a plugin registry."""
+
+    jobs_changed = Signal()
+    #: "subjects" | "motions" | "prompts" | "adapters"
+    catalog_changed = Signal(str)
+    outputs_changed = Signal()
+    #: STOPPED | PAUSED | RUNNING | LOCKED
+    render_state_changed = Signal(str)
+    #: a batch was queued (its BatchRecord)
+    jobs_queued = Signal(object)
+    #: title, message, details (hint or traceback)
+    error_raised = Signal(str, str, str)
+
+    def __init__(self, project: "Project", registry: "PluginRegistry", parent: QObject | None = None,
+                 grace_period: float = 10.0, poll_ms: int = 2000) -> None:
+        super().__init__(parent)
+        self.project = project
+        self.registry = registry
+        self.grace_period = grace_period
+        self.tasks = TaskRunner(self)
+        self.bridge = ServiceBridge(self)
+        self.service: RenderService | None = None
+        self.state = STOPPED
+        self.lock_message = ""
+        self._closed = False
+        self._want_running = False
+        self.bridge.job_started.connect(self._on_bridge_job_event)
+        self.bridge.job_failed.connect(self._on_bridge_job_event)
+        self.bridge.job_cancelled.connect(self._on_bridge_job_event)
+        self.bridge.job_finished.connect(self._on_bridge_job_finished)
+        # jobs added by another process (a script, the CLI) and a renderer that stopped
+        self._poll = QTimer(self)
+        self._poll.setInterval(poll_ms)
+        self._poll.timeout.connect(self._on_poll_timeout)
+        self._poll.start()
+
+    @property
+    def path(self) -> Path:
+        return self.project.path
+
+    @property
+    def name(self) -> str:
+        return self.project.name
+
+    # -- background calls ---------------------------------------------------------------
+    def call(self, fn: Callable[[], Any], on_done: Callable[[Any], None] | None = None,
+             title: str = "Something went wrong", changed: Callable[[], None] | None = None) -> None:
+        """Run ``fn`` off the GUI thread; then ``on_done(result)`` and ``changed()``; errors are reported."""
+        def done(result: Any) -> None:
+            if on_done is not None:
+                on_done(result)
+            if changed is not None:
+                changed()
+
+        def failed(exc: BaseException) -> None:
+            message, details = describe_error(exc)
+            self.error_raised.emit(title, message, details)
+
+        if not self._closed:
+            self.tasks.submit(fn, done, failed)
+
+    # -- the render service -------------------------------------------------------------
+    def start_service(self) -> None:
+        """Take the render lock and start the service paused (Start queue lets it run)."""
+        if self.service is not None and self.service.running:
+            return
+
+        def work() -> "RenderService":
+            from sdk.service import RenderService
+
+            svc = RenderService(self.project, registry=self.registry, grace_period=self.grace_period,
+                                holder="VGen Studio")
+            svc.subscribe(self.bridge.on_event)
+            svc.pause()
+            svc.start()  # raises ProjectLocked when another process renders this project
+            return svc
+
+        def done(svc: "RenderService") -> None:
+            if self._closed:
+                svc.stop()
+                return
+            self.service = svc
+            self.lock_message = ""
+            if self._want_running:
+                svc.resume()
+            self._set_state(RUNNING if self._want_running else PAUSED)
+            self.jobs_changed.emit()  # jobs left RUNNING by a dead renderer went back to the queue
+
+        def failed(exc: BaseException) -> None:
+            message, details = describe_error(exc)
+            from sdk.errors import ProjectLocked
+
+            if isinstance(exc, ProjectLocked):
+                self.lock_message = message
+                self._set_state(LOCKED)
+                self.error_raised.emit("Project is rendered elsewhere",
+                                       message + " You can still edit the project and queue jobs; "
+                                       "that process renders them.", details)
+            else:
+                self._set_state(STOPPED)
+                self.error_raised.emit("Cannot start rendering", message, details)
+
+        self.tasks.submit(work, done, failed)
+
+    def start_queue(self) -> None:
+        self._want_running = True
+        if self.service is None or not self.service.running:
+            self.start_service()
+            return
+        self.service.resume()
+        self._set_state(RUNNING)
+
+    def pause_queue(self) -> None:
+        self._want_running = False
+        if self.service is not None:
+            self.service.pause()
+            self._set_state(PAUSED)
+
+    def _set_state(self, state: str) -> None:
+        if state != self.state:
+            self.state = state
+            self.render_state_changed.emit(state)
+
+    # -- queue ------------------------------------------------------------------------------
+    def queue(self, spec_id: str, start: bool = False, **request: Any) -> None:
+        """Validate and queue a batch (``sdk.queueing.plan_jobs`` arguments); optionally start the queue."""
+        def work() -> Any:
+            from sdk.queueing import plan_jobs
+
+            return self.project.add_jobs(plan_jobs(self.project, self.registry, spec_id, **request))
+
+        def done(batch: Any) -> None:
+            self.jobs_queued.emit(batch)
+            if start:
+                self.start_queue()
+
+        self.call(work, done, "Cannot queue these jobs", self.jobs_changed.emit)
+
+    def queue_recipe(self, meta: dict[str, Any], start: bool = False) -> None:
+        """Queue a copy of an output's recipe (its ``meta.json`` / MP4 comment)."""
+        def work() -> Any:
+            from app.recipes import request_from_meta
+            from sdk.queueing import plan_jobs
+
+            spec_id, request = request_from_meta(meta, self.project)
+            return self.project.add_jobs(plan_jobs(self.project, self.registry, spec_id, **request))
+
+        def done(batch: Any) -> None:
+            self.jobs_queued.emit(batch)
+            if start:
+                self.start_queue()
+
+        self.call(work, done, "Cannot re-queue this output", self.jobs_changed.emit)
+
+    def requeue_output(self, source: Path, start: bool = False) -> None:
+        """Queue the recipe of an output folder (its meta.json) or of a rendered MP4 (its comment tag)."""
+        def work() -> Any:
+            import json
+
+            from app.recipes import request_from_meta
+            from sdk.outputs import read_meta_from_mp4
+            from sdk.queueing import plan_jobs
+
+            src = Path(source)
+            meta = (json.loads((src / "meta.json").read_text(encoding="utf-8")) if src.is_dir()
+                    else read_meta_from_mp4(src))
+            spec_id, request = request_from_meta(meta, self.project)
+            return self.project.add_jobs(plan_jobs(self.project, self.registry, spec_id, **request))
+
+        def done(batch: Any) -> None:
+            self.jobs_queued.emit(batch)
+            if start:
+                self.start_queue()
+
+        self.call(work, done, "Cannot re-queue this output", self.jobs_changed.emit)
+
+    def export(self, output_dir: Path, dest: Path, fmt: str, on_done: Callable[[Any], None] | None = None) -> None:
+        def work() -> Path:
+            from sdk.outputs import export
+
+            return export(output_dir, dest, fmt, overwrite=True)
+
+        self.call(work, on_done, "Cannot export")
+
+    def cancel(self, job_id: str) -> None:
+        svc = self.service
+        self.call(lambda: svc.cancel(job_id) if svc is not None else self.project.request_cancel(job_id),
+                  title="Cannot cancel", changed=self.jobs_changed.emit)
+
+    def retry(self, job_id: str) -> None:
+        self.call(lambda: self.project.retry(job_id), title="Cannot retry", changed=self.jobs_changed.emit)
+
+    def move(self, job_id: str, delta: int) -> None:
+        self.call(lambda: self.project.move(job_id, delta), title="Cannot move", changed=self.jobs_changed.emit)
+
+    def clear_finished(self) -> None:
+        self.call(self.project.clear_finished, title="Cannot clear", changed=self.jobs_changed.emit)
+
+    # -- catalog ----------------------------------------------------------------------------
+    def add_subject(self, name: str, images: list[Path], token: str | None = None,
+                    masks: list[Path | None] | None = None) -> None:
+        self.call(lambda: self.project.add_subject(name, images, token=token or None, masks=masks),
+                  title="Cannot add the subject", changed=lambda: self.catalog_changed.emit("subjects"))
+
+    def add_motion(self, name: str, videos: list[Path]) -> None:
+        self.call(lambda: self.project.add_motion(name, videos), title="Cannot add the motion",
+                  changed=lambda: self.catalog_changed.emit("motions"))
+
+    def add_prompt(self, text: str, negative: str = "") -> None:
+        self.call(lambda: self.project.add_prompt(text, negative), title="Cannot add the prompt",
+                  changed=lambda: self.catalog_changed.emit("prompts"))
+
+    def update_prompt(self, prompt_id: int, text: str | None = None, negative: str | None = None) -> None:
+        self.call(lambda: self.project.update_prompt(prompt_id, text, negative), title="Cannot change the prompt",
+                  changed=lambda: self.catalog_changed.emit("prompts"))
+
+    def remove_prompt(self, prompt_id: int) -> None:
+        self.call(lambda: self.project.remove_prompt(prompt_id), title="Cannot remove the prompt",
+                  changed=lambda: self.catalog_changed.emit("prompts"))
+
+    # -- events -------------------------------------------------------------------------------
+    @Slot(str)
+    def _on_bridge_job_event(self, job_id: str, *_: Any) -> None:
+        self.jobs_changed.emit()
+
+    @Slot(str)
+    def _on_bridge_job_finished(self, job_id: str) -> None:
+        self.jobs_changed.emit()
+        self.outputs_changed.emit()
+
+    @Slot()
+    def _on_poll_timeout(self) -> None:
+        if self.service is not None and not self.service.running and self.state in (RUNNING, PAUSED):
+            self.service = None
+            self._set_state(STOPPED)
+            self.error_raised.emit("Rendering stopped", "The render service stopped unexpectedly.",
+                                   "See the log for details. Start the queue to try again.")
+        if not self.tasks.busy:
+            self.jobs_changed.emit()
+
+    # -- closing ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop rendering (a running job goes back to the queue) and close the project."""
+        if self._closed:
+            return
+        self._closed = True
+        self._poll.stop()
+        self.tasks.wait()
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
+        self.project.close()

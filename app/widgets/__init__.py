@@ -1,0 +1,1 @@
+"""Thin Qt views over the app's item models and the sdk."""

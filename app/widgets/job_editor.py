@@ -1,0 +1,302 @@
+"""The job editor: pick a generator, its inputs, parameters and seeds; queue prompts × seeds."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal, Slot
+from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QLineEdit, QListView, QPushButton, QScrollArea, QVBoxLayout, QWidget)
+
+from app.widgets.param_form import INVALID_STYLE, ParamForm
+
+SpecRole = Qt.ItemDataRole.UserRole + 1
+
+
+class JobEditor(QWidget):
+    """Emits ``queue_requested(spec_id, request, start)`` with ``sdk.queueing.plan_jobs`` arguments."""
+
+    queue_requested = Signal(str, object, bool)
+    #: text, negative
+    prompt_add_requested = Signal(str, str)
+
+    def __init__(self, prompts: Any, subjects: Any, motions: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.registry: Any = None
+        self.spec: Any = None
+        self.problems: list[str] = []
+        self._prompts, self._subjects, self._motions = prompts, subjects, motions
+
+        self.generator = QComboBox(self)
+        self.generator.setObjectName("generatorCombo")
+        self.generator_model = QStandardItemModel(self)
+        self.generator.setModel(self.generator_model)
+        self.generator.currentIndexChanged.connect(self._on_generator_current_index_changed)
+        self.description = QLabel("Loading plugins…", self)
+        self.description.setWordWrap(True)
+        self.description.setStyleSheet("color: #616161")
+
+        # inputs
+        self.inputs_box = QGroupBox("Inputs", self)
+        form = QFormLayout(self.inputs_box)
+        self.prompt_view = QListView(self)
+        self.prompt_view.setModel(prompts)
+        self.prompt_view.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
+        self.prompt_view.setMaximumHeight(120)
+        self.prompt_view.selectionModel().selectionChanged.connect(self._on_editor_changed)
+        prompts.rowsInserted.connect(self._on_prompts_rows_inserted)
+        self.new_prompt = QLineEdit(self)
+        self.new_prompt.setPlaceholderText("Type a new prompt and press Enter…")
+        self.new_prompt.returnPressed.connect(self._on_new_prompt_return_pressed)
+        self.prompt_widget = QWidget(self)
+        pl = QVBoxLayout(self.prompt_widget)
+        pl.setContentsMargins(0, 0, 0, 0)
+        pl.addWidget(self.prompt_view)
+        pl.addWidget(self.new_prompt)
+        self.image = QLineEdit(self)
+        self.image.setPlaceholderText("Reference image file")
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._on_browse_clicked)
+        self.image_widget = QWidget(self)
+        il = QHBoxLayout(self.image_widget)
+        il.setContentsMargins(0, 0, 0, 0)
+        il.addWidget(self.image, 1)
+        il.addWidget(browse)
+        self.image.textChanged.connect(self._on_editor_changed)
+        self.subject = QComboBox(self)
+        self.subject.setModel(subjects)
+        self.motion = QComboBox(self)
+        self.motion.setModel(motions)
+        self.weights = QComboBox(self)
+        self.weights.setEditable(True)
+        self.weights.lineEdit().setPlaceholderText("default weights")
+        self.weights.setToolTip("An installed weights id or a folder; empty uses the generator's default weights.")
+        for label, w in (("Prompts", self.prompt_widget), ("Image", self.image_widget), ("Subject", self.subject),
+                         ("Motion", self.motion), ("Weights", self.weights)):
+            form.addRow(label, w)
+        self._input_rows = {"text": self.prompt_widget, "image": self.image_widget, "subject": self.subject,
+                            "motion": self.motion}
+
+        self.params = ParamForm(self)
+        self.params.changed.connect(self._on_editor_changed)
+        self.seeds = QLineEdit("1", self)
+        self.seeds.setObjectName("seedsEdit")
+        self.seeds.setPlaceholderText("1,2,5-8")
+        self.seeds.setToolTip("Seeds: numbers and ranges, e.g. 1,2,5-8. Each prompt is rendered once per seed.")
+        self.seeds.textChanged.connect(self._on_editor_changed)
+        self.grid = QLabel(self)
+        self.grid.setObjectName("gridLabel")
+        self.problem_label = QLabel(self)
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setStyleSheet("color: #c62828")
+        self.queue_button = QPushButton("Queue", self)
+        self.queue_button.setToolTip("Add these jobs to the queue (Ctrl+Enter)")
+        self.queue_button.clicked.connect(lambda: self.submit(False))
+        self.start_button = QPushButton("Queue && start", self)
+        self.start_button.setDefault(True)
+        self.start_button.setToolTip("Add these jobs and start rendering (Ctrl+Shift+Enter)")
+        self.start_button.clicked.connect(lambda: self.submit(True))
+
+        body = QWidget(self)
+        lay = QVBoxLayout(body)
+        top = QFormLayout()
+        top.addRow("Generator", self.generator)
+        lay.addLayout(top)
+        lay.addWidget(self.description)
+        lay.addWidget(self.inputs_box)
+        lay.addWidget(self.params)
+        seeds_form = QFormLayout()
+        seeds_form.addRow("Seeds", self.seeds)
+        lay.addLayout(seeds_form)
+        lay.addWidget(self.grid)
+        lay.addWidget(self.problem_label)
+        lay.addStretch(1)
+        scroll = QScrollArea(self)
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.queue_button)
+        buttons.addWidget(self.start_button)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll, 1)
+        outer.addLayout(buttons)
+        self._set_spec(None)
+
+    # -- generators -------------------------------------------------------------------------
+    def set_registry(self, registry: Any) -> None:
+        """List the registry's generators (grouped by method) and trainers."""
+        self.registry = registry
+        current = self.generator.currentData(SpecRole)
+        self.generator_model.clear()
+        groups: dict[str, list[Any]] = {}
+        for spec in list(registry.generators.values()) + list(registry.trainers.values()):
+            key = spec.method + (" — training" if spec.kind == "train" else "")
+            groups.setdefault(key, []).append(spec)
+        bold = QFont()
+        bold.setBold(True)
+        for method in sorted(groups):
+            header = QStandardItem(method)
+            header.setFlags(Qt.ItemFlag.NoItemFlags)
+            header.setFont(bold)
+            self.generator_model.appendRow(header)
+            for spec in sorted(groups[method], key=lambda s: s.title):
+                item = QStandardItem("    " + spec.title)
+                item.setData(spec.id, SpecRole)
+                item.setToolTip(f"{spec.id}\n{spec.description}")
+                self.generator_model.appendRow(item)
+        if not groups:
+            self.description.setText("No generators are installed. Tools ▸ Plugins and models shows why.")
+            self._set_spec(None)
+            return
+        if not self.select_generator(current or ""):
+            first = next(i for i in range(self.generator_model.rowCount())
+                         if self.generator_model.item(i).data(SpecRole))
+            self.generator.setCurrentIndex(first)
+
+    def select_generator(self, spec_id: str) -> bool:
+        for i in range(self.generator_model.rowCount()):
+            if self.generator_model.item(i).data(SpecRole) == spec_id:
+                self.generator.setCurrentIndex(i)
+                return True
+        return False
+
+    @Slot(int)
+    def _on_generator_current_index_changed(self, index: int) -> None:
+        spec_id = self.generator.itemData(index, SpecRole)
+        if spec_id and self.registry is not None:
+            self._set_spec(self.registry.spec(spec_id))
+
+    def _set_spec(self, spec: Any) -> None:
+        self.spec = spec
+        declared = set(spec.inputs) if spec is not None else set()
+        for name, w in self._input_rows.items():
+            w.setVisible(name in declared)
+            label = self.inputs_box.layout().labelForField(w)
+            if label is not None:
+                label.setVisible(name in declared)
+        if spec is not None:
+            self.description.setText(spec.description or spec.title)
+            self.weights.lineEdit().setPlaceholderText(f"default: {spec.default_weights}" if spec.default_weights
+                                                       else "no default weights: give an id or a folder")
+        self.params.set_params_model(spec.params if spec is not None else None)
+        self._on_editor_changed()
+
+    def set_installed_weights(self, ids: list[str]) -> None:
+        text = self.weights.currentText()
+        self.weights.clear()
+        self.weights.addItem("")
+        self.weights.addItems(ids)
+        self.weights.setEditText(text)
+
+    # -- prompts --------------------------------------------------------------------------------
+    @Slot(QModelIndex, int, int)
+    def _on_prompts_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        sel = self.prompt_view.selectionModel()
+        for row in range(first, last + 1):
+            sel.select(self._prompts.index(row, 0), QItemSelectionModel.SelectionFlag.Select)
+
+    @Slot()
+    def _on_new_prompt_return_pressed(self) -> None:
+        text = self.new_prompt.text().strip()
+        if text:
+            self.prompt_add_requested.emit(text, "")
+            self.new_prompt.clear()
+
+    def selected_prompts(self) -> list[tuple[str, str]]:
+        rows = sorted({i.row() for i in self.prompt_view.selectionModel().selectedIndexes()})
+        return [(self._prompts.record(r).text, self._prompts.record(r).negative) for r in rows]
+
+    def select_prompt_text(self, text: str) -> None:
+        sel = self.prompt_view.selectionModel()
+        sel.clearSelection()
+        for r in range(self._prompts.rowCount()):
+            if self._prompts.record(r).text == text:
+                sel.select(self._prompts.index(r, 0), QItemSelectionModel.SelectionFlag.Select)
+
+    @Slot()
+    def _on_browse_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Reference image", "", "Images (*.png *.jpg *.jpeg *.webp *.bmp)")
+        if path:
+            self.image.setText(path)
+
+    # -- the request ----------------------------------------------------------------------------
+    def request(self) -> dict[str, Any]:
+        """``plan_jobs`` keyword arguments for what the editor shows."""
+        declared = set(self.spec.inputs) if self.spec is not None else set()
+        req: dict[str, Any] = {"kind": self.spec.kind if self.spec is not None else None,
+                               "seeds": self.seeds.text().strip() or "0",
+                               "params": {k: [v] for k, v in self.params.values().items()}}
+        if "text" in declared:
+            req["prompts"] = self.selected_prompts()
+        if "image" in declared and self.image.text().strip():
+            req["image"] = Path(self.image.text().strip())
+        if "subject" in declared and self.subject.currentIndex() >= 0:
+            req["subject"] = self._subjects.record(self.subject.currentIndex()).id
+        if "motion" in declared and self.motion.currentIndex() >= 0:
+            req["motion"] = self._motions.record(self.motion.currentIndex()).id
+        if self.weights.currentText().strip():
+            req["weights"] = self.weights.currentText().strip()
+        return req
+
+    def _check(self) -> tuple[list[str], int]:
+        """(problems, number of jobs) — what would stop queueing, before asking the sdk."""
+        if self.spec is None:
+            return ["Choose a generator."], 0
+        problems = [f"{k.replace('_', ' ')}: {v}" for k, v in self.params.validate().items()]
+        try:
+            from sdk.params import parse_seeds
+
+            n_seeds = len(parse_seeds(self.seeds.text().strip() or "0"))
+            self.seeds.setStyleSheet("")
+        except Exception as exc:  # InvalidRequest: shown next to the field
+            problems.append(getattr(exc, "user_message", str(exc)) + " " + getattr(exc, "hint", ""))
+            self.seeds.setStyleSheet(INVALID_STYLE)
+            n_seeds = 0
+        declared = set(self.spec.inputs)
+        n_prompts = 1
+        if "text" in declared:
+            n_prompts = len(self.selected_prompts())
+            if not n_prompts:
+                problems.append("Select one or more prompts (or type a new one).")
+        if "image" in declared and not self.image.text().strip():
+            problems.append("Choose a reference image.")
+        for name, combo in (("subject", self.subject), ("motion", self.motion)):
+            if name in declared and combo.currentIndex() < 0:
+                problems.append(f"Add a {name} to the project first (Project panel).")
+        return problems, n_prompts * n_seeds
+
+    @Slot()
+    def _on_editor_changed(self, *_: Any) -> None:
+        problems, n = self._check()
+        self.problems = problems
+        self.problem_label.setText("\n".join(problems))
+        if self.spec is not None and "text" in self.spec.inputs:
+            n_prompts = len(self.selected_prompts())
+            self.grid.setText(f"{n_prompts} prompt(s) × {n // max(n_prompts, 1) if n_prompts else 0} seed(s) = "
+                              f"<b>{n} job(s)</b>")
+        else:
+            self.grid.setText(f"<b>{n} job(s)</b>")
+        ok = not problems and n > 0
+        self.queue_button.setEnabled(ok)
+        self.start_button.setEnabled(ok)
+
+    def submit(self, start: bool) -> bool:
+        """Queue what the editor shows (``start``: and start the queue). False if it is not valid."""
+        self._on_editor_changed()
+        if self.problems or self.spec is None:
+            return False
+        self.queue_requested.emit(self.spec.id, self.request(), start)
+        return True
+
+    def load_recipe(self, meta: dict[str, Any]) -> None:
+        """Fill the editor from an output's recipe (generator, parameters, seed, prompt)."""
+        if not self.select_generator(str(meta.get("spec_id", ""))):
+            return
+        params = dict(meta.get("params") or {})
+        self.params.set_values(params)
+        self.seeds.setText(str(meta.get("seed", 0)))
+        if params.get("prompt"):
+            self.select_prompt_text(params["prompt"])

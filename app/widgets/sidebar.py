@@ -1,0 +1,194 @@
+"""The project sidebar: subjects, motions, prompts and adapters."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QItemSelection, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListView, QPushButton,
+                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
+
+from app.dialogs.new_subject import IMAGE_SUFFIXES, NewSubjectDialog
+from app.models.catalog_models import MotionListModel, SubjectImagesModel, SubjectListModel, TextFilterProxy
+from app.widgets.prompts_page import AdaptersPage, PromptsPage
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
+
+
+def dropped_files(event: Any, suffixes: tuple[str, ...]) -> list[Path]:
+    md = event.mimeData()
+    if not md.hasUrls():
+        return []
+    return [Path(u.toLocalFile()) for u in md.urls() if u.isLocalFile() and u.toLocalFile().lower().endswith(suffixes)]
+
+
+def _icon_view(parent: QWidget, model: Any, size: int = 72) -> QListView:
+    v = QListView(parent)
+    v.setModel(model)
+    v.setViewMode(QListView.ViewMode.IconMode)
+    v.setIconSize(QSize(size, size))
+    v.setGridSize(QSize(size + 28, size + 36))
+    v.setResizeMode(QListView.ResizeMode.Adjust)
+    v.setMovement(QListView.Movement.Static)
+    v.setWordWrap(True)
+    v.setUniformItemSizes(True)
+    return v
+
+
+class SubjectsPage(QWidget):
+    """Subjects and a thumbnail grid of the selected one's reference images (masks tinted)."""
+
+    #: name, images, token, masks
+    subject_requested = Signal(str, object, str, object)
+
+    def __init__(self, subjects: SubjectListModel, thumbs: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.subjects = subjects
+        self.images = SubjectImagesModel(thumbs, self)
+        self.proxy = TextFilterProxy(self)
+        self.proxy.setSourceModel(subjects)
+        self.list = _icon_view(self, self.proxy, 56)
+        self.list.setObjectName("subjectList")
+        self.list.selectionModel().selectionChanged.connect(self._on_list_selection_changed)
+        subjects.dataChanged.connect(lambda *_: self._show_selected())
+        subjects.rowsInserted.connect(self._on_subjects_rows_inserted)
+        self.grid = _icon_view(self, self.images, 88)
+        self.grid.setObjectName("subjectImages")
+        self.token = QLabel("Drop reference images here, or use Add subject…, to make a subject.", self)
+        self.token.setWordWrap(True)
+        self.filter = QLineEdit(self)
+        self.filter.setPlaceholderText("Filter subjects…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self.proxy.set_filter_text)
+        add = QPushButton("Add subject…", self)
+        add.clicked.connect(self.choose_files)
+        self.dialog: NewSubjectDialog | None = None
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(self.list)
+        split.addWidget(self.grid)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.filter)
+        lay.addWidget(split, 1)
+        lay.addWidget(self.token)
+        lay.addWidget(add)
+
+    def choose_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Reference images of the subject", "",
+                                                "Images (" + " ".join("*" + s for s in IMAGE_SUFFIXES) + ")")
+        if files:
+            self.new_subject([Path(f) for f in files])
+
+    def new_subject(self, files: list[Path]) -> NewSubjectDialog:
+        """Open the New subject dialog for these files (window-modal; it emits subject_requested)."""
+        taken = {self.subjects.record(r).name for r in range(self.subjects.rowCount())}
+        self.dialog = NewSubjectDialog(files, taken, self)
+        self.dialog.subject_requested.connect(self.subject_requested)
+        self.dialog.open()
+        return self.dialog
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_files(event, IMAGE_SUFFIXES):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = dropped_files(event, IMAGE_SUFFIXES)
+        if files:
+            event.acceptProposedAction()
+            self.new_subject(files)
+
+    @Slot(QItemSelection, QItemSelection)
+    def _on_list_selection_changed(self, *_: Any) -> None:
+        self._show_selected()
+
+    def _on_subjects_rows_inserted(self, parent: Any, first: int, last: int) -> None:
+        self.list.setCurrentIndex(self.proxy.mapFromSource(self.subjects.index(last, 0)))
+
+    def _show_selected(self) -> None:
+        idx = self.list.currentIndex()
+        if not idx.isValid():
+            self.images.set_records([])
+            return
+        s = self.subjects.record(self.proxy.mapToSource(idx).row())
+        self.images.set_records(s.images)
+        masks = sum(1 for i in s.images if i.mask)
+        self.token.setText(f"<b>{s.name}</b>: write <code>{s.token}</code> in a prompt. "
+                           f"{len(s.images)} image(s), {masks} with a mask (tinted).")
+
+
+class MotionsPage(QWidget):
+    """Motions with animated thumbnails; drop videos to add one."""
+
+    #: name, videos
+    motion_requested = Signal(str, object)
+
+    def __init__(self, motions: MotionListModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAcceptDrops(True)
+        self.motions = motions
+        self.proxy = TextFilterProxy(self)
+        self.proxy.setSourceModel(motions)
+        self.list = _icon_view(self, self.proxy, 88)
+        self.list.setObjectName("motionList")
+        self.filter = QLineEdit(self)
+        self.filter.setPlaceholderText("Filter motions…")
+        self.filter.setClearButtonEnabled(True)
+        self.filter.textChanged.connect(self.proxy.set_filter_text)
+        hint = QLabel("Drop reference videos here (one motion per drop), or use Add motion….", self)
+        hint.setWordWrap(True)
+        add = QPushButton("Add motion…", self)
+        add.clicked.connect(self.choose_files)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.filter)
+        lay.addWidget(self.list, 1)
+        lay.addWidget(hint)
+        lay.addWidget(add)
+
+    def choose_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Reference videos of the motion", "",
+                                                "Videos (" + " ".join("*" + s for s in VIDEO_SUFFIXES) + ")")
+        if files:
+            self.add_videos([Path(f) for f in files])
+
+    def add_videos(self, files: list[Path]) -> None:
+        taken = {self.motions.record(r).name for r in range(self.motions.rowCount())}
+        base = files[0].stem.replace("_", " ")
+        name, n = base, 2
+        while name in taken:
+            name, n = f"{base} {n}", n + 1
+        self.motion_requested.emit(name, files)
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if dropped_files(event, VIDEO_SUFFIXES):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = dropped_files(event, VIDEO_SUFFIXES)
+        if files:
+            event.acceptProposedAction()
+            self.add_videos(files)
+
+
+class ProjectSidebar(QTabWidget):
+    def __init__(self, subjects: SubjectListModel, motions: MotionListModel, prompts: Any, adapters: Any,
+                 thumbs: Any, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("projectSidebar")
+        self.subjects_page = SubjectsPage(subjects, thumbs, self)
+        self.motions_page = MotionsPage(motions, self)
+        self.prompts_page = PromptsPage(prompts, self)
+        self.adapters_page = AdaptersPage(adapters, self)
+        self.addTab(self.subjects_page, "Subjects")
+        self.addTab(self.motions_page, "Motions")
+        self.addTab(self.prompts_page, "Prompts")
+        self.addTab(self.adapters_page, "Adapters")
+        for model, page, label in ((subjects, 0, "Subjects"), (motions, 1, "Motions"), (prompts, 2, "Prompts"),
+                                   (adapters, 3, "Adapters")):
+            for sig in (model.rowsInserted, model.rowsRemoved, model.modelReset):
+                sig.connect(lambda *_, m=model, i=page, t=label: self.setTabText(i, f"{t} ({m.rowCount()})"))
+
+
+__all__ = ["ProjectSidebar", "SubjectsPage", "MotionsPage", "QHBoxLayout", "QAbstractItemView"]

@@ -1,0 +1,45 @@
+"""What the window shows with no project open: the two ways to start, and recent projects."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
+
+
+class WelcomePage(QWidget):
+    new_requested = Signal()
+    open_requested = Signal()
+    #: a recent project's path
+    recent_requested = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("welcomePage")
+        title = QLabel("<h1>VGen Studio</h1>", self)
+        intro = QLabel("Generate videos from prompts, reference images (subjects) and reference videos (motions). "
+                       "A project keeps them together with its render queue and results.", self)
+        intro.setWordWrap(True)
+        self.new_button = QPushButton("New project from a template…   (Ctrl+N)", self)
+        self.new_button.setObjectName("welcomeNew")
+        self.new_button.clicked.connect(self.new_requested)
+        self.open_button = QPushButton("Open a project…   (Ctrl+O)", self)
+        self.open_button.clicked.connect(self.open_requested)
+        self.recent = QListWidget(self)
+        self.recent.setObjectName("welcomeRecent")
+        self.recent.itemActivated.connect(lambda item: self.recent_requested.emit(item.text()))
+        self.recent_label = QLabel("<b>Recent projects</b> (double-click to open)", self)
+        self.status = QLabel("", self)
+        self.status.setStyleSheet("color: #757575")
+        box = QWidget(self)
+        box.setMaximumWidth(560)
+        lay = QVBoxLayout(box)
+        for w in (title, intro, self.new_button, self.open_button, self.recent_label, self.recent, self.status):
+            lay.addWidget(w)
+        outer = QVBoxLayout(self)
+        outer.addWidget(box, 0, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        outer.addStretch(1)
+
+    def set_recent(self, paths: list[str]) -> None:
+        self.recent.clear()
+        self.recent.addItems(paths)
+        self.recent.setVisible(bool(paths))
+        self.recent_label.setVisible(bool(paths))

@@ -4,6 +4,10 @@
 """
 from __future__ import annotations
 
+from app._pyside_fix import make_singletons_immortal
+
+make_singletons_immortal()  # before any PySide6 call: see app/_pyside_fix.py
+
 __all__ = ["run"]
 
 

@@ -15,8 +15,8 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 class ServiceBridge(QObject):
     job_started = Signal(str)
-    #: job_id, step, total, elapsed seconds, eta seconds (or None)
-    progress_updated = Signal(str, int, int, float, object)
+    #: job_id, step, total, elapsed seconds, eta seconds (-1 when unknown)
+    progress_updated = Signal(str, int, int, float, float)
     #: job_id, step, total, uint8 frames [F, H, W, 3]
     preview_ready = Signal(str, int, int, object)
     #: job_id, level, message
@@ -66,7 +66,8 @@ class ServiceBridge(QObject):
             self._latest_progress, self._latest_preview = {}, {}
             self._posted = False
         for e in progress.values():
-            self.progress_updated.emit(e.job_id, int(e.step), int(e.total), float(e.elapsed_s), e.eta_s)
+            eta = -1.0 if e.eta_s is None else float(e.eta_s)
+            self.progress_updated.emit(e.job_id, int(e.step), int(e.total), float(e.elapsed_s), eta)
         for e in previews.values():
             self.preview_ready.emit(e.job_id, int(e.step), int(e.total), e.frames)
 

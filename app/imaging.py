@@ -9,7 +9,7 @@ from PySide6.QtGui import QColor, QImage, QPainter
 
 from app.tasks import TaskRunner
 
-THUMB = 96
+THUMB = 128
 
 
 def frame_to_qimage(frame: Any) -> QImage:
@@ -101,6 +101,13 @@ class ThumbnailCache(QObject):
             self._runner.submit(work, lambda imgs, k=key: self._store(k, imgs),
                                 lambda _exc, k=key: self._store(k, []))
         return []
+
+    def failed(self, path: Path, mask: Path | None = None) -> bool:
+        """True when ``path`` was loaded and gave nothing (unreadable): no placeholder then."""
+        return self._cache.get(self.key(path, mask)) == []
+
+    def is_loaded(self, path: Path, mask: Path | None = None) -> bool:
+        return bool(self._cache.get(self.key(path, mask)))
 
     @staticmethod
     def key(path: Path, mask: Path | None = None) -> str:

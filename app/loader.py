@@ -140,6 +140,6 @@ class ModelLoader(QObject):
     def _on_session_catalog_changed(self, kind: str) -> None:
         self.reload(kind)
 
-    @Slot(str, int, int, float, object)
+    @Slot(str, int, int, float, float)
     def _on_bridge_progress_updated(self, job_id: str, step: int, total: int, elapsed: float, eta: Any) -> None:
-        self.jobs.update_progress(job_id, step, total, eta)
+        self.jobs.update_progress(job_id, step, total, eta if eta >= 0 else None)

@@ -84,6 +84,9 @@ class MainWindow(QMainWindow):
         self.loader.jobs_loaded.connect(self._on_loader_jobs_loaded)
         self.tasks.task_failed.connect(lambda exc: self.show_error("Something went wrong", exc))
         self._build_menus()
+        self.sidebar.setMinimumWidth(260)
+        self.editor.setMinimumWidth(340)
+        self.resizeDocks([self.project_dock, self.editor_dock], [300, 380], Qt.Orientation.Horizontal)
         self._set_session(None)
         self._restore_layout()
 
@@ -220,7 +223,7 @@ class MainWindow(QMainWindow):
         def work() -> Any:
             from sdk.project import Project
 
-            return Project.create(Path(path), template=template)
+            return Project.create(Path(path), template=template or None)
 
         self.statusBar().showMessage(f"Creating {path}…")
         self.tasks.submit(work, self._on_project_opened, lambda e: self.show_error("Cannot create the project", e))
@@ -254,6 +257,7 @@ class MainWindow(QMainWindow):
         s.setValue("last_folder", str(project.path.parent))
         self._update_recent_menu()
         self._set_session(session)
+        self.statusBar().showMessage(f"Opened {project.path}", 5000)
         session.start_service()
 
     def close_project(self) -> None:

@@ -27,7 +27,8 @@ class _Relay(QObject):
         self.finished.connect(self._on_self_finished)
 
     @Slot(bool, object)
-    def _on_self_finished(self, ok: bool, value: Any) -> None:
+    def _on_self_finished(self, ok: bool, boxed: Any) -> None:
+        value = boxed[0]
         self._runner._forget(self)
         try:
             if ok:
@@ -52,9 +53,10 @@ class _Runnable(QRunnable):
             result = self._fn()
         except BaseException as exc:  # noqa: BLE001 - the boundary of a background task
             log.debug("background task failed", exc_info=True)
-            self._relay.finished.emit(False, exc)
+            self._relay.finished.emit(False, [exc])
         else:
-            self._relay.finished.emit(True, result)
+            # boxed: PySide6 mishandles the reference count of a bare None sent through an object signal
+            self._relay.finished.emit(True, [result])
 
 
 class TaskRunner(QObject):

@@ -12,8 +12,8 @@ NameRole = Qt.ItemDataRole.UserRole + 1
 
 
 class NewProjectDialog(QDialog):
-    #: project folder, template name or None (empty project)
-    project_requested = Signal(object, object)
+    #: project folder, template name ("" for an empty project)
+    project_requested = Signal(object, str)
 
     def __init__(self, templates: list[dict[str, Any]], folder: Path, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -84,5 +84,5 @@ class NewProjectDialog(QDialog):
             self.path_label.setText(f"<span style='color:#c62828'>{self.project_path()} already exists: "
                                     "choose another name.</span>")
             return
-        self.project_requested.emit(self.project_path(), self.template())
+        self.project_requested.emit(self.project_path(), self.template() or "")
         super().accept()

@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QColor, QPixmap
 
 from app.imaging import ThumbnailCache
 from app.models.base import Index, RecordTableModel
@@ -30,6 +30,15 @@ class _ThumbModel(RecordTableModel):
         """(path, mask path) of the record's thumbnail."""
         return None, None
 
+    def _placeholder(self) -> list[QPixmap]:
+        """A blank thumbnail while the real one loads, so item sizes never change under the view."""
+        if "" not in self._pixmaps:
+            size = self._thumbs.size if self._thumbs is not None else 96
+            pm = QPixmap(size, size)
+            pm.fill(QColor("#d0d0d0"))
+            self._pixmaps[""] = [pm]
+        return self._pixmaps[""]
+
     def _frames(self, record: Any) -> list[QPixmap]:
         path, mask = self.thumb_source(record)
         if self._thumbs is None or path is None:
@@ -38,7 +47,7 @@ class _ThumbModel(RecordTableModel):
         if key not in self._pixmaps:
             images = self._thumbs.frames(path, mask, video=self.video)
             if not images:
-                return []
+                return [] if self._thumbs.failed(path, mask) else self._placeholder()
             self._pixmaps[key] = [QPixmap.fromImage(i) for i in images]
         return self._pixmaps[key]
 

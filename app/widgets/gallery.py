@@ -38,7 +38,6 @@ class Gallery(QWidget):
         self.view.setResizeMode(QListView.ResizeMode.Adjust)
         self.view.setMovement(QListView.Movement.Static)
         self.view.setWordWrap(True)
-        self.view.setUniformItemSizes(True)
         self.view.doubleClicked.connect(self._on_view_double_clicked)
         self.view.selectionModel().currentChanged.connect(lambda *_: self._update_actions())
         self.empty = QLabel("No outputs yet. Finished jobs appear here; double-click one to play it.", self)

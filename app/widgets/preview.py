@@ -179,7 +179,7 @@ class LivePreview(QWidget):
         self.player.set_caption(f"step {step}/{total}")
         self.status.setText(f"Step {step}/{total} · {len(frames)} frames")
 
-    @Slot(str, int, int, float, object)
+    @Slot(str, int, int, float, float)
     def _on_bridge_progress_updated(self, job_id: str, step: int, total: int, elapsed: float, eta: Any) -> None:
         if job_id == self.job_id and self.player.frame_count == 0:
             self.status.setText(f"Step {step}/{total} (no preview yet)")

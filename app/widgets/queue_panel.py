@@ -53,9 +53,10 @@ class QueuePanel(QWidget):
         self.view.verticalHeader().setVisible(False)
         self.view.setAlternatingRowColors(True)
         header = self.view.horizontalHeader()
+        header.setMinimumSectionSize(40)
         header.setSectionResizeMode(JobTableModel.PROMPT, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((JobTableModel.STATUS, 90), (JobTableModel.METHOD, 130), (JobTableModel.SEED, 60),
-                           (JobTableModel.PROGRESS, 120), (JobTableModel.ETA, 60), (JobTableModel.ELAPSED, 70)):
+        for col, width in ((JobTableModel.STATUS, 80), (JobTableModel.METHOD, 115), (JobTableModel.SEED, 50),
+                           (JobTableModel.PROGRESS, 100), (JobTableModel.ETA, 60), (JobTableModel.ELAPSED, 70)):
             header.resizeSection(col, width)
         self.view.selectionModel().currentRowChanged.connect(self._on_view_current_row_changed)
         model.dataChanged.connect(self._on_model_data_changed)
@@ -99,6 +100,7 @@ class QueuePanel(QWidget):
         bar.addStretch(1)
         self.filter = QLineEdit(self)
         self.filter.setPlaceholderText("Filter jobs…")
+        self.filter.setMinimumWidth(160)
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self.proxy.set_filter_text)
         bar.addWidget(self.filter)

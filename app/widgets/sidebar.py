@@ -32,7 +32,6 @@ def _icon_view(parent: QWidget, model: Any, size: int = 72) -> QListView:
     v.setResizeMode(QListView.ResizeMode.Adjust)
     v.setMovement(QListView.Movement.Static)
     v.setWordWrap(True)
-    v.setUniformItemSizes(True)
     return v
 
 

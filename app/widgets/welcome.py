@@ -18,6 +18,14 @@ class WelcomePage(QWidget):
         intro = QLabel("Generate videos from prompts, reference images (subjects) and reference videos (motions). "
                        "A project keeps them together with its render queue and results.", self)
         intro.setWordWrap(True)
+        steps = QLabel("<ol><li><b>New project</b>: pick a template (the demo has prompts ready).</li>"
+                       "<li>In the <b>Project</b> panel, drop reference images to make a subject; add prompts.</li>"
+                       "<li>In the <b>Job editor</b>, choose a generator, parameters and seeds, then "
+                       "<b>Queue &amp; start</b>.</li>"
+                       "<li>Watch the <b>Live preview</b>; finished videos appear in the <b>Gallery</b>.</li></ol>"
+                       "No model weights yet? <b>Tools ▸ Plugins and models</b> makes tiny test weights or imports "
+                       "yours.", self)
+        steps.setWordWrap(True)
         self.new_button = QPushButton("New project from a template…   (Ctrl+N)", self)
         self.new_button.setObjectName("welcomeNew")
         self.new_button.clicked.connect(self.new_requested)
@@ -30,9 +38,9 @@ class WelcomePage(QWidget):
         self.status = QLabel("", self)
         self.status.setStyleSheet("color: #757575")
         box = QWidget(self)
-        box.setMaximumWidth(560)
+        box.setFixedWidth(600)
         lay = QVBoxLayout(box)
-        for w in (title, intro, self.new_button, self.open_button, self.recent_label, self.recent, self.status):
+        for w in (title, intro, steps, self.new_button, self.open_button, self.recent_label, self.recent, self.status):
             lay.addWidget(w)
         outer = QVBoxLayout(self)
         outer.addWidget(box, 0, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)

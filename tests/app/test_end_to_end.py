@@ -59,7 +59,7 @@ def test_new_project_subject_prompt_two_jobs_to_the_gallery(qtbot: Any, window: 
     # the gallery shows thumbnails, filters by prompt, and plays an output
     window.tabs.setCurrentIndex(1)
     gallery = window.gallery
-    qtbot.waitUntil(lambda: gallery.proxy.index(0, 0).data(1) is not None, timeout=10_000)  # DecorationRole
+    qtbot.waitUntil(lambda: all(window.loader.thumbs.is_loaded(i.output.thumb_path) for i in items), timeout=10_000)
     gallery.prompt.setCurrentIndex(gallery.prompt.findData("a photo of <rex> surfing"))
     assert gallery.proxy.rowCount() == 2
     gallery.view.setCurrentIndex(gallery.proxy.index(0, 0))

@@ -1,6 +1,6 @@
 """Render the main states of the GUI to PNG files (offscreen, or under Xvfb with QT_QPA_PLATFORM=xcb).
 
-    python scripts/screenshots.py [OUT_DIR]      (default: docs/screenshots)
+    python scripts/screenshots.py [OUT_DIR]      (default: build/screenshots, not tracked)
 
 States: the empty window, a project loaded (demo template + a subject), a job rendering with its
 live preview, the gallery. Uses tiny random weights (made in a subprocess: they need torch, the
@@ -32,7 +32,7 @@ def wait_until(app: Any, cond: Callable[[], bool], timeout: float = 120.0) -> No
 
 
 def main(argv: list[str]) -> int:
-    out = Path(argv[0]) if argv else REPO / "docs" / "screenshots"
+    out = Path(argv[0]) if argv else REPO / "build" / "screenshots"
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="vgen-shots-"))
     os.environ["VGEN_MODELS_DIR"] = str(work / "models")

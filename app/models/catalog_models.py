@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from PySide6.QtCore import QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtGui import QColor, QIcon, QPixmap
 
 from app.imaging import ThumbnailCache
 from app.models.base import Index, RecordTableModel
@@ -22,7 +22,7 @@ class _ThumbModel(RecordTableModel):
     def __init__(self, thumbs: ThumbnailCache | None = None, parent: Any = None) -> None:
         super().__init__(parent)
         self._thumbs = thumbs
-        self._pixmaps: dict[str, list[QPixmap]] = {}
+        self._pixmaps: dict[str, list[QIcon]] = {}
         if thumbs is not None:
             thumbs.loaded.connect(self._on_thumbs_loaded)
 
@@ -30,16 +30,16 @@ class _ThumbModel(RecordTableModel):
         """(path, mask path) of the record's thumbnail."""
         return None, None
 
-    def _placeholder(self) -> list[QPixmap]:
+    def _placeholder(self) -> list[QIcon]:
         """A blank thumbnail while the real one loads, so item sizes never change under the view."""
         if "" not in self._pixmaps:
             size = self._thumbs.size if self._thumbs is not None else 96
             pm = QPixmap(size, size)
             pm.fill(QColor("#d0d0d0"))
-            self._pixmaps[""] = [pm]
+            self._pixmaps[""] = [QIcon(pm)]
         return self._pixmaps[""]
 
-    def _frames(self, record: Any) -> list[QPixmap]:
+    def _frames(self, record: Any) -> list[QIcon]:
         path, mask = self.thumb_source(record)
         if self._thumbs is None or path is None:
             return []
@@ -48,7 +48,8 @@ class _ThumbModel(RecordTableModel):
             images = self._thumbs.frames(path, mask, video=self.video)
             if not images:
                 return [] if self._thumbs.failed(path, mask) else self._placeholder()
-            self._pixmaps[key] = [QPixmap.fromImage(i) for i in images]
+            # icons, not pixmaps: a view scales an icon to its icon size
+            self._pixmaps[key] = [QIcon(QPixmap.fromImage(i)) for i in images]
         return self._pixmaps[key]
 
     @Slot(str, object)

@@ -8,7 +8,7 @@ from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFrame, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QMessageBox, QPushButton, QStyle, QStyledItemDelegate, QStyleOptionProgressBar,
-                               QStyleOptionViewItem, QTableView, QToolButton, QVBoxLayout, QWidget)
+                               QStyleOptionViewItem, QTableView, QToolBar, QVBoxLayout, QWidget)
 
 from app.models.base import RecordRole
 from app.models.queue_model import JobFilterProxy, JobTableModel, ProgressRole, StatusRole, status_value
@@ -86,18 +86,16 @@ class QueuePanel(QWidget):
         self.actions_ = [self.start_action, self.cancel_action, self.retry_action, self.up_action,
                          self.down_action, self.clear_action]
 
-        bar = QHBoxLayout()
+        bar = QToolBar(self)  # narrow windows move what does not fit into the toolbar's overflow menu
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         for a in self.actions_:
-            b = QToolButton(self)
-            b.setDefaultAction(a)
-            b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-            bar.addWidget(b)
+            bar.addAction(a)
             if a is self.start_action:
-                self.start_button = b
+                self.start_button = bar.widgetForAction(a)
         self.state_label = QLabel("", self)
         self.state_label.setObjectName("renderState")
+        self.state_label.setContentsMargins(8, 0, 8, 0)
         bar.addWidget(self.state_label)
-        bar.addStretch(1)
         self.filter = QLineEdit(self)
         self.filter.setPlaceholderText("Filter jobs…")
         self.filter.setMinimumWidth(160)
@@ -121,7 +119,7 @@ class QueuePanel(QWidget):
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addLayout(bar)
+        lay.addWidget(bar)
         lay.addWidget(self.view, 1)
         lay.addWidget(self.error_box)
         self.set_session(None)
@@ -170,7 +168,8 @@ class QueuePanel(QWidget):
     @Slot(QModelIndex, QModelIndex)
     def _on_model_data_changed(self, top: QModelIndex, bottom: QModelIndex, roles: Any = None) -> None:
         job = self.selected_job()
-        if job is not None and top.row() <= (self.model.row_of(job.id) or -1) <= bottom.row():
+        row = self.model.row_of(job.id) if job is not None else None
+        if row is not None and top.row() <= row <= bottom.row():
             self._update_actions()
 
     def _update_actions(self) -> None:

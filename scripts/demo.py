@@ -1,7 +1,7 @@
 """`make demo`: a demo project rendered end to end on tiny ModelScope-T2V weights.
 
 Tiny weights are random: the videos are noise by design. They exercise the real loaders, the real
-denoising loop, the worker process and ffmpeg. Real weights: `vgen models fetch modelscope_t2v.ms-1.7b`
+denoising loop, the worker process and ffmpeg. Real weights: `vgen models fetch modelscope_t2v.ms_1_7b`
 (CC-BY-NC-4.0, research/non-commercial).
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ def main() -> int:
     project = str(DEMO / "Demo.vgen")
     weights = str(DEMO / "weights" / "modelscope-t2v-tiny")
     run("project", "new", project, "--template", "demo")
-    run("models", "make-tiny", "modelscope_t2v.ms-1.7b", weights, "--format", "diffusers")
+    run("models", "make-tiny", "modelscope_t2v.ms_1_7b", weights, "--format", "diffusers")
     run("queue", "add", project, "--generator", "modelscope_t2v.t2v", "--all-prompts", "--seeds", "1,2",
         "--param", "num_frames=8", "--param", "height=64", "--param", "width=64",
         "--param", "num_inference_steps=10", "--weights", weights)

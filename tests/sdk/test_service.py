@@ -34,8 +34,8 @@ def queue(project: Project, weights: Path, prompts=("a red fox in snow",), seeds
 
 
 def test_batch_renders_every_job_with_previews_and_its_recipe(project: Project, tiny_t2v_weights: Path) -> None:
-    batch = queue(project, tiny_t2v_weights, prompts=("a red fox in snow", "a paper boat"), seeds="1,2")
-    queue(project, tiny_t2v_weights, prompts=("a red fox in snow",), seeds="1")  # same recipe as the first job
+    batch = queue(project, tiny_t2v_weights, prompts=("a red fox in snow", "a paper boat"), seeds="1,2", steps=4)
+    queue(project, tiny_t2v_weights, prompts=("a red fox in snow",), seeds="1", steps=4)  # same recipe as the first job
     events: list[ev.Event] = []
     service = RenderService(project)
     service.subscribe(events.append)
@@ -50,7 +50,7 @@ def test_batch_renders_every_job_with_previews_and_its_recipe(project: Project, 
     assert out.video_path.exists() and out.thumb_path and out.thumb_path.exists()
     meta = read_meta_from_mp4(out.video_path)
     assert meta["spec_id"] == "modelscope_t2v.t2v" and meta["seed"] == first.seed
-    assert meta["params"]["prompt"] == "a red fox in snow" and meta["params"]["num_inference_steps"] == 3
+    assert meta["params"]["prompt"] == "a red fox in snow" and meta["params"]["num_inference_steps"] == 4
     frames = read_frames(out.dir)
     assert frames.shape == (4, 32, 32, 3) and frames.dtype == np.uint8
 
@@ -61,8 +61,8 @@ def test_batch_renders_every_job_with_previews_and_its_recipe(project: Project, 
 
     previews = [e for e in events if isinstance(e, ev.PreviewReady) and e.job_id == first.id]
     progress = [e for e in events if isinstance(e, ev.ProgressUpdated) and e.job_id == first.id]
-    assert [p.step for p in progress] == [1, 2, 3]
-    assert previews and previews[-1].step == 3 and previews[-1].frames.dtype == np.uint8
+    assert [p.step for p in progress] == [1, 2, 3, 4]
+    assert previews and previews[-1].step == 4 and previews[-1].frames.dtype == np.uint8
     assert previews[-1].frames.shape[0] == 4
     assert not any(project.path.joinpath(".staging").iterdir()) if project.path.joinpath(".staging").exists() else True
 

@@ -32,7 +32,7 @@ class PluginsDialog(QDialog):
         self.plugins = QTreeWidget(self)
         self.plugins.setObjectName("pluginTree")
         self.plugins.setHeaderLabels(["Plugin / generator", "Id", "Details"])
-        self.plugins.setColumnWidth(0, 240)
+        self.plugins.setColumnWidth(0, 320)
         self.plugins.setColumnWidth(1, 200)
         self.weights = QTreeWidget(self)
         self.weights.setObjectName("weightsTree")

@@ -22,10 +22,11 @@ class WelcomePage(QWidget):
                        "<li>In the <b>Project</b> panel, drop reference images to make a subject; add prompts.</li>"
                        "<li>In the <b>Job editor</b>, choose a generator, parameters and seeds, then "
                        "<b>Queue &amp; start</b>.</li>"
-                       "<li>Watch the <b>Live preview</b>; finished videos appear in the <b>Gallery</b>.</li></ol>"
-                       "No model weights yet? <b>Tools ▸ Plugins and models</b> makes tiny test weights or imports "
-                       "yours.", self)
+                       "<li>Watch the <b>Live preview</b>; finished videos appear in the <b>Gallery</b>.</li></ol>", self)
         steps.setWordWrap(True)
+        weights = QLabel("No model weights yet? <b>Tools ▸ Plugins and models</b> makes tiny test weights "
+                         "(they render noise) or imports the real ones you have.", self)
+        weights.setWordWrap(True)
         self.new_button = QPushButton("New project from a template…   (Ctrl+N)", self)
         self.new_button.setObjectName("welcomeNew")
         self.new_button.clicked.connect(self.new_requested)
@@ -40,7 +41,7 @@ class WelcomePage(QWidget):
         box = QWidget(self)
         box.setFixedWidth(600)
         lay = QVBoxLayout(box)
-        for w in (title, intro, steps, self.new_button, self.open_button, self.recent_label, self.recent, self.status):
+        for w in (title, intro, steps, weights, self.new_button, self.open_button, self.recent_label, self.recent, self.status):
             lay.addWidget(w)
         outer = QVBoxLayout(self)
         outer.addWidget(box, 0, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)

@@ -68,6 +68,13 @@ def test_new_project_subject_prompt_two_jobs_to_the_gallery(qtbot: Any, window: 
     assert player.player.frame_count == 4
     player.close()
 
+    # export as GIF (in the background) and as PNG frames
+    exported: list[Path] = []
+    session.export(items[0].output.dir, tmp_path / "out.gif", "gif", exported.append)
+    session.export(items[0].output.dir, tmp_path / "frames", "png", exported.append)
+    qtbot.waitUntil(lambda: len(exported) == 2, timeout=20_000)
+    assert (tmp_path / "out.gif").stat().st_size > 0 and len(list((tmp_path / "frames").glob("*.png"))) == 4
+
     # an output MP4 dropped on the window queues its recipe again (same seed and parameters)
     first = items[0]
     with qtbot.waitSignal(session.jobs_queued, timeout=20_000):

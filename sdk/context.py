@@ -123,6 +123,8 @@ class JobContext:
         dtype: str = "float32",
         cancel_flag: Callable[[], bool] = lambda: False,
         preview_every: int = 1,
+        resume_from: Path | None = None,
+        resume_step: int = 0,
     ) -> None:
         self.job_id = job_id
         self._emit = emit
@@ -140,6 +142,10 @@ class JobContext:
         self.log.handlers[:] = [_EmitHandler(self)]
         self.log.setLevel(logging.INFO)
         self.artifacts: list[ev.ArtifactSaved] = []
+        #: trainers: the folder of this job's latest checkpoint (saved by an earlier attempt that was
+        #: cancelled or crashed), or None for a fresh start; ``resume_step`` is its step.
+        self.resume_from = Path(resume_from) if resume_from else None
+        self.resume_step = int(resume_step)
 
     # -- reporting ----------------------------------------------------------------------
     def emit(self, event: ev.Event) -> None:
@@ -183,17 +189,29 @@ class JobContext:
         return torch.Generator("cpu").manual_seed(int(seed))
 
     # -- trainers -----------------------------------------------------------------------
-    def save_artifact(self, name: str, tensors: dict[str, Any], *, step: int, meta: dict[str, Any] | None = None) -> Path:
-        """Write a checkpoint (safetensors) into staging; the service records it as an Adapter."""
+    def save_artifact(self, name: str, tensors: dict[str, Any], *, step: int, meta: dict[str, Any] | None = None,
+                      state: dict[str, Any] | None = None, kind: str | None = None) -> Path:
+        """Write a checkpoint: ``tensors`` to ``weights.safetensors``, optional training ``state``
+        (optimizer state dict, RNG, counters: only tensors, numbers, strings, lists and dicts, so it
+        loads with ``torch.load(weights_only=True)``) to ``training_state.pt``, and ``meta.json``.
+
+        The service records the folder as a project Adapter at once (it survives a crash of the job),
+        and a retried job gets it back as :attr:`resume_from`.
+        """
+        import json
+
+        import torch
         from safetensors.torch import save_file
 
         folder = self.staging_dir / "artifacts" / f"{name}-{step:08d}"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "weights.safetensors"
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(path))
+        if state is not None:
+            torch.save(state, folder / "training_state.pt")
         meta = dict(meta or {}, step=step, name=name)
-        import json
-
+        if kind:
+            meta["kind"] = kind
         (folder / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
         event = ev.ArtifactSaved(self.job_id, name=name, path=str(folder), step=step, meta=meta)
         self.artifacts.append(event)

@@ -165,7 +165,6 @@ class RenderService:
 
     def _pump(self, job: "JobRecord", payload: dict[str, Any]) -> None:
         job_id = job.id
-        artifacts: list[dict[str, Any]] = []
         cancel_sent_at: float | None = None
         last_write = 0.0
         last_check = time.monotonic()
@@ -205,10 +204,14 @@ class RenderService:
             elif isinstance(event, ev.LogRecord):
                 self.project.add_log(job_id, event.level, event.message)
             elif isinstance(event, ev.ArtifactSaved):
-                artifacts.append({"name": event.name, "path": event.path, "step": event.step, "meta": event.meta,
-                                  "kind": event.meta.get("kind", job.spec_id)})
+                # A checkpoint becomes an Adapter at once, so it survives a crash or cancel of its job.
+                adapter = self.project.add_adapter(
+                    event.name, event.meta.get("kind", job.spec_id), event.path, job_id=job_id, step=event.step,
+                    subject_id=job.inputs.get("subject"), motion_id=job.inputs.get("motion"), meta=event.meta,
+                    move=True)
+                event.path = str(adapter.path)
             elif isinstance(event, ev.JobFinished):
-                self.project.finish_job(job_id, self.project.staging_dir(job_id), artifacts)
+                self.project.finish_job(job_id, self.project.staging_dir(job_id))
                 self.stats["succeeded"] += 1
             elif isinstance(event, ev.JobFailed):
                 self._fail(job_id, event.message, event.hint, event.traceback, publish=False)
@@ -261,8 +264,17 @@ class RenderService:
             seed=job.seed, prompt=job.prompt, inputs=hashes, weights=weights_id or str(weights_path),
             weights_hashes=w.hash_weights(weights_path), timings={"queued_at": job.created_at},
         )
+        resume = self._latest_checkpoint(job)
         return {
+            "resume_from": str(resume.path) if resume else None, "resume_step": resume.step if resume else 0,
             "job_id": job.id, "kind": job.kind, "spec_id": job.spec_id, "params": job.params, "seed": job.seed,
             "inputs": inputs, "weights": str(weights_path), "weights_id": weights_id, "staging_dir": str(staging),
             "meta": meta,
         }
+
+    def _latest_checkpoint(self, job: "JobRecord") -> Any:
+        """The adapter a previous attempt of this training job saved last (None if none)."""
+        if job.kind != "train":
+            return None
+        mine = [a for a in self.project.adapters() if a.job_id == job.id]
+        return max(mine, key=lambda a: a.step) if mine else None

@@ -109,7 +109,8 @@ def _run_job(payload: dict, chan: _Channel, registry: Any, cache: Any, instances
         )
         ctx = JobContext(job_id, chan.send, staging_dir=staging, models=cache, device=device,
                          cancel_flag=lambda: job_id in chan.cancelled or chan.parent_gone,
-                         preview_every=int(payload.get("preview_every", 1)))
+                         preview_every=int(payload.get("preview_every", 1)),
+                         resume_from=payload.get("resume_from"), resume_step=int(payload.get("resume_step") or 0))
         if spec.id not in instances:
             instances[spec.id] = load_entry(spec.entry)()
         runner = instances[spec.id]

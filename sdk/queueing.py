@@ -44,7 +44,7 @@ def plan_jobs(
     prompts = [p[0] if isinstance(p, tuple) else p for p in prompts if p is not None]
     if "prompt" in params:
         prompts = prompts + [str(p) for p in params.pop("prompt")]
-    if "text" in declared:
+    if "text" in declared and ("text" in (spec.required_inputs or ("text",)) or prompts):
         if not prompts or not any(p.strip() for p in prompts):
             raise InvalidRequest(
                 f"{spec_id} needs a prompt.", hint="Give one or more with --prompt TEXT.", field="prompt"
@@ -64,8 +64,10 @@ def plan_jobs(
                 f"{spec_id} takes no {name}.",
                 hint=f"It takes: {', '.join(sorted(declared)) or 'nothing but parameters'}.", field=name,
             )
+    required = spec.required_inputs if spec.required_inputs is not None else tuple(declared)
+    given = {"image": image, "subject": subject, "motion": motion}
     for name in ("image", "subject", "motion"):
-        if name in declared and locals()[name] is None and name in getattr(spec, "required_inputs", (name,)):
+        if name in required and given[name] is None:
             raise InvalidRequest(f"{spec_id} needs a {name}.", hint=f"Give it with --{name}.", field=name)
 
     seed_list = parse_seeds(seeds)

@@ -38,6 +38,8 @@ class GeneratorSpec:
     default_weights: str | None = None
     version: str = "0.1.0"
     description: str = ""
+    #: inputs that must be given; None means every declared input except "text" for trainers
+    required_inputs: tuple[InputKind, ...] | None = None
     kind: Literal["generate"] = "generate"
 
 
@@ -54,6 +56,8 @@ class TrainerSpec:
     default_weights: str | None = None
     version: str = "0.1.0"
     description: str = ""
+    #: inputs that must be given; None means every declared input except "text" for trainers
+    required_inputs: tuple[InputKind, ...] | None = None
     kind: Literal["train"] = "train"
 
 

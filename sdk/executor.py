@@ -1,12 +1,14 @@
-"""Executors run jobs somewhere else. ``LocalProcessExecutor`` owns one spawned worker process per
+"""Executors run jobs somewhere else. ``LocalProcessExecutor`` owns one worker process per
 device; a cluster executor (Ray) would implement the same small interface, so a render farm
 changes only the executor, never job semantics."""
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 import signal
-from multiprocessing.connection import wait
+import socket
+import subprocess
+import sys
+from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 from sdk import events as ev
@@ -39,34 +41,47 @@ class Executor(Protocol):
 
 
 class LocalProcessExecutor:
-    """One worker process (multiprocessing "spawn", one duplex Pipe), started lazily and
-    replaced after a crash or a forced cancel."""
+    """One worker process per device, started lazily and replaced after a crash or a forced cancel.
+
+    The worker is a fresh interpreter (``python -m sdk.worker``) joined by one duplex socket that
+    carries pickled messages. Unlike multiprocessing's "spawn", this never re-imports the caller's
+    ``__main__``: a ten-line script without an ``if __name__ == "__main__"`` guard, or the GUI's
+    entry module, stays out of the worker. A pidfd (Linux) wakes the parent the moment the worker dies.
+    """
 
     def __init__(self, device: str = "cpu", threads: int | None = None) -> None:
         self.device = device
         self.threads = threads
-        self._ctx = mp.get_context("spawn")
-        self.proc: Any = None
-        self.conn: Any = None
+        self.proc: subprocess.Popen | None = None
+        self.conn: Connection | None = None
+        self._pidfd: int | None = None
         self.ready_info: dict[str, Any] | None = None
         self.starts = 0
 
     @property
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.is_alive()
+        return self.proc is not None and self.proc.poll() is None
 
     def ensure_started(self) -> None:
         if self.alive:
             return
         self._reap()
-        from sdk.worker import worker_main
-
-        parent, child = self._ctx.Pipe(duplex=True)
-        self.proc = self._ctx.Process(target=worker_main, args=(child, self.device, self.threads),
-                                      name="vgen-worker", daemon=True)
-        self.proc.start()
-        child.close()
-        self.conn = parent
+        parent_sock, child_sock = socket.socketpair()
+        cmd = [sys.executable, "-m", "sdk.worker", "--fd", str(child_sock.fileno()), "--device", self.device]
+        if self.threads:
+            cmd += ["--threads", str(self.threads)]
+        try:
+            stdout: Any = sys.stderr.fileno()  # keep the worker's prints out of `--json` output
+        except (AttributeError, OSError, ValueError):
+            stdout = None
+        self.proc = subprocess.Popen(cmd, pass_fds=(child_sock.fileno(),), stdin=subprocess.DEVNULL, stdout=stdout,
+                                     start_new_session=True)  # Ctrl-C stops the parent; the worker follows it
+        child_sock.close()
+        self.conn = Connection(parent_sock.detach())
+        try:
+            self._pidfd = os.pidfd_open(self.proc.pid)
+        except (AttributeError, OSError):
+            self._pidfd = None
         self.ready_info = None
         self.starts += 1
 
@@ -78,54 +93,64 @@ class LocalProcessExecutor:
         if self.alive:
             try:
                 self.conn.send(("cancel", job_id))
-            except (OSError, BrokenPipeError):
+            except OSError:
                 pass
 
     def next_event(self, timeout: float) -> ev.Event | None:
         """The next event from the worker, None on timeout; raises :class:`WorkerDied` if it died."""
         if self.proc is None:
             return None
+        waitables: list[Any] = [self.conn] + ([self._pidfd] if self._pidfd is not None else [])
         while True:
-            ready = wait([self.conn, self.proc.sentinel], timeout)
+            ready = wait(waitables, timeout)
             if not ready:
+                if self.proc.poll() is not None and not self.conn.poll():
+                    raise WorkerDied(self._exit_code())
                 return None
             if self.conn in ready:
                 try:
                     msg = self.conn.recv()
                 except (EOFError, OSError):
-                    self.proc.join(5)
-                    raise WorkerDied(self.proc.exitcode) from None
+                    raise WorkerDied(self._exit_code()) from None
                 if isinstance(msg, tuple) and msg and msg[0] == "ready":
                     self.ready_info = msg[1]
                     continue
                 return msg
-            # only the sentinel: the process is gone; drain nothing more
-            self.proc.join(5)
-            raise WorkerDied(self.proc.exitcode)
+            # only the pidfd: the process is gone (read what it sent before dying first)
+            if self.conn.poll():
+                continue
+            raise WorkerDied(self._exit_code())
+
+    def _exit_code(self) -> int | None:
+        try:
+            return self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            return None
 
     def terminate(self, grace: float = 2.0) -> int | None:
         """Stop the worker: SIGTERM, then SIGKILL after ``grace`` seconds."""
         if self.proc is None:
             return None
-        if self.proc.is_alive():
+        if self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.join(grace)
-            if self.proc.is_alive():
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
                 self.proc.kill()
-                self.proc.join(5)
-        code = self.proc.exitcode
+                self.proc.wait(5)
+        code = self.proc.returncode
         self._reap()
         return code
 
     def shutdown(self) -> None:
         if self.proc is None:
             return
-        if self.proc.is_alive():
+        if self.proc.poll() is None:
             try:
                 self.conn.send(("shutdown",))
-            except (OSError, BrokenPipeError):
+                self.proc.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
                 pass
-            self.proc.join(5)
         self.terminate()
 
     @property
@@ -138,7 +163,9 @@ class LocalProcessExecutor:
                 self.conn.close()
             except OSError:
                 pass
-        self.proc, self.conn = None, None
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+        self.proc, self.conn, self._pidfd = None, None, None
 
 
 def kill_worker(executor: LocalProcessExecutor) -> None:

@@ -211,7 +211,8 @@ class RenderService:
                     move=True)
                 event.path = str(adapter.path)
             elif isinstance(event, ev.JobFinished):
-                self.project.finish_job(job_id, self.project.staging_dir(job_id))
+                output = self.project.finish_job(job_id, self.project.staging_dir(job_id))
+                event.output_dir = str(output.dir)
                 self.stats["succeeded"] += 1
             elif isinstance(event, ev.JobFailed):
                 self._fail(job_id, event.message, event.hint, event.traceback, publish=False)

@@ -1,7 +1,7 @@
 """The worker process: imports torch and the plugins, keeps a model cache, runs one job at a time.
 
-It is started with the multiprocessing "spawn" method by :class:`sdk.executor.LocalProcessExecutor`
-and talks to its parent over one duplex Pipe:
+It is started as ``python -m sdk.worker --fd N`` by :class:`sdk.executor.LocalProcessExecutor`
+and talks to its parent over one duplex socket (a multiprocessing ``Connection``):
 
 - parent → worker: ``("start", payload)``, ``("cancel", job_id)``, ``("shutdown",)``
 - worker → parent: ``("ready", info)`` once, then :mod:`sdk.events` objects.
@@ -154,3 +154,19 @@ def _describe(exc: BaseException) -> tuple[str, str]:
         )
         return oom.user_message, oom.hint
     return text, "See the job log (`vgen jobs show PROJECT JOB`) for the traceback."
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+    from multiprocessing.connection import Connection
+
+    ap = argparse.ArgumentParser(prog="python -m sdk.worker")
+    ap.add_argument("--fd", type=int, required=True)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None)
+    a = ap.parse_args(argv)
+    worker_main(Connection(a.fd), a.device, a.threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -122,3 +122,23 @@ def test_missing_input_file_fails_the_job_with_a_message(project: Project, tiny_
     rec = project.job(job)
     assert rec.status is JobStatus.FAILED
     assert str(weights) in rec.error_message or "weights" in rec.error_message.lower()
+
+
+def test_a_script_without_main_guard_renders(tmp_path: Path, tiny_t2v_weights: Path) -> None:
+    """The README's ten-line script: the worker must not re-run the caller's __main__."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "render.py"
+    script.write_text(f"""
+from sdk import Project, RenderService, load_plugins
+from sdk.queueing import queue_jobs
+project = Project.create({str(tmp_path / 'Script.vgen')!r})
+queue_jobs(project, load_plugins(), "modelscope_t2v.t2v", prompts=["a heron"], seeds="1-2",
+           params={{"num_frames": [2], "height": [32], "width": [32], "num_inference_steps": [2]}},
+           weights={str(tiny_t2v_weights)!r})
+print(RenderService(project).run(until_empty=True))
+""")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "'succeeded': 2" in out.stdout

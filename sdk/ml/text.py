@@ -120,17 +120,28 @@ def load_openclip_text_encoder(path: str | Path) -> TextEncoder:
 
 
 # -- transformers CLIPTextModel folder (diffusers layout) ---------------------------------------------------------
-def load_clip_text_folder(folder: str | Path):
+def load_clip_text_folder(folder: str | Path, *, skip_last_layers: int = 0):
+    """A ``CLIPTextModel`` from a transformers folder. ``skip_last_layers=1`` drops the last layer, so that
+    ``last_hidden_state`` is the penultimate layer through ``final_layer_norm`` (diffusers' ``clip_skip=1``, as
+    ``I2VGenXLPipeline`` encodes prompts with a full 24-layer OpenCLIP-H text encoder)."""
     from transformers import CLIPTextConfig, CLIPTextModel
 
     folder = require_file(Path(folder), "text encoder folder")
     cfg = CLIPTextConfig(**{k: v for k, v in read_json(folder / "config.json").items()
                             if k not in ("architectures", "transformers_version", "model_type")})
+    keep = cfg.num_hidden_layers - int(skip_last_layers)
+    if keep < 1:
+        raise IncompatibleCheckpoint(f"The text encoder in {str(folder)!r} has only {cfg.num_hidden_layers} layers.",
+                                     hint="Give the full OpenCLIP-H text encoder of the pipeline.")
+    cfg.num_hidden_layers = keep
     model = empty_model(lambda: CLIPTextModel(cfg))
     own = model.state_dict()
     sd = load_state_dict(find_weights_file(folder, ("model", "pytorch_model")), strip=())
     if not any(k.startswith("text_model.") for k in own):
         sd = {k.removeprefix("text_model."): v for k, v in sd.items()}
+    if skip_last_layers:
+        dropped = re.compile(r"encoder\.layers\.(\d+)\.")
+        sd = {k: v for k, v in sd.items() if not ((m := dropped.search(k)) and int(m.group(1)) >= keep)}
     sd = {k: v for k, v in sd.items() if k in own or not k.endswith("position_ids")}
     _fill_buffers(model, sd)
     load_into(model, sd, source=f"{folder.name}/ weights")
@@ -159,8 +170,10 @@ def clip_tokenizer_ids(folder: str | Path) -> Callable[[list[str]], torch.Tensor
     return tokenize
 
 
-def load_diffusers_text_encoder(text_encoder_dir: str | Path, tokenizer_dir: str | Path) -> TextEncoder:
-    return TextEncoder(load_clip_text_folder(text_encoder_dir), clip_tokenizer_ids(tokenizer_dir))
+def load_diffusers_text_encoder(text_encoder_dir: str | Path, tokenizer_dir: str | Path, *,
+                                skip_last_layers: int = 0) -> TextEncoder:
+    return TextEncoder(load_clip_text_folder(text_encoder_dir, skip_last_layers=skip_last_layers),
+                       clip_tokenizer_ids(tokenizer_dir))
 
 
 # -- tokenizer files from open_clip's bundled BPE ------------------------------------------------------------------

@@ -58,7 +58,7 @@ class MainWindow(QMainWindow):
         split.addWidget(self.preview)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
-        split.setSizes([600, 400])
+        self.preview.setMaximumWidth(360)  # the queue table gets the rest
         self.tabs = QTabWidget(self)
         self.tabs.addTab(split, "Queue")
         self.tabs.addTab(self.gallery, "Gallery")

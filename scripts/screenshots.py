@@ -27,7 +27,9 @@ def wait_until(app: Any, cond: Callable[[], bool], timeout: float = 120.0) -> No
     end = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > end:
-            raise TimeoutError("the GUI did not reach the expected state in time")
+            raise TimeoutError(f"the GUI did not reach the expected state in {timeout:g} s: "
+                               f"{getattr(cond, '__code__', None) and cond.__code__.co_firstlineno} "
+                               f"(line of {__file__})")
         app.processEvents(QEventLoop.ProcessEventsFlag.WaitForMoreEvents)  # blocks until something happens
 
 

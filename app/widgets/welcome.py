@@ -18,12 +18,12 @@ class WelcomePage(QWidget):
         intro = QLabel("Generate videos from prompts, reference images (subjects) and reference videos (motions). "
                        "A project keeps them together with its render queue and results.", self)
         intro.setWordWrap(True)
-        steps = QLabel("<ol><li><b>New project</b>: pick a template (the demo has prompts ready).</li>"
-                       "<li>In the <b>Project</b> panel, drop reference images to make a subject; add prompts.</li>"
-                       "<li>In the <b>Job editor</b>, choose a generator, parameters and seeds, then "
-                       "<b>Queue &amp; start</b>.</li>"
-                       "<li>Watch the <b>Live preview</b>; finished videos appear in the <b>Gallery</b>.</li></ol>", self)
-        steps.setWordWrap(True)
+        steps = QLabel("1. <b>New project</b>: pick a template (the demo has prompts ready).<br>"
+                       "2. In the <b>Project</b> panel, drop reference images to make a subject; add prompts.<br>"
+                       "3. In the <b>Job editor</b>, choose a generator, parameters and seeds, then "
+                       "<b>Queue &amp; start</b>.<br>"
+                       "4. Watch the <b>Live preview</b>; finished videos appear in the <b>Gallery</b>.", self)
+        steps.setWordWrap(False)  # short lines; a wrapped rich-text label under-reports its height here
         weights = QLabel("No model weights yet? <b>Tools ▸ Plugins and models</b> makes tiny test weights "
                          "(they render noise) or imports the real ones you have.", self)
         weights.setWordWrap(True)
@@ -39,7 +39,7 @@ class WelcomePage(QWidget):
         self.status = QLabel("", self)
         self.status.setStyleSheet("color: #757575")
         box = QWidget(self)
-        box.setFixedWidth(600)
+        box.setFixedWidth(680)
         lay = QVBoxLayout(box)
         for w in (title, intro, steps, weights, self.new_button, self.open_button, self.recent_label, self.recent, self.status):
             lay.addWidget(w)

@@ -1,8 +1,8 @@
 """What the window shows with no project open: the two ways to start, and recent projects."""
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
 
 
 class WelcomePage(QWidget):
@@ -18,12 +18,11 @@ class WelcomePage(QWidget):
         intro = QLabel("Generate videos from prompts, reference images (subjects) and reference videos (motions). "
                        "A project keeps them together with its render queue and results.", self)
         intro.setWordWrap(True)
-        steps = QLabel("1. <b>New project</b>: pick a template (the demo has prompts ready).<br>"
-                       "2. In the <b>Project</b> panel, drop reference images to make a subject; add prompts.<br>"
-                       "3. In the <b>Job editor</b>, choose a generator, parameters and seeds, then "
-                       "<b>Queue &amp; start</b>.<br>"
-                       "4. Watch the <b>Live preview</b>; finished videos appear in the <b>Gallery</b>.", self)
-        steps.setWordWrap(False)  # short lines; a wrapped rich-text label under-reports its height here
+        steps = [QLabel(text, self) for text in (
+            "1. <b>New project</b>: pick a template (the demo has prompts ready).",
+            "2. In the <b>Project</b> panel, drop reference images to make a subject; add prompts.",
+            "3. In the <b>Job editor</b>, choose a generator, parameters and seeds, then <b>Queue &amp; start</b>.",
+            "4. Watch the <b>Live preview</b>; finished videos appear in the <b>Gallery</b>.")]
         weights = QLabel("No model weights yet? <b>Tools ▸ Plugins and models</b> makes tiny test weights "
                          "(they render noise) or imports the real ones you have.", self)
         weights.setWordWrap(True)
@@ -41,10 +40,13 @@ class WelcomePage(QWidget):
         box = QWidget(self)
         box.setFixedWidth(680)
         lay = QVBoxLayout(box)
-        for w in (title, intro, steps, weights, self.new_button, self.open_button, self.recent_label, self.recent, self.status):
+        for w in (title, intro, *steps, weights, self.new_button, self.open_button, self.recent_label, self.recent, self.status):
             lay.addWidget(w)
-        outer = QVBoxLayout(self)
-        outer.addWidget(box, 0, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
+        lay.addStretch(1)
+        # box takes the full height (no alignment flag), so wrapped labels get the height they need
+        outer = QHBoxLayout(self)
+        outer.addStretch(1)
+        outer.addWidget(box)
         outer.addStretch(1)
 
     def set_recent(self, paths: list[str]) -> None:

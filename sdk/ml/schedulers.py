@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import torch
 
-SchedulerKind = Literal["ddim", "dpmpp", "euler"]
+SchedulerKind = Literal["ddim", "dpmpp", "euler", "lcm"]
 
 COMMON: dict[str, Any] = dict(num_train_timesteps=1000, timestep_spacing="leading", steps_offset=1,
                               set_alpha_to_one=False, clip_sample=False)
@@ -24,6 +24,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "tft2v": dict(beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012,
                   prediction_type="v_prediction", rescale_betas_zero_snr=True),
 }
+#: LCM sampling as VideoLCM runs it (vgen-notes §11): diffusers' LCMScheduler defaults (original 50 steps,
+#: ``set_alpha_to_one``, offset 0) with "linspace" spacing, on the preset's betas and prediction type.
+LCM_OVERRIDES: dict[str, Any] = dict(timestep_spacing="linspace", steps_offset=0, set_alpha_to_one=True,
+                                     original_inference_steps=50, timestep_scaling=10.0)
 
 
 def preset_config(preset: str) -> dict[str, Any]:
@@ -43,7 +47,11 @@ def make_scheduler(preset: str, kind: SchedulerKind = "ddim"):
         return DPMSolverMultistepScheduler.from_config(dict(cfg, algorithm_type="dpmsolver++", solver_order=2))
     if kind == "euler":
         return EulerDiscreteScheduler.from_config(cfg)
-    raise ValueError(f"Unknown scheduler {kind!r}; use ddim, dpmpp or euler")
+    if kind == "lcm":
+        from diffusers import LCMScheduler
+
+        return LCMScheduler.from_config(dict(cfg, **LCM_OVERRIDES))
+    raise ValueError(f"Unknown scheduler {kind!r}; use ddim, dpmpp, euler or lcm")
 
 
 def vgen_timesteps(num_inference_steps: int, num_train_timesteps: int = 1000) -> list[int]:

@@ -1,0 +1,105 @@
+"""The TF-T2V text-to-video generator: our own DDIM loop on the shared TF-T2V UNet (worker side, torch).
+
+``req.weights`` is a VGen folder (the UNet ``.pth`` — ``tft2v_t2v_*.pth``, or the one ``vgen_studio.json`` names —
+beside ``open_clip_pytorch_model.bin`` and ``v2-1_512-ema-pruned.ckpt``) or the UNet ``.pth`` itself.
+No style image is given at inference in the released t2v configs, so the context is the 77 text tokens.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from sdk.context import JobContext, JobRequest
+from sdk.errors import InvalidRequest
+from sdk.ml.checkpoints import load_state_dict
+from sdk.ml.device import configure_attention, resolve_device, resolve_dtype
+from sdk.ml.guidance import apply_cfg, uses_cfg
+from sdk.ml.schedulers import make_scheduler, set_timesteps
+from sdk.ml.tft2v import VGenFolder, detect_vgen_folder, load_encoders, load_tft2v_unet
+from sdk.video import Video
+
+from plugins.tf_t2v.params import TFT2VParams
+
+PRESET = "tft2v"  # v-prediction, scaled_linear, zero-SNR (vgen-notes §4.4)
+WEIGHTS_ID = "tf_t2v.tft2v_t2v_16f"
+
+
+def detect_weights(path: Any) -> VGenFolder:
+    return detect_vgen_folder(path, what="TF-T2V", weights_id=WEIGHTS_ID, prefixes=("tft2v_t2v",))
+
+
+def load_components(w: VGenFolder, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    """UNet, VAE and text encoder, placed on ``device`` in ``dtype`` and in eval mode."""
+    unet = load_tft2v_unet(load_state_dict(w.unet), w.studio().get("unet_config"), source=w.unet.name)
+    comps: dict[str, Any] = {"unet": unet, **load_encoders(w)}
+    for name in ("unet", "vae", "text_encoder"):
+        comps[name] = place(comps[name], device, dtype)
+    comps["attention"] = configure_attention(comps["unet"], device)
+    return comps
+
+
+def place(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    first = next(model.parameters())
+    if first.device != device:
+        model = model.to(device)
+    if first.dtype != dtype:
+        model = model.to(dtype)
+    return model.eval()
+
+
+class TFT2VGenerator:
+    """``generate(ctx, req) -> Video``; models come from ``ctx.models`` (a second job on the same weights pays no load)."""
+
+    def generate(self, ctx: JobContext, req: JobRequest) -> Video:
+        from sdk.ml.vae import decode_video, scale_factor, to_uint8
+
+        # 1. check inputs
+        p = req.params if isinstance(req.params, TFT2VParams) else TFT2VParams.model_validate(dict(req.params))
+        weights = detect_weights(req.weights)
+        device = resolve_device(ctx.device)
+        dtype = resolve_dtype(ctx.dtype, device)
+
+        # 2. load components (cached across jobs)
+        key = f"tf_t2v|{weights.unet.resolve()}|{device}|{dtype}"
+        comps = ctx.models.get(key, lambda: load_components(weights, device, dtype))
+        unet, vae, text = comps["unet"], comps["vae"], comps["text_encoder"]
+        factor = scale_factor(vae)
+        if p.height % factor or p.width % factor:
+            raise InvalidRequest(f"Size {p.width}×{p.height} is not a multiple of {factor}.",
+                                 hint=f"Use a width and height divisible by {factor}.", field="height")
+        scheduler = make_scheduler(PRESET, p.scheduler)
+        do_cfg = uses_cfg(p.guidance_scale)
+        ctx.log.info("TF-T2V: %s, scheduler %s, %s/%s", weights.unet.name, p.scheduler, device,
+                     str(dtype).removeprefix("torch."))
+
+        with torch.inference_mode():
+            # 3. encode prompt (+ positive suffix) and the negative prompt: batch [uncond, cond]
+            prompt = p.prompt + p.positive_suffix
+            embeds = text.encode([p.negative_prompt, prompt] if do_cfg else [prompt]).to(dtype)
+
+            # 4. timesteps
+            timesteps = set_timesteps(scheduler, p.num_inference_steps, device)
+            total = len(timesteps)
+
+            # 5. initial latents (4 channels; the UNet appends its 8 zero condition channels)
+            gen = ctx.generator(req.seed)
+            shape = (1, unet.latent_channels, p.num_frames, p.height // factor, p.width // factor)
+            latents = torch.randn(shape, generator=gen, dtype=dtype).to(device) * scheduler.init_noise_sigma
+
+            # 6. denoising loop
+            for i, t in enumerate(timesteps):
+                ctx.check_cancelled()
+                model_in = torch.cat([latents, latents]) if do_cfg else latents
+                model_in = scheduler.scale_model_input(model_in, t)
+                pred = unet(model_in, t, encoder_hidden_states=embeds, return_dict=False)[0]
+                if do_cfg:
+                    pred = apply_cfg(pred, p.guidance_scale)
+                latents = scheduler.step(pred, t, latents, return_dict=False)[0]
+                ctx.progress(i + 1, total)
+                ctx.preview(latents, i + 1, total)
+            ctx.check_cancelled()
+
+            # 7. decode in frame chunks
+            pixels = decode_video(vae, latents, p.decode_chunk_size)
+        return Video(to_uint8(pixels[0]), fps=p.fps)

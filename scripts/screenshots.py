@@ -93,6 +93,7 @@ def main(argv: list[str]) -> int:
                                 for i in win.loader.subjects.record(0).images), 20)
     shot("02-project-loaded")
 
+    win.editor.select_generator("modelscope_t2v.t2v")
     win.editor.select_prompt_text("a photo of <rex> surfing a wave at sunset")
     win.editor.params.set_values({"num_frames": 8, "height": 64, "width": 64, "num_inference_steps": 16})
     win.editor.seeds.setText("1-3")

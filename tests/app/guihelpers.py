@@ -23,6 +23,7 @@ def create_project(qtbot: Any, window: Any, folder: Path, template: str | None =
         dialog.accept()
     session = window.session
     qtbot.waitUntil(lambda: session.state in ("paused", "running", "locked"), timeout=30_000)
+    assert window.editor.select_generator("modelscope_t2v.t2v")
     return session
 
 

@@ -11,6 +11,7 @@ pytestmark = pytest.mark.slow
 
 
 def queue_one(qtbot: Any, window: Any, start: bool = True, **params: Any) -> None:
+    assert window.editor.select_generator("modelscope_t2v.t2v")
     window.editor.select_prompt_text("a paper boat drifting down a rainy street")
     set_tiny_params(window, **params)
     window.editor.seeds.setText("7")

@@ -4,6 +4,8 @@
 - :mod:`sdk.ml.convert` — VGen/ModelScope UNet key names ↔ diffusers ``UNet3DConditionModel``
 - :mod:`sdk.ml.text` — OpenCLIP ViT-H-14 penultimate text features as a transformers ``CLIPTextModel``
 - :mod:`sdk.ml.vae` — the SD 2.1 VAE from a diffusers folder or the LDM checkpoint
+- :mod:`sdk.ml.image` — input images (any common format, VGen's centre-crop-wide fit), the OpenCLIP ViT-H image
+  embedding from open_clip or diffusers ``image_encoder/`` weights, VAE encoding of an image
 - :mod:`sdk.ml.schedulers` — scheduler presets per checkpoint family
 - :mod:`sdk.ml.preview`, :mod:`sdk.ml.guidance`, :mod:`sdk.ml.device`, :mod:`sdk.ml.tiny`
 """

@@ -1,0 +1,314 @@
+"""videolcm.distill: latent consistency distillation of a TF-T2V teacher into a few-step student (vgen-notes §11).
+
+Student = a copy of the teacher's core (the style-image branch dropped, as VGen's non-strict load does); teacher =
+frozen; target = EMA of the student (rate 0.95, every step). Per step, for clean latents z0:
+  n ~ U{0..N-1}, t_n = (n+1)·skip − 1, t_{n−k} = max(t_n − skip, 0), x_t = add_noise(z0, ε, t_n);
+  pred   = c_skip(t_n)·x_t + c_out(t_n)·x0̂_student(x_t, t_n)
+  x_prev = DDIM step of the teacher, guided on x0 and ε: cond + w·(cond − uncond), from t_n to t_{n−k}
+  target = c_skip(t_{n−k})·x_prev + c_out(t_{n−k})·x0̂_target(x_prev, t_{n−k})
+  loss   = mean(√((pred − target)² + c²) − c)   (pseudo-Huber, c = 0.001)
+Checkpoints (every ``checkpointing_steps`` and at the end) hold the student UNet; ``training_state.pt`` holds the
+optimizer, LR schedule, target weights and RNG states, so a resumed job continues bit for bit.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sdk.context import JobContext, JobRequest
+from sdk.errors import InvalidRequest
+from sdk.ml.checkpoints import load_state_dict
+from sdk.ml.device import resolve_device
+from sdk.ml.schedulers import make_scheduler
+from sdk.ml.tft2v import TFT2VUNet, detect_vgen_folder, load_encoders, load_tft2v_unet
+
+from plugins.videolcm.params import DistillParams
+from plugins.videolcm.pipeline import PRESET, STUDENT_KIND, lcm_sample
+
+SIGMA_DATA = 0.5
+TIMESTEP_SCALING = 10.0  # VGen writes t / 0.1
+VIDEO_EXTS = (".mp4", ".mov", ".webm", ".avi", ".mkv", ".gif")
+ARTIFACT = "videolcm-student"
+
+
+def boundary_scalings(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """c_skip = σd²/((t/0.1)² + σd²), c_out = (t/0.1)/√((t/0.1)² + σd²)."""
+    s = t.double() * TIMESTEP_SCALING
+    c_skip = SIGMA_DATA ** 2 / (s ** 2 + SIGMA_DATA ** 2)
+    c_out = s / (s ** 2 + SIGMA_DATA ** 2) ** 0.5
+    return c_skip.float(), c_out.float()
+
+
+def _bcast(v: torch.Tensor, ndim: int) -> torch.Tensor:
+    return v.reshape(-1, *([1] * (ndim - 1)))
+
+
+class Distiller:
+    """Teacher, student, EMA target and the DDIM solver; :meth:`loss` is one LCD objective evaluation."""
+
+    def __init__(self, teacher: TFT2VUNet, p: DistillParams, device: torch.device) -> None:
+        self.p = p
+        self.device = device
+        self.teacher = teacher.to(device).eval().requires_grad_(False)
+        # VGen loads the teacher into the student non-strictly: the style-image branch is dropped
+        self.student = copy.deepcopy(self.teacher)
+        self.student.pre_image_condition = None
+        self.student.register_to_config(num_image_tokens=0)
+        self.student.requires_grad_(True).train()
+        self.target = copy.deepcopy(self.student).eval().requires_grad_(False)
+        alphas = make_scheduler(PRESET).alphas_cumprod.to(device=device, dtype=torch.float32)
+        self.alphas_cumprod = alphas
+        self.skip = 1000 // p.num_ddim_timesteps
+        self.solver_timesteps = (torch.arange(1, p.num_ddim_timesteps + 1, device=device) * self.skip - 1).long()
+
+    # -- v-parameterisation ------------------------------------------------------------------------------------
+    def _coeffs(self, t: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
+        a = self.alphas_cumprod[t]
+        return _bcast(a.sqrt(), ndim), _bcast((1 - a).sqrt(), ndim)
+
+    def _x0_eps(self, v: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        sa, sb = self._coeffs(t, x.ndim)
+        return sa * x - sb * v, sa * v + sb * x
+
+    def _consistency(self, model: torch.nn.Module, x: torch.Tensor, t: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        v = model(x, t, encoder_hidden_states=text, return_dict=False)[0]
+        x0, _ = self._x0_eps(v, x, t)
+        c_skip, c_out = boundary_scalings(t)
+        return _bcast(c_skip, x.ndim) * x + _bcast(c_out, x.ndim) * x0
+
+    # -- one objective evaluation --------------------------------------------------------------------------------
+    def loss(self, z0: torch.Tensor, text: torch.Tensor, uncond: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """``z0`` [B,4,F,h,w] clean latents, ``text``/``uncond`` [B,77,D]; draws n and ε from ``gen``."""
+        b = z0.shape[0]
+        index = torch.randint(0, self.p.num_ddim_timesteps, (b,), generator=gen).to(self.device)
+        noise = torch.randn(z0.shape, generator=gen).to(self.device, z0.dtype)
+        t_n = self.solver_timesteps[index]
+        t_prev = (t_n - self.skip).clamp(min=0)
+        sa, sb = self._coeffs(t_n, z0.ndim)
+        x_t = sa * z0 + sb * noise
+
+        pred = self._consistency(self.student, x_t, t_n, text)
+
+        with torch.no_grad():
+            v = self.teacher(torch.cat([x_t, x_t]), torch.cat([t_n, t_n]), encoder_hidden_states=torch.cat([uncond, text]),
+                             return_dict=False)[0]
+            x0, eps = self._x0_eps(v, torch.cat([x_t, x_t]), torch.cat([t_n, t_n]))
+            (x0_u, x0_c), (eps_u, eps_c) = x0.chunk(2), eps.chunk(2)
+            w = self.p.guidance_scale
+            x0_g, eps_g = x0_c + w * (x0_c - x0_u), eps_c + w * (eps_c - eps_u)
+            sa_prev, sb_prev = self._coeffs(t_prev, z0.ndim)
+            x_prev = sa_prev * x0_g + sb_prev * eps_g  # DDIM (eta 0) from t_n to t_{n−k}
+            target = self._consistency(self.target, x_prev, t_prev, text)
+
+        if self.p.loss_type == "l2":
+            return torch.nn.functional.mse_loss(pred.float(), target.float())
+        c = self.p.huber_c
+        return (torch.sqrt((pred.float() - target.float()) ** 2 + c ** 2) - c).mean()
+
+    @torch.no_grad()
+    def update_target(self) -> None:
+        d = self.p.ema_decay
+        for t, s in zip(self.target.parameters(), self.student.parameters()):
+            t.mul_(d).add_(s.detach(), alpha=1 - d)
+
+
+# -- data ---------------------------------------------------------------------------------------------------------
+@dataclass
+class Clip:
+    path: Path
+    caption: str
+
+
+def collect_clips(req: JobRequest, p: DistillParams) -> list[Clip]:
+    """The motion's videos (captioned by ``prompt``), or ``data_dir``'s video + same-name .txt pairs."""
+    motion = req.inputs.get("motion")
+    if motion is not None:
+        return [Clip(Path(v), p.prompt) for v in motion.videos]
+    if not p.data_dir:
+        raise InvalidRequest("videolcm.distill has no training videos.",
+                             hint="Give a motion (--motion NAME) or a folder of videos with same-name .txt captions "
+                                  "(--param data_dir=PATH).", field="data_dir")
+    folder = Path(p.data_dir).expanduser()
+    if not folder.is_dir():
+        raise InvalidRequest(f"data_dir {str(folder)!r} is not a folder.", hint="Give a folder of video + .txt pairs.",
+                             field="data_dir")
+    clips = []
+    for v in sorted(folder.iterdir()):
+        cap = v.with_suffix(".txt")
+        if v.suffix.lower() in VIDEO_EXTS and cap.exists():
+            clips.append(Clip(v, cap.read_text(encoding="utf-8").strip() or p.prompt))
+    if not clips:
+        raise InvalidRequest(f"data_dir {str(folder)!r} holds no video with a same-name .txt caption.",
+                             hint="Put e.g. clip1.mp4 next to clip1.txt.", field="data_dir")
+    return clips
+
+
+def read_frames(path: Path) -> tuple[np.ndarray, float]:
+    """All frames (uint8 [F,H,W,3]) and the frame rate of a video (imageio-ffmpeg)."""
+    import imageio.v2 as imageio
+
+    try:
+        reader = imageio.get_reader(str(path))
+        fps = float(reader.get_meta_data().get("fps") or 8.0)
+        frames = np.stack([np.asarray(f)[..., :3] for f in reader])
+        reader.close()
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise InvalidRequest(f"Cannot read training video {path.name}: {exc}", hint="Re-encode it as H.264 .mp4.",
+                             field="motion") from None
+    return frames, fps
+
+
+def clip_pixels(frames: np.ndarray, fps: float, p: DistillParams, gen: torch.Generator) -> torch.Tensor:
+    """``num_frames`` frames at ``sample_fps`` from a random start, centre-cropped and resized: [3,F,H,W] in [-1,1]."""
+    stride = max(1, round(fps / p.sample_fps))
+    span = (p.num_frames - 1) * stride + 1
+    start = int(torch.randint(0, max(1, len(frames) - span + 1), (1,), generator=gen))
+    idx = [min(start + i * stride, len(frames) - 1) for i in range(p.num_frames)]
+    x = torch.from_numpy(frames[idx]).permute(0, 3, 1, 2).float() / 127.5 - 1  # [F,3,H,W]
+    h, w = x.shape[-2:]
+    scale = max(p.height / h, p.width / w)
+    x = torch.nn.functional.interpolate(x, size=(max(p.height, round(h * scale)), max(p.width, round(w * scale))),
+                                        mode="bilinear", antialias=True, align_corners=False)
+    top, left = (x.shape[-2] - p.height) // 2, (x.shape[-1] - p.width) // 2
+    return x[:, :, top:top + p.height, left:left + p.width].permute(1, 0, 2, 3).contiguous()
+
+
+@torch.no_grad()
+def encode_latents(vae: torch.nn.Module, pixels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """[B,3,F,H,W] pixels → posterior-sampled, scaled latents [B,4,F,h,w]."""
+    b, c, f, h, w = pixels.shape
+    x = pixels.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w).to(vae.device, vae.dtype)
+    dist = vae.encode(x).latent_dist
+    z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen).to(dist.mean)
+    z = z * vae.config["scaling_factor"]
+    return z.reshape(b, f, *z.shape[1:]).permute(0, 2, 1, 3, 4)
+
+
+# -- the trainer --------------------------------------------------------------------------------------------------
+def make_optimizer(student: torch.nn.Module, p: DistillParams):
+    from diffusers.optimization import get_scheduler
+
+    opt = torch.optim.AdamW(student.parameters(), lr=p.learning_rate, betas=(0.9, 0.999), eps=1e-8,
+                            weight_decay=p.adam_weight_decay)
+    sched = get_scheduler(p.lr_scheduler, opt, num_warmup_steps=p.lr_warmup_steps, num_training_steps=p.max_train_steps)
+    return opt, sched
+
+
+class DistillTrainer:
+    """``train(ctx, req)``: ``req.weights`` is the TF-T2V teacher (a VGen folder)."""
+
+    def train(self, ctx: JobContext, req: JobRequest) -> None:
+        p = req.params if isinstance(req.params, DistillParams) else DistillParams.model_validate(dict(req.params))
+        device = resolve_device(ctx.device)
+        clips = collect_clips(req, p)
+        teacher_dir = detect_vgen_folder(req.weights, what="the VideoLCM teacher (TF-T2V)",
+                                         weights_id="tf_t2v.tft2v_t2v_16f", prefixes=("tft2v_t2v",))
+        # frozen parts are shared with generators through the model cache; trainable copies are made below
+        key = f"videolcm.distill|{teacher_dir.unet.resolve()}|{device}"
+        comps = ctx.models.get(key, lambda: _load_frozen(teacher_dir, device))
+        vae, text = comps["vae"], comps["text_encoder"]
+        dist = Distiller(comps["teacher"], p, device)
+        opt, sched = make_optimizer(dist.student, p)
+        gen = torch.Generator("cpu").manual_seed(p.seed)
+        torch.manual_seed(p.seed)  # dropout in the student
+
+        start = 0
+        if ctx.resume_from is not None:
+            start = self._resume(ctx, dist, opt, sched, gen)
+            ctx.log.info("resumed from %s at step %d", ctx.resume_from, start)
+
+        with torch.no_grad():
+            captions = sorted({c.caption for c in clips} | {p.prompt})
+            # clones: inference-mode tensors cannot take part in the student's autograd graph
+            embeds = {c: e.clone().to(device) for c, e in zip(captions, text.encode(captions))}
+            uncond = text.encode([p.negative_prompt]).clone().to(device)
+        videos: dict[Path, tuple[np.ndarray, float]] = {}
+        meta = {"base_weights": str(Path(teacher_dir.root).resolve()), "base_weights_id": req.weights_id,
+                "unet_config": dist.student.unet_config(), "prompt": p.prompt, "format": "student",
+                "trainer": "videolcm.distill", "params": p.model_dump(mode="json")}
+        ctx.log.info("VideoLCM distillation: %d clip(s), steps %d→%d, skip %d, w %.1f", len(clips), start,
+                     p.max_train_steps, dist.skip, p.guidance_scale)
+
+        step = start
+        for step in range(start + 1, p.max_train_steps + 1):
+            ctx.check_cancelled()
+            opt.zero_grad(set_to_none=True)
+            total = 0.0
+            for _ in range(p.gradient_accumulation_steps):
+                batch = [clips[int(i)] for i in torch.randint(0, len(clips), (p.train_batch_size,), generator=gen)]
+                pixels = []
+                for c in batch:
+                    if c.path not in videos:
+                        videos[c.path] = read_frames(c.path)
+                    pixels.append(clip_pixels(*videos[c.path], p, gen))
+                z0 = encode_latents(vae, torch.stack(pixels), gen).to(device)
+                cond = torch.stack([embeds[c.caption] for c in batch]).to(device)
+                loss = dist.loss(z0, cond, uncond.expand(len(batch), -1, -1).to(device), gen)
+                (loss / p.gradient_accumulation_steps).backward()
+                total += float(loss.detach()) / p.gradient_accumulation_steps
+            if not math.isfinite(total):
+                raise InvalidRequest(f"The loss became {total} at step {step}.",
+                                     hint="Lower learning_rate.", field="learning_rate")
+            torch.nn.utils.clip_grad_norm_(dist.student.parameters(), p.max_grad_norm)
+            opt.step()
+            sched.step()
+            dist.update_target()
+            ctx.progress(step, p.max_train_steps, loss=total, lr=sched.get_last_lr()[0])
+            if step % p.validation_steps == 0 or step == p.max_train_steps:
+                self._sample(ctx, dist.student, vae, embeds[p.prompt], p, step)
+            if step % p.checkpointing_steps == 0 or step == p.max_train_steps:
+                self._save(ctx, dist, opt, sched, gen, step, meta)
+
+    # -- helpers ----------------------------------------------------------------------------------------------------
+    @staticmethod
+    def _sample(ctx: JobContext, student: torch.nn.Module, vae: torch.nn.Module, embed: torch.Tensor,
+                p: DistillParams, step: int) -> None:
+        from sdk.ml.vae import decode_video, scale_factor, to_uint8
+
+        f = scale_factor(vae)
+        student.eval()
+        try:
+            # its own generator: sampling must not move the training RNG (resume stays exact)
+            z = lcm_sample(student, embed[None].to(next(student.parameters()).device),
+                           (1, 4, p.num_frames, p.height // f, p.width // f), p.sample_steps,
+                           torch.Generator("cpu").manual_seed(p.seed), ctx, report=False)
+            frames = to_uint8(decode_video(vae, z.to(vae.device))[0])
+        finally:
+            student.train()
+        ctx.sample(frames, step, p.max_train_steps)
+
+    @staticmethod
+    def _save(ctx: JobContext, dist: Distiller, opt: Any, sched: Any, gen: torch.Generator, step: int,
+              meta: dict[str, Any]) -> None:
+        state = {"step": step, "optimizer": opt.state_dict(), "lr_scheduler": sched.state_dict(),
+                 "target": {k: v.detach().cpu() for k, v in dist.target.state_dict().items()},
+                 "rng": gen.get_state(), "torch_rng": torch.get_rng_state()}
+        ctx.save_artifact(ARTIFACT, dist.student.state_dict(), step=step, meta=meta, state=state, kind=STUDENT_KIND)
+
+    @staticmethod
+    def _resume(ctx: JobContext, dist: Distiller, opt: Any, sched: Any, gen: torch.Generator) -> int:
+        folder = Path(ctx.resume_from)  # type: ignore[arg-type]
+        from sdk.ml.checkpoints import load_into
+
+        load_into(dist.student, load_state_dict(folder / "weights.safetensors", strip=()), source=f"{folder.name}")
+        state = torch.load(folder / "training_state.pt", map_location="cpu", weights_only=True)
+        load_into(dist.target, state["target"], source=f"{folder.name}/training_state.pt")
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["lr_scheduler"])
+        gen.set_state(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        return int(state.get("step", ctx.resume_step))
+
+
+def _load_frozen(folder: Any, device: torch.device) -> dict[str, Any]:
+    teacher = load_tft2v_unet(load_state_dict(folder.unet), folder.studio().get("unet_config"), source=folder.unet.name)
+    comps = {"teacher": teacher.to(device).eval().requires_grad_(False), **load_encoders(folder)}
+    comps["vae"] = comps["vae"].to(device).eval()
+    comps["text_encoder"] = comps["text_encoder"].to(device).eval()
+    return comps

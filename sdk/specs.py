@@ -40,6 +40,10 @@ class GeneratorSpec:
     description: str = ""
     #: inputs that must be given; None means every declared input except "text" for trainers
     required_inputs: tuple[InputKind, ...] | None = None
+    #: params that name a project Adapter, with the Adapter kind each takes: (param, kind). A value is an adapter
+    #: id (or prefix), "latest" (the newest of that kind for the job's subject/motion), "none"/"" or a file path;
+    #: the queue checks ids, the service resolves them into ``JobRequest.inputs["adapters"][param]``.
+    adapter_params: tuple[tuple[str, str], ...] = ()
     kind: Literal["generate"] = "generate"
 
 
@@ -58,6 +62,11 @@ class TrainerSpec:
     description: str = ""
     #: inputs that must be given; None means every declared input except "text" for trainers
     required_inputs: tuple[InputKind, ...] | None = None
+    #: as :attr:`GeneratorSpec.adapter_params`
+    adapter_params: tuple[tuple[str, str], ...] = ()
+    #: a composite action: queueing it queues consecutive jobs of these trainer ids instead (same inputs, seeds;
+    #: each param goes to every trainer whose params have it). ``entry`` is then never run.
+    expands_to: tuple[str, ...] = ()
     kind: Literal["train"] = "train"
 
 

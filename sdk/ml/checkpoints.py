@@ -177,3 +177,12 @@ def read_json(path: Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except ValueError as exc:
         raise IncompatibleCheckpoint(f"{path} is not valid JSON: {exc}", hint="Download or copy the folder again.") from None
+
+
+def load_torch_file(path: str | Path, *, allow: Iterable[type] = ()) -> Any:
+    """The raw object of a torch pickle, loaded with ``weights_only=True``; ``allow`` adds torch classes the file
+    may hold (e.g. ``torch.nn.ParameterDict`` in textual-inversion files) to the weights-only allowlist.
+    Raises :class:`IncompatibleCheckpoint` for a file that would run code or cannot be read."""
+    path = require_file(Path(path))
+    with torch.serialization.safe_globals(list(allow)):
+        return _torch_load(path)

@@ -1,0 +1,301 @@
+"""``dreamvideo.compose``: the ModelScope T2V v1.5 loop with a subject's identity adapter + embedding and/or a
+motion adapter (vgen-notes §12). Also the pieces the trainers share: base loading, text encoding with a learned
+token, the guided DDIM loop used for sample previews, DDIM inversion.
+
+Base = eps / scaled_linear DDIM 50, guidance 9, 256×256, offset noise 0.1. With both strengths 0 the output equals
+``modelscope_t2v.t2v`` (offset_noise 0.1) for the same seed, bit for bit: same noise draws, same loop.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sdk.context import JobContext, JobRequest
+from sdk.errors import InvalidRequest
+from sdk.ml.checkpoints import load_state_dict
+from sdk.ml.device import configure_attention, resolve_device, resolve_dtype
+from sdk.ml.guidance import apply_cfg, uses_cfg
+from sdk.ml.schedulers import make_scheduler, set_timesteps
+from sdk.ml.tft2v import VGenFolder, detect_vgen_folder
+from sdk.video import Video
+
+from plugins.dreamvideo.adapters import IDENTITY, MOTION, DreamVideoAdapters
+from plugins.dreamvideo.formats import AdapterFile, TextualInversion, read_adapter, read_text_embedding
+from plugins.dreamvideo.params import PLACEHOLDER, ComposeParams
+
+PRESET = "modelscope"  # eps, scaled_linear, no zero-SNR
+WEIGHTS_ID = "dreamvideo.modelscope_v1_5"
+
+
+# -- base model ---------------------------------------------------------------------------------------------------
+def find_base(path: Path | None) -> VGenFolder:
+    return detect_vgen_folder(path, what="DreamVideo (ModelScope T2V v1.5)", weights_id=WEIGHTS_ID,
+                              prefixes=("model_scope",))
+
+
+def load_base(ctx: JobContext, folder: VGenFolder, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    """UNet, VAE, text encoder (cached across jobs and shared by the trainers; adapters are attached per job)."""
+    def load() -> dict[str, Any]:
+        from sdk.ml.convert import load_vgen_unet
+        from sdk.ml.text import load_openclip_text_encoder
+        from sdk.ml.vae import load_ldm_vae
+
+        unet = load_vgen_unet(load_state_dict(folder.unet), folder.studio().get("unet_config"), source=folder.unet.name)
+        comps = {"unet": unet, "vae": load_ldm_vae(folder.vae), "text_encoder": load_openclip_text_encoder(folder.open_clip)}
+        for k, m in comps.items():
+            first = next(m.parameters())
+            if first.device != device or first.dtype != dtype:
+                m = m.to(device=device, dtype=dtype)
+            comps[k] = m.eval().requires_grad_(False)
+        configure_attention(comps["unet"], device)
+        return comps
+
+    return ctx.models.get(f"dreamvideo|{folder.unet.resolve()}|{device}|{dtype}", load)
+
+
+def load_image_encoder(ctx: JobContext, folder: VGenFolder, device: torch.device, dtype: torch.dtype):
+    """The OpenCLIP ViT-H vision tower of the same ``open_clip_pytorch_model.bin`` (appearance guidance)."""
+    from sdk.ml.image import load_openclip_image_encoder
+
+    def load():
+        enc = load_openclip_image_encoder(folder.open_clip)
+        if next(enc.parameters()).dtype != dtype or device.type != "cpu":
+            enc = enc.to(device=device, dtype=dtype)
+        return enc.eval().requires_grad_(False)
+
+    return ctx.models.get(f"dreamvideo.image|{folder.open_clip.resolve()}|{device}|{dtype}", load)
+
+
+# -- text with a learned token ------------------------------------------------------------------------------------
+def placeholder_id(text_encoder: Any) -> int:
+    ids = text_encoder.tokenize([PLACEHOLDER])[0]
+    if int(ids[2]) != int(ids[-1]) and int(ids[3]) != 0:
+        raise InvalidRequest(f"The tokenizer splits {PLACEHOLDER!r} into several tokens.", hint="Use OpenCLIP's tokenizer.")
+    return int(ids[1])
+
+
+def encode_text(text_encoder: Any, prompts: list[str], vectors: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
+    """Penultimate OpenCLIP features ``[B, 77, D]``; token ids in ``vectors`` get the learned vector instead of their
+    token embedding (before positional embeddings, as VGen's ``FrozenOpenCLIPCustomEmbedder``). Differentiable in
+    the vectors (call under ``torch.no_grad`` when not training)."""
+    model = text_encoder.model
+    ids = text_encoder.tokenize(list(prompts)).to(model.device)
+    handle = None
+    if vectors:
+        def hook(module: Any, args: tuple[Any, ...], out: torch.Tensor) -> torch.Tensor:
+            for tid, vec in vectors.items():
+                out = torch.where((args[0] == tid)[..., None], vec.to(out.dtype).reshape(1, 1, -1), out)
+            return out
+        handle = model.get_input_embeddings().register_forward_hook(hook)
+    try:
+        return model(input_ids=ids).last_hidden_state
+    finally:
+        if handle is not None:
+            handle.remove()
+
+
+def with_placeholder(prompt: str, token: str | None) -> str:
+    """The subject's token (``<dog2>``) → VGen's placeholder ``*`` (what the embedding was learned for)."""
+    return prompt.replace(token, PLACEHOLDER) if token and token != PLACEHOLDER else prompt
+
+
+# -- sampling -----------------------------------------------------------------------------------------------------
+def initial_latents(shape: tuple[int, ...], gen: torch.Generator, dtype: torch.dtype, offset_noise: float) -> torch.Tensor:
+    """Exactly the base generator's draws: ``randn(shape)`` then the offset ``randn(B, C, F, 1, 1)``."""
+    latents = torch.randn(shape, generator=gen, dtype=dtype)
+    if offset_noise > 0:
+        latents = latents + offset_noise * torch.randn(shape[:3] + (1, 1), generator=gen, dtype=dtype)
+    return latents
+
+
+@torch.no_grad()
+def denoise(unet: torch.nn.Module, embeds: torch.Tensor, latents: torch.Tensor, steps: int, guidance_scale: float,
+            ctx: JobContext | None = None, report: bool = True) -> torch.Tensor:
+    """DDIM (VGen's timesteps) with guidance u + s·(c − u); ``embeds`` is [uncond, cond] when guiding."""
+    scheduler = make_scheduler(PRESET, "ddim")
+    timesteps = set_timesteps(scheduler, steps, latents.device)
+    do_cfg = uses_cfg(guidance_scale)
+    latents = latents * scheduler.init_noise_sigma
+    for i, t in enumerate(timesteps):
+        if ctx is not None:
+            ctx.check_cancelled()
+        model_in = scheduler.scale_model_input(torch.cat([latents, latents]) if do_cfg else latents, t)
+        pred = unet(model_in, t, encoder_hidden_states=embeds, return_dict=False)[0]
+        if do_cfg:
+            pred = apply_cfg(pred, guidance_scale)
+        latents = scheduler.step(pred, t, latents, return_dict=False)[0]
+        if ctx is not None and report:
+            ctx.progress(i + 1, len(timesteps))
+            ctx.preview(latents, i + 1, len(timesteps))
+    return latents
+
+
+@torch.no_grad()
+def ddim_invert(unet: torch.nn.Module, latents: torch.Tensor, embeds: torch.Tensor, steps: int = 50) -> torch.Tensor:
+    """VGen's ``ddim_reverse_sample_loop`` (eta 0, no guidance): timesteps 0, 20, …, 980 → the noise that DDIM maps
+    back to ``latents``."""
+    alphas = make_scheduler(PRESET).alphas_cumprod.to(latents.device, torch.float32)
+    skip = 1000 // steps
+    x = latents.float()
+    for t in range(0, 1000, skip):
+        t_next = min(t + skip, 999)
+        eps = unet(x.to(latents.dtype), torch.tensor([t], device=x.device), encoder_hidden_states=embeds,
+                   return_dict=False)[0].float()
+        a, a_next = alphas[t], alphas[t_next]
+        x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+        x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps
+    return x.to(latents.dtype)
+
+
+# -- the generator ------------------------------------------------------------------------------------------------
+def _adapter_input(req: JobRequest, name: str) -> dict[str, Any] | None:
+    """What the service resolved for an adapter param: ``{"path", "id", "step", "meta"}`` or None."""
+    return (req.inputs.get("adapters") or {}).get(name)
+
+
+class ComposeGenerator:
+    def generate(self, ctx: JobContext, req: JobRequest) -> Video:
+        from sdk.ml.vae import decode_video, scale_factor, to_uint8
+
+        # 1. check inputs
+        p = req.params if isinstance(req.params, ComposeParams) else ComposeParams.model_validate(dict(req.params))
+        folder = find_base(req.weights)
+        device = resolve_device(ctx.device)
+        dtype = resolve_dtype(ctx.dtype, device)
+        comps = load_base(ctx, folder, device, dtype)
+        unet, vae, text = comps["unet"], comps["vae"], comps["text_encoder"]
+        factor = scale_factor(vae)
+        if p.height % factor or p.width % factor:
+            raise InvalidRequest(f"Size {p.width}×{p.height} is not a multiple of {factor}.",
+                                 hint=f"Use a width and height divisible by {factor}.", field="height")
+        identity, motion, ti, token = self._adapters(req, p)
+
+        adapters = None
+        try:
+            # 2. attach the adapters (hooks on the cached base UNet; removed again below)
+            if identity is not None or motion is not None:
+                cond_dim = _condition_dim(motion)
+                adapters = DreamVideoAdapters(unet, identity=identity is not None, motion=motion is not None,
+                                              condition_dim=cond_dim)
+                _load(adapters, unet, IDENTITY, identity)
+                _load(adapters, unet, MOTION, motion)
+                adapters.set_scale(IDENTITY, p.identity_strength)
+                adapters.set_scale(MOTION, p.motion_strength)
+            ctx.log.info("DreamVideo compose: identity %s, motion %s, embedding %s", identity is not None,
+                         motion is not None, ti is not None)
+
+            with torch.inference_mode():
+                # 3. text, with the subject's token → its learned vector
+                vectors = _vectors(ti, text)
+                prompt = with_placeholder(p.prompt, token) if ti else p.prompt
+                do_cfg = uses_cfg(p.guidance_scale)
+                embeds = encode_text(text, [p.negative_prompt, prompt] if do_cfg else [prompt], vectors).to(dtype)
+
+                # 4. appearance guidance: the image's CLIP embedding (zeros without one, and in the uncond branch)
+                if motion is not None:
+                    adapters.set_condition(*self._appearance(ctx, req, p, folder, device, dtype, cond_dim, do_cfg))
+
+                # 5. initial latents (+ inverse noise of the motion's training latents)
+                shape = (1, unet.config["in_channels"], p.num_frames, p.height // factor, p.width // factor)
+                latents = initial_latents(shape, ctx.generator(req.seed), dtype, p.offset_noise).to(device)
+                if p.inverse_noise_strength > 0:
+                    latents = self._inverse_noise(unet, motion, embeds[-1:], latents, p)
+
+                # 6. denoising loop, 7. decode
+                latents = denoise(unet, embeds, latents, p.num_inference_steps, p.guidance_scale, ctx)
+                ctx.check_cancelled()
+                pixels = decode_video(vae, latents, p.decode_chunk_size)
+        finally:
+            if adapters is not None:
+                adapters.detach()
+        return Video(to_uint8(pixels[0]), fps=p.fps)
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+    @staticmethod
+    def _adapters(req: JobRequest, p: ComposeParams) -> tuple[AdapterFile | None, AdapterFile | None,
+                                                               TextualInversion | None, str | None]:
+        ident_in, motion_in = _adapter_input(req, "identity_adapter"), _adapter_input(req, "motion_adapter")
+        identity = read_adapter(ident_in["path"], token_ids=ident_in.get("meta", {}).get("string_to_token")) \
+            if ident_in else None
+        motion = read_adapter(motion_in["path"]) if motion_in else None
+        for f, kind, field in ((identity, "identity", "identity_adapter"), (motion, "motion", "motion_adapter")):
+            if f is not None and f.adapters and f.kinds != {kind}:
+                raise InvalidRequest(f"{field} holds {'/'.join(sorted(f.kinds))} adapters, not {kind} adapters.",
+                                     hint=f"Pick a dreamvideo.{kind} Adapter for {field}.", field=field)
+        ti = read_text_embedding(p.text_embedding) if p.text_embedding else (identity.embedding if identity else None)
+        subject = req.inputs.get("subject")
+        token = subject.token if subject is not None else (ident_in or {}).get("meta", {}).get("token")
+        return identity, motion, ti, token
+
+    @staticmethod
+    def _appearance(ctx: JobContext, req: JobRequest, p: ComposeParams, folder: VGenFolder, device: torch.device,
+                    dtype: torch.dtype, cond_dim: int, do_cfg: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        image = req.inputs.get("image")
+        if image is not None:
+            from sdk.ml.image import open_image
+
+            enc = load_image_encoder(ctx, folder, device, dtype)
+            c = enc.embed(open_image(image, field="image")).to(device, dtype)
+            if c.shape[-1] != cond_dim:
+                raise InvalidRequest(f"The appearance embedding has {c.shape[-1]} features; the motion adapter takes "
+                                     f"{cond_dim}.", hint="Use the base weights the adapter was trained on.", field="image")
+        else:
+            c = torch.zeros(1, cond_dim, device=device, dtype=dtype)
+        if not do_cfg:
+            return c, torch.tensor([p.appearance_guide_strength_cond])
+        return (torch.cat([torch.zeros_like(c), c]),
+                torch.tensor([p.appearance_guide_strength_uncond, p.appearance_guide_strength_cond]))
+
+    @staticmethod
+    def _inverse_noise(unet: torch.nn.Module, motion: AdapterFile | None, embeds: torch.Tensor, latents: torch.Tensor,
+                       p: ComposeParams) -> torch.Tensor:
+        if motion is None or not motion.latents:
+            raise InvalidRequest("inverse_noise_strength needs the training latents of a motion adapter.",
+                                 hint="Pick a motion Adapter trained with save_latents=true, or set "
+                                      "inverse_noise_strength=0.", field="inverse_noise_strength")
+        z = motion.latents[0].to(latents.device, latents.dtype)
+        z = z[None] if z.ndim == 4 else z
+        if tuple(z.shape[2:]) != tuple(latents.shape[2:]):
+            raise InvalidRequest(f"The motion's training latents are {tuple(z.shape[2:])} (frames, h, w); this video "
+                                 f"needs {tuple(latents.shape[2:])}.",
+                                 hint="Use the training's num_frames and size, or inverse_noise_strength=0.",
+                                 field="inverse_noise_strength")
+        inverted = ddim_invert(unet, z, embeds)
+        s = p.inverse_noise_strength
+        return s ** 0.5 * inverted + (1 - s) ** 0.5 * latents
+
+
+def _condition_dim(motion: AdapterFile | None) -> int | None:
+    if motion is None:
+        return None
+    for k, v in motion.adapters.items():
+        if k.endswith("condition_linear.weight"):
+            return int(v.shape[1])
+    return None
+
+
+def _vectors(ti: TextualInversion | None, text: Any) -> dict[int, torch.Tensor] | None:
+    if ti is None:
+        return None
+    pid = placeholder_id(text)
+    out = {}
+    for s, v in ti.string_to_param.items():
+        tid = ti.string_to_token.get(s, -1)
+        tid = pid if s == PLACEHOLDER or tid < 0 else tid
+        if v.numel() != text.width:
+            raise InvalidRequest(f"The text embedding has {v.numel()} features; this text encoder has {text.width}.",
+                                 hint="Use the embedding trained on these base weights.", field="text_embedding")
+        out[tid] = v.reshape(-1)
+    return out
+
+
+def _load(adapters: DreamVideoAdapters, unet: torch.nn.Module, kind: str, f: AdapterFile | None) -> None:
+    from sdk.ml.convert import KeyMap
+
+    if f is None:
+        return
+    km = KeyMap.for_model(unet)
+    sd = km.vgen_to_diffusers(f.adapters)
+    adapters.load(kind, sd, source=f"the {kind} adapter")

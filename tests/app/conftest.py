@@ -1,11 +1,15 @@
 """GUI tests drive the real main window against a real project on disk and the real worker."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 from PySide6.QtCore import QSettings
+
+# the tests import their shared helpers (guihelpers.py) from this folder (importlib import mode)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
 @pytest.fixture(autouse=True)

@@ -101,3 +101,14 @@ def test_student_without_base_weights_is_reported(tmp_path: Path) -> None:
     (w / "meta.json").write_text(json.dumps(dict(meta, base_weights="gone")))
     with pytest.raises(WeightsMissing, match="base weights"):
         detect_weights(w)
+
+
+def test_fast_text_to_video_template_queues_videolcm(tmp_path: Path) -> None:
+    from sdk.project import Project
+
+    with Project.create(tmp_path / "Fast.vgen", template="fast-text-to-video") as project:
+        jobs = project.meta("suggested_jobs")
+        assert [j["generator"] for j in jobs] == ["videolcm.t2v"]
+        assert len(project.prompts()) == 4
+        for pr in project.prompts():
+            validate_params(vgen_generators()[0].params, {"prompt": pr.text, **jobs[0]["params"]})

@@ -119,10 +119,14 @@ def _queue(a: argparse.Namespace, spec_id: str, kind: str | None) -> int:
         if getattr(a, "all_prompts", False):
             prompts += [(pr.text, pr.negative) for pr in p.prompts()]
         batch = queue_jobs(p, load_plugins(), spec_id, kind=kind, prompts=prompts,
-                           seeds=a.seeds, params=params, image=getattr(a, "image", None), subject=a.subject,
-                           motion=a.motion, weights=a.weights)
+                           seeds=a.seeds, params=params, image=getattr(a, "image", None), subject=_one_or_many(a.subject),
+                           motion=_one_or_many(a.motion), weights=a.weights)
     print(f"Queued {len(batch.job_ids)} job(s) in batch {batch.id}: {' '.join(batch.job_ids)}")
     return 0
+
+
+def _one_or_many(values: list[str] | None) -> str | list[str] | None:
+    return values[0] if values and len(values) == 1 else values
 
 
 def cmd_queue_add(a: argparse.Namespace) -> int:
@@ -371,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("path"); c.add_argument("--json", action="store_true")
 
     def job_args(c: argparse.ArgumentParser) -> None:
-        c.add_argument("--subject", default=None); c.add_argument("--motion", default=None)
+        c.add_argument("--subject", action="append", default=None, help="repeat for a grid axis")
+        c.add_argument("--motion", action="append", default=None, help="repeat for a grid axis")
         c.add_argument("--seeds", default=None, help="e.g. 1,2,5-8 (default 0)")
         c.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                        help="a parameter; KEY=V1,V2 makes a grid axis")

@@ -29,14 +29,26 @@ def plan_jobs(
     seeds: str | int | list[int] | None = None,
     params: dict[str, list[Any]] | None = None,
     image: str | Path | None = None,
-    subject: str | int | None = None,
-    motion: str | int | None = None,
+    subject: str | int | Sequence[str | int] | None = None,
+    motion: str | int | Sequence[str | int] | None = None,
     weights: str | None = None,
 ) -> list[NewJob]:
-    """Validate a request and expand it into jobs: every prompt × seed × listed param value is one job."""
+    """Validate a request and expand it into jobs: every prompt × seed × listed param value is one job.
+
+    ``subject`` / ``motion`` may be lists: each is then one more grid axis. A trainer with ``expands_to`` becomes
+    consecutive jobs of those trainers (each gets the params its own model knows)."""
     spec = registry.trainer(spec_id) if kind == "train" else registry.spec(spec_id)
     kind = spec.kind
     params = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in (params or {}).items()}
+    args = dict(prompts=prompts, seeds=seeds, image=image, weights=weights)
+    if getattr(spec, "expands_to", ()):
+        return _expand(project, registry, spec, params, subject=subject, motion=motion, **args)
+    if isinstance(subject, (list, tuple)) or isinstance(motion, (list, tuple)):
+        jobs = []
+        for s in (subject if isinstance(subject, (list, tuple)) else [subject]):
+            for m in (motion if isinstance(motion, (list, tuple)) else [motion]):
+                jobs += plan_jobs(project, registry, spec_id, kind=kind, params=params, subject=s, motion=m, **args)
+        return jobs
     declared = set(spec.inputs)
 
     # a prompt may come with its own negative prompt: (text, negative)
@@ -101,6 +113,11 @@ def plan_jobs(
         inputs["image"] = project.import_asset(Path(image), "image").hash
 
     weights_value = _check_weights(weights, spec.default_weights)
+    if getattr(spec, "adapter_params", ()):
+        from sdk.adapters import check_adapter_params
+
+        for _, p in validated:
+            check_adapter_params(project, spec.adapter_params, p)
 
     return [
         NewJob(kind=kind, spec_id=spec.id, spec_version=spec.version, params=p, seed=seed, prompt=prompt,
@@ -108,6 +125,23 @@ def plan_jobs(
         for prompt, p in validated
         for seed in seed_list
     ]
+
+
+def _expand(project: "Project", registry: "PluginRegistry", spec: Any, params: dict[str, list[Any]],
+            **kwargs: Any) -> list[NewJob]:
+    """A composite trainer: the jobs of each trainer in ``spec.expands_to``, in that order (the queue runs them one
+    after the other; a later one finds what an earlier one saved at run time, e.g. through "latest" adapters)."""
+    subs = [registry.trainer(t) for t in spec.expands_to]
+    known = {k for s in subs for k in s.params.model_fields}
+    for key in params:
+        if key not in known:
+            raise InvalidRequest(f"Unknown parameter {key!r} for {spec.id}.",
+                                 hint=f"Known parameters: {', '.join(sorted(known))}.", field=key)
+    jobs: list[NewJob] = []
+    for sub in subs:
+        mine = {k: v for k, v in params.items() if k in sub.params.model_fields}
+        jobs += plan_jobs(project, registry, sub.id, kind="train", params=mine, **kwargs)
+    return jobs
 
 
 def _check_weights(weights: str | None, default_id: str | None) -> str | None:

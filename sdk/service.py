@@ -259,6 +259,13 @@ class RenderService:
             m = self.project.motion(job.inputs["motion"])
             inputs["motion"] = {"name": m.name, "videos": [str(v.path) for v in m.videos]}
             hashes["motion"] = {"name": m.name, "videos": [v.hash for v in m.videos]}
+        if getattr(spec, "adapter_params", ()):
+            from sdk.adapters import resolve_adapter_params
+
+            inputs["adapters"] = resolve_adapter_params(
+                self.project, spec.adapter_params, job.params, subject_id=job.inputs.get("subject"),
+                motion_id=job.inputs.get("motion"))
+            hashes["adapters"] = {k: (v["id"] or v["path"]) if v else None for k, v in inputs["adapters"].items()}
         weights_path, weights_id = w.resolve(job.weights, spec.default_weights)
         meta = build_meta(
             job_id=job.id, kind=job.kind, spec_id=job.spec_id, spec_version=job.spec_version, params=job.params,

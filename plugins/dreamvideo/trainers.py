@@ -160,6 +160,15 @@ class _Trainer:
     kind = ""
 
     def train(self, ctx: JobContext, req: JobRequest) -> None:
+        self.prepare(ctx, req)
+        try:
+            self.setup()
+            self.run()
+        finally:
+            self.close()
+
+    def prepare(self, ctx: JobContext, req: JobRequest) -> None:
+        """Load the (cached, frozen) base; :meth:`setup` then adds what trains."""
         p = req.params if isinstance(req.params, self.params_cls) else self.params_cls.model_validate(dict(req.params))
         device = resolve_device(ctx.device)
         folder = find_base(req.weights)
@@ -169,15 +178,14 @@ class _Trainer:
         self.alphas = make_scheduler(PRESET).alphas_cumprod.float()
         self.gen = torch.Generator("cpu").manual_seed(p.seed)
         self.adapters: DreamVideoAdapters | None = None
-        try:
-            self.setup()
-            self._loop()
-        finally:
-            if self.adapters is not None:
-                self.adapters.detach()
-            self.unet.eval()
 
-    def _loop(self) -> None:
+    def close(self) -> None:
+        """The cached base UNet goes back to what it was (no adapters, eval mode)."""
+        if self.adapters is not None:
+            self.adapters.detach()
+        self.unet.eval()
+
+    def run(self) -> None:
         from diffusers.optimization import get_scheduler
 
         ctx, p = self.ctx, self.p

@@ -1,0 +1,129 @@
+"""The three DreamVideo trainers on the tiny twin: the loss falls, only embedding/adapters change, resume, bad inputs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from sdk import events as ev
+from sdk.context import JobContext, JobRequest, MotionInput, SubjectInput
+from sdk.errors import InvalidRequest
+
+from plugins.dreamvideo.params import MotionParams, SubjectStep1Params, SubjectStep2Params
+from plugins.dreamvideo.trainers import MotionTrainer, SubjectStep1Trainer, SubjectStep2Trainer
+
+from tests.plugins.dreamvideo.conftest import SMALL
+
+
+def _ctx(tmp: Path, job: str, events: list, **kw) -> JobContext:
+    return JobContext(job, events.append, staging_dir=tmp / job, **kw)
+
+
+def _subject(data, masks=True) -> SubjectInput:
+    return SubjectInput("dog", "<dog>", list(data["images"]), list(data["masks"]) if masks else [])
+
+
+def _fixed_loss(trainer) -> float:
+    with torch.no_grad():
+        return sum(float(trainer.loss(torch.Generator().manual_seed(s))) for s in range(4)) / 4
+
+
+def _train_and_measure(trainer, ctx, req) -> tuple[float, float, dict, dict]:
+    trainer.prepare(ctx, req)
+    base = {k: v.clone() for k, v in trainer.unet.state_dict().items()}
+    trainer.setup()
+    before = _fixed_loss(trainer)
+    try:
+        trainer.run()
+        after = _fixed_loss(trainer)
+    finally:
+        trainer.close()
+    return before, after, base, trainer.unet.state_dict()
+
+
+def _assert_base_unchanged(base: dict, now: dict) -> None:
+    assert set(now) == set(base)  # adapters detached again
+    assert all(torch.equal(base[k], now[k]) for k in base)
+
+
+@pytest.fixture(scope="module")
+def embedding(tmp_path_factory, dv_weights, dv_data) -> Path:
+    """Step 1 trained for a few steps (shared by the step-2 and compose tests)."""
+    tmp = tmp_path_factory.mktemp("step1")
+    events: list = []
+    ctx = _ctx(tmp, "s1", events)
+    p = SubjectStep1Params(**SMALL, max_train_steps=6, learning_rate=5e-2, checkpointing_steps=3, validation_steps=3)
+    before, after, base, now = _train_and_measure(SubjectStep1Trainer(), ctx, JobRequest(
+        "s1", "train", "dreamvideo.subject_step1", p, 0, {"subject": _subject(dv_data)}, dv_weights))
+    _assert_base_unchanged(base, now)
+    return {"path": Path(ctx.artifacts[-1].path), "before": before, "after": after, "events": events}
+
+
+def test_step1_lowers_the_loss_and_streams_progress_samples_checkpoints(embedding) -> None:
+    assert embedding["after"] < embedding["before"]
+    events = embedding["events"]
+    steps = [e.step for e in events if isinstance(e, ev.ProgressUpdated)]
+    assert steps == list(range(1, 7))
+    assert all("loss" in e.metrics for e in events if isinstance(e, ev.ProgressUpdated))
+    assert [e.step for e in events if isinstance(e, ev.PreviewReady)] == [3, 6]
+    saved = [e for e in events if isinstance(e, ev.ArtifactSaved)]
+    assert [e.step for e in saved] == [3, 6] and saved[0].meta["kind"] == "dreamvideo.embedding"
+    assert saved[0].meta["token"] == "<dog>" and "loss" in saved[0].meta
+
+
+def test_step2_trains_only_the_identity_adapter(tmp_path, dv_weights, dv_data, embedding) -> None:
+    events: list = []
+    p = SubjectStep2Params(**SMALL, max_train_steps=4, learning_rate=1e-3, checkpointing_steps=4, validation_steps=4)
+    req = JobRequest("s2", "train", "dreamvideo.subject_step2", p, 0,
+                     {"subject": _subject(dv_data), "adapters": {"embedding": {"path": str(embedding["path"]), "id": "e"}}},
+                     dv_weights)
+    before, after, base, now = _train_and_measure(SubjectStep2Trainer(), _ctx(tmp_path, "s2", events), req)
+    assert after < before
+    _assert_base_unchanged(base, now)
+    from plugins.dreamvideo.formats import read_adapter
+
+    f = read_adapter(Path([e for e in events if isinstance(e, ev.ArtifactSaved)][-1].path))
+    assert f.kinds == {"identity"} and f.embedding is not None
+    assert all(".1.transformer_blocks.0.cross_attn_adapter." in k or "middle_block.1." in k for k in f.adapters)
+
+
+def test_motion_trains_only_the_motion_adapter_and_resumes(tmp_path, dv_weights, dv_data) -> None:
+    events: list = []
+    p = MotionParams(**SMALL, max_train_steps=4, learning_rate=1e-3, checkpointing_steps=2, validation_steps=4,
+                     num_frames=3, prompt="turning")
+    motion = MotionInput("turn", [dv_data["video"]])
+    req = JobRequest("m1", "train", "dreamvideo.motion", p, 0, {"motion": motion}, dv_weights)
+    before, after, base, now = _train_and_measure(MotionTrainer(), _ctx(tmp_path, "m1", events), req)
+    assert after < before
+    _assert_base_unchanged(base, now)
+    saved = [e for e in events if isinstance(e, ev.ArtifactSaved)]
+    assert [e.step for e in saved] == [2, 4] and saved[-1].meta["kind"] == "dreamvideo.motion"
+
+    # a retried job starts after its last checkpoint
+    resumed: list = []
+    ctx = _ctx(tmp_path, "m1b", resumed, resume_from=Path(saved[0].path), resume_step=2)
+    MotionTrainer().train(ctx, req)
+    assert [e.step for e in resumed if isinstance(e, ev.ProgressUpdated)] == [3, 4]
+    assert any("resumed" in e.message for e in resumed if isinstance(e, ev.LogRecord))
+
+
+def test_bad_training_inputs_get_clear_errors(tmp_path, dv_weights, dv_data) -> None:
+    p1 = SubjectStep1Params(**SMALL, max_train_steps=1)
+    one = SubjectInput("dog", "<dog>", [dv_data["images"][0]], [])
+    with pytest.raises(InvalidRequest, match="has 1 image; DreamVideo needs at least 2") as e:
+        SubjectStep1Trainer().train(_ctx(tmp_path, "a", []), JobRequest("a", "train", "x", p1, 0, {"subject": one},
+                                                                        dv_weights))
+    assert e.value.field == "subject"
+    bad_mask = SubjectInput("dog", "<dog>", list(dv_data["images"]), [dv_data["small_mask"], None])
+    with pytest.raises(InvalidRequest, match="mask of dog0.png is 20×20, the image 48×40"):
+        SubjectStep1Trainer().train(_ctx(tmp_path, "b", []), JobRequest("b", "train", "x", p1, 0, {"subject": bad_mask},
+                                                                        dv_weights))
+    pm = MotionParams(**SMALL, max_train_steps=1, num_frames=2)
+    with pytest.raises(InvalidRequest, match="still.mp4 has 1 frame; a motion needs videos of at least 2 frames"):
+        MotionTrainer().train(_ctx(tmp_path, "c", []), JobRequest(
+            "c", "train", "x", pm, 0, {"motion": MotionInput("still", [dv_data["still"]])}, dv_weights))
+    p2 = SubjectStep2Params(**SMALL, max_train_steps=1)
+    with pytest.raises(InvalidRequest, match="has no text embedding yet"):
+        SubjectStep2Trainer().train(_ctx(tmp_path, "d", []), JobRequest(
+            "d", "train", "x", p2, 0, {"subject": _subject(dv_data), "adapters": {"embedding": None}}, dv_weights))

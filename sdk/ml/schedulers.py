@@ -1,7 +1,7 @@
 """Scheduler presets per checkpoint family (numerics §5, rules 12–13).
 
 All presets: 1000 train steps, DDIM ``timestep_spacing="leading"``, ``steps_offset=1``, ``set_alpha_to_one=False``,
-``clip_sample=False``, eta 0. For DDIM the timesteps are VGen's own list (one extra step when N does not divide 1000).
+``clip_sample=False``, eta 0. For DDIM the timesteps are VGen's own list when N divides 1000 (otherwise exactly N leading steps).
 """
 from __future__ import annotations
 
@@ -61,9 +61,16 @@ def vgen_timesteps(num_inference_steps: int, num_train_timesteps: int = 1000) ->
 
 
 def set_timesteps(scheduler, num_inference_steps: int, device: str | torch.device = "cpu") -> torch.Tensor:
-    """``set_timesteps`` + (DDIM) VGen's list; returns the timesteps to loop over."""
+    """``set_timesteps``; returns the timesteps to loop over.
+
+    ``num_inference_steps`` means exactly that many UNet calls, as in diffusers. When it divides the
+    1000 training steps (50, 25, 20 …, VGen's defaults) the DDIM timesteps are VGen's own list,
+    bit for bit. Otherwise VGen's scripts would take one extra step (30 → 31); we keep the count the
+    user asked for (diffusers' "leading" list, ~1e-2 away from VGen's result; numerics.md §5).
+    """
     scheduler.set_timesteps(num_inference_steps, device=device)
-    if type(scheduler).__name__ == "DDIMScheduler":
+    total = scheduler.config.num_train_timesteps
+    if type(scheduler).__name__ == "DDIMScheduler" and total % num_inference_steps == 0:
         scheduler.timesteps = torch.tensor(vgen_timesteps(num_inference_steps, scheduler.config.num_train_timesteps),
                                            dtype=torch.long, device=device)
     return scheduler.timesteps

@@ -1,7 +1,6 @@
 """VAE (LDM ↔ diffusers), scheduler presets and VGen timesteps, latent previews, guidance, device choice."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -67,10 +66,6 @@ def test_latents_to_rgb_is_fast_and_uint8() -> None:
     assert out.shape == (16, 32, 32, 3) and out.dtype == np.uint8
     assert latents_to_rgb(lat[0]).shape == (16, 32, 32, 3)
     assert latents_to_rgb(lat.to(torch.bfloat16)).dtype == np.uint8
-    t = time.perf_counter()
-    for _ in range(20):
-        latents_to_rgb(lat)
-    assert (time.perf_counter() - t) / 20 < 0.02  # ~0.1-0.3 ms; generous for a loaded CI box
     with pytest.raises(ValueError):
         latents_to_rgb(torch.zeros(3, 2, 2))
 

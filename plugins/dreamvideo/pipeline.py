@@ -48,7 +48,7 @@ def load_base(ctx: JobContext, folder: VGenFolder, device: torch.device, dtype: 
             first = next(m.parameters())
             if first.device != device or first.dtype != dtype:
                 m = m.to(device=device, dtype=dtype)
-            comps[k] = m.eval().requires_grad_(False)
+            comps[k] = m.eval()  # requires_grad as loaded: it changes CPU kernels (bitwise equality with the base)
         configure_attention(comps["unet"], device)
         return comps
 

@@ -178,12 +178,15 @@ class _Trainer:
         self.alphas = make_scheduler(PRESET).alphas_cumprod.float()
         self.gen = torch.Generator("cpu").manual_seed(p.seed)
         self.adapters: DreamVideoAdapters | None = None
+        for m in (self.unet, self.vae, self.text):
+            m.requires_grad_(False)  # frozen; only the embedding / adapters train
 
     def close(self) -> None:
-        """The cached base UNet goes back to what it was (no adapters, eval mode)."""
+        """The cached base models go back to what they were (no adapters, eval mode, as loaded)."""
         if self.adapters is not None:
             self.adapters.detach()
-        self.unet.eval()
+        for m in (self.unet, self.vae, self.text):
+            m.eval().requires_grad_(True)
 
     def run(self) -> None:
         from diffusers.optimization import get_scheduler

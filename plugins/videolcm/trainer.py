@@ -235,6 +235,13 @@ class DistillTrainer:
         ctx.log.info("VideoLCM distillation: %d clip(s), steps %d→%d, skip %d, w %.1f", len(clips), start,
                      p.max_train_steps, dist.skip, p.guidance_scale)
 
+        # mixed precision (CUDA only): autocast the forward passes; fp16 also scales the loss (VGen: fp16 GradScaler)
+        amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(p.mixed_precision)
+        if amp_dtype is not None and device.type != "cuda":
+            ctx.log.info("mixed_precision=%s applies on CUDA only; training in float32", p.mixed_precision)
+            amp_dtype = None
+        scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
         step = start
         for step in range(start + 1, p.max_train_steps + 1):
             ctx.check_cancelled()
@@ -249,14 +256,17 @@ class DistillTrainer:
                     pixels.append(clip_pixels(*videos[c.path], p, gen))
                 z0 = encode_latents(vae, torch.stack(pixels), gen).to(device)
                 cond = torch.stack([embeds[c.caption] for c in batch]).to(device)
-                loss = dist.loss(z0, cond, uncond.expand(len(batch), -1, -1).to(device), gen)
-                (loss / p.gradient_accumulation_steps).backward()
+                with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                    loss = dist.loss(z0, cond, uncond.expand(len(batch), -1, -1).to(device), gen)
+                scaler.scale(loss / p.gradient_accumulation_steps).backward()
                 total += float(loss.detach()) / p.gradient_accumulation_steps
             if not math.isfinite(total):
                 raise InvalidRequest(f"The loss became {total} at step {step}.",
                                      hint="Lower learning_rate.", field="learning_rate")
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(dist.student.parameters(), p.max_grad_norm)
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             dist.update_target()
             ctx.progress(step, p.max_train_steps, loss=total, lr=sched.get_last_lr()[0])

@@ -72,7 +72,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(setup: dict) -> None:
 
     with torch.no_grad():
         before = float(loss())
-    for _ in range(8):
+    for _ in range(6):
         opt.zero_grad()
         loss().backward()
         opt.step()

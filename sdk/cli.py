@@ -401,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser("train", help="queue a training job")
     c.set_defaults(fn=cmd_train)
     c.add_argument("path"); c.add_argument("trainer"); job_args(c)
+    c.add_argument("--prompt", action="append", default=[], help="caption, for trainers that take one")
 
     g = group("jobs", "inspect jobs")
     c = cmd(g, "show", cmd_jobs_show, "show a job: params, status, error, outputs")

@@ -50,13 +50,14 @@ def plan_jobs(
                 jobs += plan_jobs(project, registry, spec_id, kind=kind, params=params, subject=s, motion=m, **args)
         return jobs
     declared = set(spec.inputs)
+    required = set(spec.required_inputs if spec.required_inputs is not None else declared)
 
     # a prompt may come with its own negative prompt: (text, negative)
     negatives = {p[0]: p[1] for p in prompts if isinstance(p, tuple) and p[1]}
     prompts = [p[0] if isinstance(p, tuple) else p for p in prompts if p is not None]
     if "prompt" in params:
         prompts = prompts + [str(p) for p in params.pop("prompt")]
-    if "text" in declared and ("text" in (spec.required_inputs or ("text",)) or prompts):
+    if "text" in declared and ("text" in required or prompts):
         if not prompts or not any(p.strip() for p in prompts):
             raise InvalidRequest(
                 f"{spec_id} needs a prompt.", hint="Give one or more with --prompt TEXT.", field="prompt"
@@ -76,7 +77,6 @@ def plan_jobs(
                 f"{spec_id} takes no {name}.",
                 hint=f"It takes: {', '.join(sorted(declared)) or 'nothing but parameters'}.", field=name,
             )
-    required = spec.required_inputs if spec.required_inputs is not None else tuple(declared)
     given = {"image": image, "subject": subject, "motion": motion}
     for name in ("image", "subject", "motion"):
         if name in required and given[name] is None:
@@ -98,7 +98,8 @@ def plan_jobs(
             values = dict(zip(keys, combo))
             if prompt is not None:
                 values["prompt"] = prompt
-                if prompt in negatives and "negative_prompt" not in values:
+                # a prompt's own negative applies where the generator has one (VideoLCM has none)
+                if prompt in negatives and "negative_prompt" not in values and "negative_prompt" in spec.params.model_fields:
                     values["negative_prompt"] = negatives[prompt]
             model = validate_params(spec.params, values, spec_id=spec_id)
             validated.append((prompt, model.model_dump(mode="json")))

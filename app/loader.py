@@ -123,6 +123,9 @@ class ModelLoader(QObject):
                 self.adapters.names.update({("subject", s.id): s.name for s in records})
             elif kind == "motions":
                 self.adapters.names.update({("motion", m.id): m.name for m in records})
+            if kind in ("subjects", "motions") and self.adapters.rowCount():  # their names show in the For column
+                last = self.adapters.rowCount() - 1
+                self.adapters.dataChanged.emit(self.adapters.index(0, 0), self.adapters.index(last, 0))
             self.catalog_loaded.emit(kind)
         return apply
 

@@ -79,6 +79,8 @@ class MainWindow(QMainWindow):
         self.sidebar.prompts_page.prompt_remove_requested.connect(lambda i: self._with_session("remove_prompt", i))
         self.sidebar.subjects_page.subject_requested.connect(self._on_subject_requested)
         self.sidebar.motions_page.motion_requested.connect(lambda n, v: self._with_session("add_motion", n, v))
+        self.sidebar.subjects_page.train_requested.connect(self._on_subjects_train_requested)
+        self.sidebar.motions_page.train_requested.connect(self._on_motions_train_requested)
         self.loader.prompts.edit_requested.connect(lambda i, t, n: self._with_session("update_prompt", i, t, n))
         self.gallery.requeue_requested.connect(lambda d: self._with_session("requeue_output", d))
         self.gallery.export_requested.connect(self._on_gallery_export_requested)
@@ -188,6 +190,8 @@ class MainWindow(QMainWindow):
         self.loader.set_method_lookup(lambda sid: registry.spec(sid).method if sid in registry.generators
                                       or sid in registry.trainers else sid.split(".")[0])
         self.editor.set_registry(registry)
+        self.sidebar.subjects_page.train_action.set_registry(registry)
+        self.sidebar.motions_page.train_action.set_registry(registry)
         broken = [n for n, info in registry.plugins.items() if info.error]
         if broken:
             self.statusBar().showMessage(f"Plugin(s) failed to load: {', '.join(broken)} — Tools ▸ Plugins and "
@@ -301,6 +305,16 @@ class MainWindow(QMainWindow):
     def _on_editor_queue_requested(self, spec_id: str, request: dict[str, Any], start: bool) -> None:
         if self.session is not None:
             self.session.queue(spec_id, start, **request)
+
+    @Slot(str, int)
+    def _on_subjects_train_requested(self, trainer_id: str, subject_id: int) -> None:
+        if self.session is not None:
+            self.session.queue(trainer_id, kind="train", subject=subject_id)
+
+    @Slot(str, int, str)
+    def _on_motions_train_requested(self, trainer_id: str, motion_id: int, caption: str) -> None:
+        if self.session is not None:
+            self.session.queue(trainer_id, kind="train", motion=motion_id, prompts=[caption] if caption else [])
 
     @Slot(str, str)
     def _on_prompt_add_requested(self, text: str, negative: str) -> None:

@@ -162,11 +162,12 @@ class ProjectSession(QObject):
 
     # -- queue ------------------------------------------------------------------------------
     def queue(self, spec_id: str, start: bool = False, **request: Any) -> None:
-        """Validate and queue a batch (``sdk.queueing.plan_jobs`` arguments); optionally start the queue."""
+        """Validate and queue a batch (``sdk.queueing.plan_jobs`` arguments, e.g. ``kind="train"``); optionally start
+        the queue. A refused request (InvalidRequest, WeightsMissing) comes back as ``error_raised``."""
         def work() -> Any:
-            from sdk.queueing import plan_jobs
+            from sdk.queueing import queue_jobs
 
-            return self.project.add_jobs(plan_jobs(self.project, self.registry, spec_id, **request))
+            return queue_jobs(self.project, self.registry, spec_id, **request)
 
         def done(batch: Any) -> None:
             self.jobs_queued.emit(batch)

@@ -182,21 +182,55 @@ class PromptListModel(RecordTableModel):
         return True
 
 
+def adapter_targets(a: Any) -> list[tuple[str, int]]:
+    """The ("subject" | "motion", id) an adapter was trained on."""
+    return [(k, i) for k, i in (("subject", a.subject_id), ("motion", a.motion_id)) if i is not None]
+
+
 class AdapterListModel(RecordTableModel):
-    columns = ("Adapter", "Kind", "For", "Step")
+    columns = ("For", "Kind", "Step", "Adapter")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self.names: dict[tuple[str, int], str] = {}
 
+    def target_name(self, kind: str, ident: int) -> str:
+        return self.names.get((kind, ident), f"{kind} {ident}")
+
+    def sort_key(self, row: int, column: int) -> tuple[Any, ...]:
+        """The column's value, then subject/motion, kind and step: each one's adapters stay together in order."""
+        a = self._rows[row]
+        group = (", ".join(self.target_name(k, i) for k, i in adapter_targets(a)).lower(), a.kind, a.step)
+        return ((*group, a.name.lower())[column if column < 3 else 3],) + group
+
     def cell(self, a: Any, row: int, column: int, role: int) -> Any:
         if role == Display:
-            target = ", ".join(self.names.get((k, i), f"{k} {i}") for k, i in
-                               (("subject", a.subject_id), ("motion", a.motion_id)) if i is not None)
-            return (a.name, a.kind, target, str(a.step))[column]
+            target = ", ".join(self.target_name(k, i) for k, i in adapter_targets(a)) or "—"
+            return (target, a.kind, str(a.step), a.name)[column]
         if role == ToolTip:
-            return str(a.path)
+            return f"{a.name} ({a.id})\n{a.kind}, step {a.step}\n{a.path}"
         return None
+
+
+class AdapterFilterProxy(QSortFilterProxyModel):
+    """Adapters of one subject or motion (or all), sorted so each one's adapters sit together."""
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._target: tuple[str, int] | None = None
+
+    def set_target(self, target: tuple[str, int] | None) -> None:
+        self._target = target
+        self.invalidateFilter()
+
+    def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        if self._target is None:
+            return True
+        return self._target in adapter_targets(self.sourceModel().record(source_row))
+
+    def lessThan(self, left: Index, right: Index) -> bool:
+        m = self.sourceModel()
+        return m.sort_key(left.row(), left.column()) < m.sort_key(right.row(), right.column())
 
 
 class TextFilterProxy(QSortFilterProxyModel):
@@ -220,4 +254,5 @@ class TextFilterProxy(QSortFilterProxyModel):
 
 
 __all__ = ["SubjectListModel", "SubjectImagesModel", "MotionListModel", "PromptListModel", "AdapterListModel",
+           "AdapterFilterProxy",
            "TextFilterProxy", "highlight_tokens", "QModelIndex"]

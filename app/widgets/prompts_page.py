@@ -5,11 +5,12 @@ from typing import Any
 
 from PySide6.QtCore import QModelIndex, QRectF, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QAbstractTextDocumentLayout, QPalette, QTextDocument
-from PySide6.QtWidgets import (QAbstractItemView, QApplication, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
+from PySide6.QtWidgets import (QAbstractItemView, QApplication, QComboBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
                                QPushButton, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QTableView,
                                QVBoxLayout, QWidget)
 
-from app.models.catalog_models import AdapterListModel, PromptListModel, TextFilterProxy, highlight_tokens
+from app.models.catalog_models import (AdapterFilterProxy, AdapterListModel, PromptListModel, TextFilterProxy,
+                                      adapter_targets, highlight_tokens)
 
 
 class TokenDelegate(QStyledItemDelegate):
@@ -114,17 +115,73 @@ class PromptsPage(QWidget):
 
 
 class AdaptersPage(QWidget):
+    """Trained adapters, sorted by the subject or motion they belong to; the combo shows one's only."""
+
     def __init__(self, adapters: AdapterListModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.adapters = adapters
+        self.proxy = AdapterFilterProxy(self)
+        self.proxy.setSourceModel(adapters)
         self.view = QTableView(self)
-        self.view.setModel(adapters)
+        self.view.setObjectName("adapterTable")
+        self.view.setModel(self.proxy)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(0, Qt.SortOrder.AscendingOrder)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.verticalHeader().setVisible(False)
-        self.view.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        hint = QLabel("Trained artifacts (identity and motion adapters, LoRA…) appear here per subject and motion "
-                      "once a training job finishes. No trainer is installed yet.", self)
+        header = self.view.horizontalHeader()
+        for col in range(adapters.columnCount()):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.target = QComboBox(self)
+        self.target.setObjectName("adapterTarget")
+        self.target.setToolTip("Show the adapters of one subject or motion")
+        self.target.currentIndexChanged.connect(lambda _: self.proxy.set_target(self._current_target()))
+        for sig in (adapters.rowsInserted, adapters.rowsRemoved, adapters.modelReset, adapters.dataChanged):
+            sig.connect(lambda *_: self._update_targets())
+        hint = QLabel("Adapters appear here under their subject or motion once a training job finishes: "
+                      "select a subject or motion and use Train DreamVideo… to make some.", self)
         hint.setWordWrap(True)
         self.hint = hint
+        row = QHBoxLayout()
+        row.addWidget(QLabel("For:", self))
+        row.addWidget(self.target, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(row)
         lay.addWidget(self.view, 1)
         lay.addWidget(hint)
+        self._update_targets()
+
+    def show_target(self, kind: str, ident: int) -> bool:
+        """Show only the adapters of this subject or motion; False when it has none."""
+        i = self.target.findData(f"{kind}:{ident}")
+        if i >= 0:
+            self.target.setCurrentIndex(i)
+        return i >= 0
+
+    def _update_targets(self) -> None:
+        m = self.adapters
+        targets = sorted({t for r in range(m.rowCount()) for t in adapter_targets(m.record(r))},
+                         key=lambda t: (t[0] != "subject", m.target_name(*t).lower()))
+        items = [("All subjects and motions", None)] + [
+            (f"{kind.capitalize()}: {m.target_name(kind, ident)}", f"{kind}:{ident}") for kind, ident in targets]
+        self.hint.setVisible(m.rowCount() == 0)
+        if [(self.target.itemText(i), self.target.itemData(i)) for i in range(self.target.count())] == items:
+            return
+        current = self.target.currentData()
+        self.target.blockSignals(True)
+        self.target.clear()
+        for text, data in items:
+            self.target.addItem(text, data)
+        self.target.setCurrentIndex(max(0, self.target.findData(current)) if current is not None else 0)
+        self.target.blockSignals(False)
+        self.proxy.set_target(self._current_target())
+
+    def _current_target(self) -> tuple[str, int] | None:
+        """("subject" | "motion", id) of the combo's choice (kept as "kind:id" text: Qt compares it)."""
+        data = self.target.currentData()
+        if not data:
+            return None
+        kind, ident = str(data).split(":")
+        return kind, int(ident)

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLab
 from app.dialogs.new_subject import IMAGE_SUFFIXES, NewSubjectDialog
 from app.models.catalog_models import MotionListModel, SubjectImagesModel, SubjectListModel, TextFilterProxy
 from app.widgets.prompts_page import AdaptersPage, PromptsPage
+from app.widgets.training import MOTION_TRAINER, SUBJECT_TRAINER, TrainAction, action_button, caption_dialog
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
 
@@ -40,6 +41,8 @@ class SubjectsPage(QWidget):
 
     #: name, images, token, masks
     subject_requested = Signal(str, object, str, object)
+    #: trainer id, subject id — Train DreamVideo subject on the selected subject
+    train_requested = Signal(str, int)
 
     def __init__(self, subjects: SubjectListModel, thumbs: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -51,6 +54,7 @@ class SubjectsPage(QWidget):
         self.list = _icon_view(self, self.proxy, 56)
         self.list.setObjectName("subjectList")
         self.list.selectionModel().selectionChanged.connect(self._on_list_selection_changed)
+        self.list.selectionModel().currentChanged.connect(self._on_list_selection_changed)
         subjects.dataChanged.connect(lambda *_: self._show_selected())
         subjects.rowsInserted.connect(self._on_subjects_rows_inserted)
         self.grid = _icon_view(self, self.images, 88)
@@ -63,6 +67,15 @@ class SubjectsPage(QWidget):
         self.filter.textChanged.connect(self.proxy.set_filter_text)
         add = QPushButton("Add subject…", self)
         add.clicked.connect(self.choose_files)
+        self.train_action = TrainAction(
+            "Train DreamVideo subject", SUBJECT_TRAINER, "subject",
+            "Queues DreamVideo identity training on this subject: step 1 (its token's embedding), then step 2 "
+            "(the identity adapter). The adapters appear under the subject in the Adapters tab.", self)
+        self.train_action.triggered.connect(self._on_train_action_triggered)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.list.addAction(self.train_action)
+        self.train_button = action_button(self.train_action, self)
+        self.train_button.setObjectName("trainSubjectButton")
         self.dialog: NewSubjectDialog | None = None
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.list)
@@ -73,6 +86,7 @@ class SubjectsPage(QWidget):
         lay.addWidget(split, 1)
         lay.addWidget(self.token)
         lay.addWidget(add)
+        lay.addWidget(self.train_button)
 
     def choose_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Reference images of the subject", "",
@@ -105,12 +119,21 @@ class SubjectsPage(QWidget):
     def _on_subjects_rows_inserted(self, parent: Any, first: int, last: int) -> None:
         self.list.setCurrentIndex(self.proxy.mapFromSource(self.subjects.index(last, 0)))
 
-    def _show_selected(self) -> None:
+    def selected_subject(self) -> Any:
         idx = self.list.currentIndex()
-        if not idx.isValid():
+        return self.subjects.record(self.proxy.mapToSource(idx).row()) if idx.isValid() else None
+
+    def _on_train_action_triggered(self) -> None:
+        s = self.selected_subject()
+        if s is not None:
+            self.train_requested.emit(self.train_action.trainer_id, s.id)
+
+    def _show_selected(self) -> None:
+        s = self.selected_subject()
+        self.train_action.set_selected(s is not None)
+        if s is None:
             self.images.set_records([])
             return
-        s = self.subjects.record(self.proxy.mapToSource(idx).row())
         self.images.set_records(s.images)
         masks = sum(1 for i in s.images if i.mask)
         self.token.setText(f"<b>{s.name}</b>: write <code>{s.token}</code> in a prompt. "
@@ -122,6 +145,8 @@ class MotionsPage(QWidget):
 
     #: name, videos
     motion_requested = Signal(str, object)
+    #: trainer id, motion id, caption — Train DreamVideo motion on the selected motion
+    train_requested = Signal(str, int, str)
 
     def __init__(self, motions: MotionListModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -139,12 +164,41 @@ class MotionsPage(QWidget):
         hint.setWordWrap(True)
         add = QPushButton("Add motion…", self)
         add.clicked.connect(self.choose_files)
+        self.train_action = TrainAction(
+            "Train DreamVideo motion…", MOTION_TRAINER, "motion",
+            "Queues DreamVideo motion training on this motion's videos (you give their caption first). "
+            "The motion adapter appears under the motion in the Adapters tab.", self)
+        self.train_action.triggered.connect(self.ask_caption)
+        self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.list.addAction(self.train_action)
+        # the current index changes after selectionChanged: follow it
+        self.list.selectionModel().currentChanged.connect(
+            lambda *_: self.train_action.set_selected(self.selected_motion() is not None))
+        self.train_button = action_button(self.train_action, self)
+        self.train_button.setObjectName("trainMotionButton")
+        self.caption_dialog: Any = None
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.filter)
         lay.addWidget(self.list, 1)
         lay.addWidget(hint)
         lay.addWidget(add)
+        lay.addWidget(self.train_button)
+
+    def selected_motion(self) -> Any:
+        idx = self.list.currentIndex()
+        return self.motions.record(self.proxy.mapToSource(idx).row()) if idx.isValid() else None
+
+    def ask_caption(self) -> Any:
+        """Ask the selected motion's caption (window-modal); accepting it emits train_requested."""
+        mo = self.selected_motion()
+        if mo is None:
+            return None
+        self.caption_dialog = caption_dialog(mo.name, self)
+        self.caption_dialog.textValueSelected.connect(
+            lambda text, mid=mo.id: self.train_requested.emit(self.train_action.trainer_id, mid, text.strip()))
+        self.caption_dialog.open()
+        return self.caption_dialog
 
     def choose_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Reference videos of the motion", "",

@@ -41,3 +41,22 @@ def window(qtbot: Any) -> Iterator[Any]:
         win.load_plugins()
     yield win
     win.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_dreamvideo_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny DreamVideo base weights (VGen checkpoint layout), written once per session."""
+    from sdk import weights as w
+    from sdk.plugins import load_plugins
+
+    spec = load_plugins().weights["dreamvideo.modelscope_v1_5"]
+    return w.make_tiny(spec, tmp_path_factory.mktemp("weights") / "dreamvideo-tiny", "vgen")
+
+
+@pytest.fixture
+def installed_dreamvideo_weights(tiny_dreamvideo_weights: Path) -> str:
+    """The tiny DreamVideo weights registered under the trainers' default weights id (in this test's models dir)."""
+    from sdk import weights as w
+
+    w.import_weights("dreamvideo.modelscope_v1_5", tiny_dreamvideo_weights)
+    return "dreamvideo.modelscope_v1_5"

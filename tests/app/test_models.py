@@ -108,6 +108,33 @@ def test_catalog_models(qtmodeltester: Any, tmp_path: Path) -> None:
     qtmodeltester.check(proxy)
 
 
+def test_adapters_page_groups_adapters_under_their_subject_or_motion(qtbot: Any, qtmodeltester: Any,
+                                                                     tmp_path: Path) -> None:
+    from app.widgets.prompts_page import AdaptersPage
+
+    adapters = AdapterListModel()
+    adapters.names.update({("subject", 1): "Rex", ("subject", 2): "Tom", ("motion", 1): "jump"})
+    page = AdaptersPage(adapters)
+    qtbot.addWidget(page)
+    assert page.hint.isVisibleTo(page) and page.target.count() == 1
+    adapters.set_records([
+        AdapterRecord("a3", "tom identity", "dreamvideo.identity", tmp_path, step=200, subject_id=2),
+        AdapterRecord("a1", "rex identity", "dreamvideo.identity", tmp_path, step=200, subject_id=1),
+        AdapterRecord("a2", "rex embedding", "dreamvideo.embedding", tmp_path, step=100, subject_id=1),
+        AdapterRecord("a4", "jump motion", "dreamvideo.motion", tmp_path, step=50, motion_id=1),
+    ])
+    qtmodeltester.check(page.proxy)
+    assert not page.hint.isVisibleTo(page)
+    assert [page.target.itemText(i) for i in range(page.target.count())] == [
+        "All subjects and motions", "Subject: Rex", "Subject: Tom", "Motion: jump"]
+    rows = [[page.proxy.index(r, c).data() for c in range(3)] for r in range(page.proxy.rowCount())]
+    assert rows == [["jump", "dreamvideo.motion", "50"], ["Rex", "dreamvideo.embedding", "100"],
+                    ["Rex", "dreamvideo.identity", "200"], ["Tom", "dreamvideo.identity", "200"]]
+    assert page.show_target("subject", 1)
+    assert [page.proxy.index(r, 3).data() for r in range(page.proxy.rowCount())] == ["rex embedding", "rex identity"]
+    assert not page.show_target("motion", 9)
+
+
 def test_editing_a_prompt_in_place_asks_to_save_it(qtbot: Any) -> None:
     prompts = PromptListModel()
     prompts.set_records([PromptRecord(1, "a boat", "")])

@@ -8,7 +8,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+#: the file dialogs' filter for images
+IMAGE_FILTER = "Images (" + " ".join("*" + s for s in IMAGE_SUFFIXES) + ");;All files (*)"
 _MASK_RE = re.compile(r"^(?P<stem>.+?)[._-]mask$", re.IGNORECASE)
 
 
@@ -93,7 +95,7 @@ class NewSubjectDialog(QDialog):
         if row < 0:
             return
         path, _ = QFileDialog.getOpenFileName(self, "Mask for " + self.images[row].name, str(self.images[row].parent),
-                                              "Images (*.png *.jpg *.jpeg *.webp *.bmp)")
+                                              IMAGE_FILTER)
         if path:
             self.masks[row] = Path(path)
             self._fill()

@@ -9,6 +9,7 @@ from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QListView, QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
+from app.dialogs.new_subject import IMAGE_FILTER
 from app.widgets.param_form import INVALID_STYLE, ParamForm
 
 SpecRole = Qt.ItemDataRole.UserRole + 1
@@ -218,7 +219,7 @@ class JobEditor(QWidget):
 
     @Slot()
     def _on_browse_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Reference image", "", "Images (*.png *.jpg *.jpeg *.webp *.bmp)")
+        path, _ = QFileDialog.getOpenFileName(self, "Reference image", "", IMAGE_FILTER)
         if path:
             self.image.setText(path)
 

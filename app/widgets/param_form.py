@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QLineEdit,
-                               QSpinBox, QVBoxLayout, QWidget)
+                               QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 #: shown first; every other field goes under "Advanced"
 BASIC = ("num_frames", "height", "width", "num_inference_steps", "guidance_scale", "fps", "strength",
@@ -56,18 +56,22 @@ class ParamForm(QWidget):
         self._lay = QVBoxLayout(self)
         self._lay.setContentsMargins(0, 0, 0, 0)
         self._basic = QGroupBox("Parameters", self)
-        self._advanced = QGroupBox("Advanced", self)
-        self._advanced.setCheckable(True)
-        self._advanced.setChecked(False)
-        self._advanced.toggled.connect(self._on_advanced_toggled)
         self._basic_form = QFormLayout(self._basic)
-        self._adv_body = QWidget(self._advanced)
+        # a disclosure button, and the advanced fields' box only while expanded (an empty box reads as a bug)
+        self.advanced_button = QToolButton(self)
+        self.advanced_button.setObjectName("advancedToggle")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setAutoRaise(True)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_button.setText("Advanced")
+        self.advanced_button.toggled.connect(self._on_advanced_toggled)
+        self._adv_body = QGroupBox(self)
         self._adv_form = QFormLayout(self._adv_body)
-        adv_lay = QVBoxLayout(self._advanced)
-        adv_lay.addWidget(self._adv_body)
         self._adv_body.setVisible(False)
         self._lay.addWidget(self._basic)
-        self._lay.addWidget(self._advanced)
+        self._lay.addWidget(self.advanced_button)
+        self._lay.addWidget(self._adv_body)
 
     # -- building -----------------------------------------------------------------------------
     def set_params_model(self, model: Any) -> None:
@@ -78,7 +82,8 @@ class ParamForm(QWidget):
                 form.removeRow(0)
         self.editors, self._props, self.errors = {}, {}, {}
         if model is None:
-            self._advanced.setVisible(False)
+            self.advanced_button.setVisible(False)
+            self._adv_body.setVisible(False)
             return
         schema = model.model_json_schema()
         required = set(schema.get("required", []))
@@ -105,8 +110,9 @@ class ParamForm(QWidget):
             else:
                 self._adv_form.addRow(label, editor)
                 n_adv += 1
-        self._advanced.setVisible(n_adv > 0)
-        self._advanced.setTitle(f"Advanced ({n_adv})")
+        self.advanced_button.setVisible(n_adv > 0)
+        self.advanced_button.setText(f"Advanced ({n_adv})")
+        self._adv_body.setVisible(n_adv > 0 and self.advanced_button.isChecked())
         self.validate()
 
     def _editor_for(self, name: str, prop: dict[str, Any]) -> QWidget:
@@ -218,4 +224,5 @@ class ParamForm(QWidget):
         self.changed.emit()
 
     def _on_advanced_toggled(self, on: bool) -> None:
+        self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
         self._adv_body.setVisible(on)

@@ -9,7 +9,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListView, QPushButton,
                                QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from app.dialogs.new_subject import IMAGE_SUFFIXES, NewSubjectDialog
+from app.dialogs.new_subject import IMAGE_FILTER, IMAGE_SUFFIXES, NewSubjectDialog
 from app.models.catalog_models import MotionListModel, SubjectImagesModel, SubjectListModel, TextFilterProxy
 from app.widgets.prompts_page import AdaptersPage, PromptsPage
 from app.widgets.training import MOTION_TRAINER, SUBJECT_TRAINER, TrainAction, action_button, caption_dialog
@@ -89,8 +89,7 @@ class SubjectsPage(QWidget):
         lay.addWidget(self.train_button)
 
     def choose_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Reference images of the subject", "",
-                                                "Images (" + " ".join("*" + s for s in IMAGE_SUFFIXES) + ")")
+        files, _ = QFileDialog.getOpenFileNames(self, "Reference images of the subject", "", IMAGE_FILTER)
         if files:
             self.new_subject([Path(f) for f in files])
 

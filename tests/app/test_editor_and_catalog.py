@@ -85,3 +85,24 @@ def test_previews_repaint_at_most_ten_times_a_second(qtbot: Any) -> None:
     assert fed[0] > 50
     assert player.paint_count - start <= 10 * seconds + 2
     assert player.frame_count == 4
+
+
+def test_layout_gives_the_queue_table_room_and_hides_collapsed_groups(qtbot: Any, window: Any, tmp_path: Path) -> None:
+    from app.dialogs.new_subject import IMAGE_FILTER
+
+    create_project(qtbot, window, tmp_path)
+    window.resize(1440, 860)
+    qtbot.waitUntil(lambda: window.queue_split.width() > 600)
+    table, preview = window.queue_split.sizes()
+    assert table >= 0.55 * (table + preview), "the queue table is not squeezed by the preview"
+
+    params = window.editor.params
+    toggle = params.advanced_button
+    assert toggle.isVisible() and toggle.text().startswith("Advanced (")
+    assert not params._adv_body.isVisible(), "a collapsed Advanced group shows no empty box"
+    toggle.click()
+    assert params._adv_body.isVisible() and params._adv_body.layout().rowCount() > 0
+    toggle.click()
+    assert not params._adv_body.isVisible()
+
+    assert all(f"*.{s}" in IMAGE_FILTER for s in ("png", "jpg", "tif", "tiff", "gif"))

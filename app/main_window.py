@@ -53,18 +53,18 @@ class MainWindow(QMainWindow):
         self.editor = JobEditor(self.loader.prompts, self.loader.subjects, self.loader.motions, self)
         self.sidebar = ProjectSidebar(self.loader.subjects, self.loader.motions, self.loader.prompts,
                                       self.loader.adapters, self.loader.thumbs, self)
-        # the queue table keeps about two thirds of the width (never less than 55 %); the preview the rest
+        # the queue table keeps about three quarters of the width (never less than 55 %); the preview the rest
         self.queue_split = split = QSplitter(Qt.Orientation.Horizontal, self)
         split.setObjectName("queueSplitter")
         split.addWidget(self.queue_panel)
         split.addWidget(self.preview)
-        split.setStretchFactor(0, 2)
+        split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 1)
         split.setCollapsible(0, False)
-        split.setSizes([660, 300])
+        split.setSizes([720, 240])
         self.queue_panel.setMinimumWidth(420)
         self.preview.setMinimumWidth(180)
-        self.preview.setMaximumWidth(420)
+        self.preview.setMaximumWidth(400)
         self.tabs = QTabWidget(self)
         self.tabs.addTab(split, "Queue")
         self.tabs.addTab(self.gallery, "Gallery")

@@ -262,10 +262,13 @@ class JobEditor(QWidget):
             n_prompts = len(self.selected_prompts())
             if not n_prompts:
                 problems.append("Select one or more prompts (or type a new one).")
-        if "image" in declared and not self.image.text().strip():
+        # only what the generator requires blocks queueing (DreamVideo's appearance image is optional)
+        required = set(self.spec.required_inputs) if self.spec.required_inputs is not None else declared
+        self.image.setPlaceholderText("Reference image file" + ("" if "image" in required else " (optional)"))
+        if "image" in required and not self.image.text().strip():
             problems.append("Choose a reference image.")
         for name, combo in (("subject", self.subject), ("motion", self.motion)):
-            if name in declared and combo.currentIndex() < 0:
+            if name in required and combo.currentIndex() < 0:
                 problems.append(f"Add a {name} to the project first (Project panel).")
         return problems, n_prompts * n_seeds
 

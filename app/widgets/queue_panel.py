@@ -52,11 +52,14 @@ class QueuePanel(QWidget):
         self.view.setDropIndicatorShown(True)
         self.view.verticalHeader().setVisible(False)
         self.view.setAlternatingRowColors(True)
+        # one line per job, the prompt elided: wrapped prompts in a narrow column read as "a / ph…"
+        self.view.setWordWrap(False)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
         header = self.view.horizontalHeader()
-        header.setMinimumSectionSize(40)
+        header.setMinimumSectionSize(36)
         header.setSectionResizeMode(JobTableModel.PROMPT, QHeaderView.ResizeMode.Stretch)
-        for col, width in ((JobTableModel.STATUS, 80), (JobTableModel.METHOD, 115), (JobTableModel.SEED, 50),
-                           (JobTableModel.PROGRESS, 100), (JobTableModel.ETA, 60), (JobTableModel.ELAPSED, 70)):
+        for col, width in ((JobTableModel.STATUS, 72), (JobTableModel.METHOD, 108), (JobTableModel.SEED, 44),
+                           (JobTableModel.PROGRESS, 88), (JobTableModel.ETA, 48), (JobTableModel.ELAPSED, 60)):
             header.resizeSection(col, width)
         self.view.selectionModel().currentRowChanged.connect(self._on_view_current_row_changed)
         model.dataChanged.connect(self._on_model_data_changed)

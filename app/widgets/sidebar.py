@@ -1,6 +1,7 @@
 """The project sidebar: subjects, motions, prompts and adapters."""
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -135,7 +136,7 @@ class SubjectsPage(QWidget):
             return
         self.images.set_records(s.images)
         masks = sum(1 for i in s.images if i.mask)
-        self.token.setText(f"<b>{s.name}</b>: write <code>{s.token}</code> in a prompt. "
+        self.token.setText(f"<b>{html.escape(s.name)}</b>: write <code>{html.escape(s.token)}</code> in a prompt. "
                            f"{len(s.images)} image(s), {masks} with a mask (tinted).")
 
 

@@ -13,6 +13,7 @@ from app.dialogs.new_subject import IMAGE_FILTER
 from app.widgets.param_form import INVALID_STYLE, ParamForm
 
 SpecRole = Qt.ItemDataRole.UserRole + 1
+DEFAULT_GENERATOR = "modelscope_t2v.t2v"
 
 
 class JobEditor(QWidget):
@@ -152,7 +153,8 @@ class JobEditor(QWidget):
             self.description.setText("No generators are installed. Tools ▸ Plugins and models shows why.")
             self._set_spec(None)
             return
-        if not self.select_generator(current or ""):
+        # a new user starts from plain text-to-video, not from whatever sorts first
+        if not self.select_generator(current or "") and not self.select_generator(DEFAULT_GENERATOR):
             first = next(i for i in range(self.generator_model.rowCount())
                          if self.generator_model.item(i).data(SpecRole))
             self.generator.setCurrentIndex(first)

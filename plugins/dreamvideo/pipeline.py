@@ -15,8 +15,9 @@ import torch
 from sdk.context import JobContext, JobRequest
 from sdk.errors import InvalidRequest
 from sdk.ml.checkpoints import load_state_dict
-from sdk.ml.device import configure_attention, resolve_device, resolve_dtype
-from sdk.ml.guidance import apply_cfg, uses_cfg
+from sdk.ml.device import configure_attention, place, resolve_device, resolve_dtype
+from sdk.ml.guidance import uses_cfg
+from sdk.ml.sampling import denoise, initial_latents
 from sdk.ml.schedulers import make_scheduler, set_timesteps
 from sdk.ml.tft2v import VGenFolder, detect_vgen_folder
 from sdk.video import Video
@@ -45,10 +46,7 @@ def load_base(ctx: JobContext, folder: VGenFolder, device: torch.device, dtype: 
         unet = load_vgen_unet(load_state_dict(folder.unet), folder.studio().get("unet_config"), source=folder.unet.name)
         comps = {"unet": unet, "vae": load_ldm_vae(folder.vae), "text_encoder": load_openclip_text_encoder(folder.open_clip)}
         for k, m in comps.items():
-            first = next(m.parameters())
-            if first.device != device or first.dtype != dtype:
-                m = m.to(device=device, dtype=dtype)
-            comps[k] = m.eval()  # requires_grad as loaded: it changes CPU kernels (bitwise equality with the base)
+            comps[k] = place(m, device, dtype)  # requires_grad as loaded: it changes CPU kernels (bitwise equality)
         configure_attention(comps["unet"], device)
         return comps
 
@@ -102,34 +100,18 @@ def with_placeholder(prompt: str, token: str | None) -> str:
 
 
 # -- sampling -----------------------------------------------------------------------------------------------------
-def initial_latents(shape: tuple[int, ...], gen: torch.Generator, dtype: torch.dtype, offset_noise: float) -> torch.Tensor:
-    """Exactly the base generator's draws: ``randn(shape)`` then the offset ``randn(B, C, F, 1, 1)``."""
-    latents = torch.randn(shape, generator=gen, dtype=dtype)
-    if offset_noise > 0:
-        latents = latents + offset_noise * torch.randn(shape[:3] + (1, 1), generator=gen, dtype=dtype)
-    return latents
-
-
 @torch.no_grad()
-def denoise(unet: torch.nn.Module, embeds: torch.Tensor, latents: torch.Tensor, steps: int, guidance_scale: float,
-            ctx: JobContext | None = None, report: bool = True) -> torch.Tensor:
+def sample_ddim(unet: torch.nn.Module, embeds: torch.Tensor, latents: torch.Tensor, steps: int, guidance_scale: float,
+                ctx: JobContext | None = None, report: bool = True) -> torch.Tensor:
     """DDIM (VGen's timesteps) with guidance u + s·(c − u); ``embeds`` is [uncond, cond] when guiding."""
     scheduler = make_scheduler(PRESET, "ddim")
     timesteps = set_timesteps(scheduler, steps, latents.device)
-    do_cfg = uses_cfg(guidance_scale)
-    latents = latents * scheduler.init_noise_sigma
-    for i, t in enumerate(timesteps):
-        if ctx is not None:
-            ctx.check_cancelled()
-        model_in = scheduler.scale_model_input(torch.cat([latents, latents]) if do_cfg else latents, t)
-        pred = unet(model_in, t, encoder_hidden_states=embeds, return_dict=False)[0]
-        if do_cfg:
-            pred = apply_cfg(pred, guidance_scale)
-        latents = scheduler.step(pred, t, latents, return_dict=False)[0]
-        if ctx is not None and report:
-            ctx.progress(i + 1, len(timesteps))
-            ctx.preview(latents, i + 1, len(timesteps))
-    return latents
+
+    def model_fn(model_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return unet(model_in, t, encoder_hidden_states=embeds, return_dict=False)[0]
+
+    return denoise(ctx, model_fn, scheduler, latents * scheduler.init_noise_sigma, timesteps,
+                   guidance_scale=guidance_scale, report=report)
 
 
 @torch.no_grad()
@@ -199,12 +181,12 @@ class ComposeGenerator:
 
                 # 5. initial latents (+ inverse noise of the motion's training latents)
                 shape = (1, unet.config["in_channels"], p.num_frames, p.height // factor, p.width // factor)
-                latents = initial_latents(shape, ctx.generator(req.seed), dtype, p.offset_noise).to(device)
+                latents = initial_latents(shape, ctx.generator(req.seed), dtype, p.offset_noise, device)
                 if p.inverse_noise_strength > 0:
                     latents = self._inverse_noise(unet, motion, embeds[-1:], latents, p)
 
                 # 6. denoising loop, 7. decode
-                latents = denoise(unet, embeds, latents, p.num_inference_steps, p.guidance_scale, ctx)
+                latents = sample_ddim(unet, embeds, latents, p.num_inference_steps, p.guidance_scale, ctx)
                 ctx.check_cancelled()
                 pixels = decode_video(vae, latents, p.decode_chunk_size)
         finally:

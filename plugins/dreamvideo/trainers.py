@@ -22,14 +22,15 @@ from sdk.context import JobContext, JobRequest
 from sdk.errors import InvalidRequest
 from sdk.ml.checkpoints import load_state_dict
 from sdk.ml.device import resolve_device
+from sdk.ml.sampling import initial_latents
 from sdk.ml.schedulers import make_scheduler
 
 from plugins.dreamvideo.adapters import IDENTITY, MOTION, DreamVideoAdapters
 from plugins.dreamvideo.formats import TextualInversion, artifact_tensors, read_adapter, read_text_embedding
 from plugins.dreamvideo.params import (EMBEDDING_KIND, IDENTITY_KIND, MOTION_KIND, PLACEHOLDER, MotionParams,
                                        SubjectStep1Params, SubjectStep2Params)
-from plugins.dreamvideo.pipeline import (PRESET, denoise, encode_text, find_base, initial_latents, load_base,
-                                         load_image_encoder, placeholder_id)
+from plugins.dreamvideo.pipeline import (PRESET, encode_text, find_base, load_base, load_image_encoder, placeholder_id,
+                                         sample_ddim)
 
 MIN_SUBJECT_IMAGES = 2
 
@@ -255,7 +256,7 @@ class _Trainer:
         self.before_sample()
         shape = (1, 4, p.sample_num_frames, p.height // f, p.width // f)
         z = initial_latents(shape, torch.Generator("cpu").manual_seed(p.seed), torch.float32, p.noise_offset)
-        z = denoise(self.unet, embeds, z.to(self.device), p.sample_steps, p.sample_guidance_scale, self.ctx, report=False)
+        z = sample_ddim(self.unet, embeds, z.to(self.device), p.sample_steps, p.sample_guidance_scale, self.ctx, report=False)
         self.ctx.sample(to_uint8(decode_video(self.vae, z)[0]), step, p.max_train_steps)
 
     # -- to override ---------------------------------------------------------------------------------------------

@@ -22,81 +22,33 @@ diffusers folders are used as they are, so frames equal diffusers' own pipeline 
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from sdk.context import JobContext, JobRequest
-from sdk.errors import InvalidRequest, WeightsMissing
-from sdk.ml.checkpoints import FETCH_HINT, load_state_dict, read_json
-from sdk.ml.device import configure_attention, resolve_device, resolve_dtype
-from sdk.ml.guidance import apply_cfg, uses_cfg
+from sdk.errors import InvalidRequest
+from sdk.ml.checkpoints import load_state_dict
+from sdk.ml.device import configure_attention, place, resolve_device, resolve_dtype
+from sdk.ml.guidance import uses_cfg
+from sdk.ml.sampling import denoise, initial_latents
 from sdk.ml.schedulers import make_scheduler, set_timesteps
+from sdk.ml.weights_layout import OPEN_CLIP_FILE, VAE_FILE, Weights, load_diffusers_unet
+from sdk.ml.weights_layout import detect_weights as detect_layout
 from sdk.video import Video
 
 from plugins.i2vgen_xl.params import I2VParams
 
-OPEN_CLIP_FILE = "open_clip_pytorch_model.bin"
-VAE_FILE = "v2-1_512-ema-pruned.ckpt"
-KNOWN_NON_UNET = {OPEN_CLIP_FILE, VAE_FILE}
-STUDIO_FILE = "vgen_studio.json"
 PRESET = "vgen_t2v"  # v-prediction, cosine, zero terminal SNR
+WEIGHTS_ID = "i2vgen_xl.i2vgen_xl"
 DIFFUSERS_PARTS = ("unet", "vae", "text_encoder", "tokenizer", "image_encoder")
-MAKE_TINY_HINT = ("Run `vgen models make-tiny i2vgen_xl.i2vgen_xl` for a tiny test copy, or "
-                  "`vgen models fetch i2vgen_xl.i2vgen_xl` for the real weights.")
-
-
-@dataclass
-class Weights:
-    format: str  # "diffusers" | "vgen"
-    root: Path
-    unet: Path | None = None  # vgen: the UNet .pth
 
 
 def detect_weights(path: Path | None) -> Weights:
     """Which format ``path`` holds; :class:`WeightsMissing` names what is missing and the fix."""
-    if path is None:
-        raise WeightsMissing("No weights were given for I2VGen-XL and none are installed.", hint=MAKE_TINY_HINT)
-    path = Path(path)
-    if not path.exists():
-        raise WeightsMissing(f"The weights folder {str(path)!r} does not exist.", hint=MAKE_TINY_HINT)
-    if path.is_file():
-        if path.suffix != ".pth":
-            raise WeightsMissing(f"{str(path)!r} is not a weights folder nor a VGen UNet .pth.", hint=FETCH_HINT)
-        return _vgen(path.parent, path)
-    if (path / "model_index.json").exists() or (path / "unet").is_dir():
-        missing = [p for p in DIFFUSERS_PARTS if not (path / p).is_dir()]
-        if missing:
-            raise WeightsMissing(f"The diffusers weights folder {str(path)!r} lacks {', '.join(missing)}/.",
-                                 hint="The download is incomplete: " + FETCH_HINT)
-        return Weights("diffusers", path)
-    studio = _studio(path)
-    if studio.get("unet"):
-        return _vgen(path, path / studio["unet"])
-    pths = sorted(p for p in path.glob("*.pth") if p.name not in KNOWN_NON_UNET)
-    if not pths:
-        raise WeightsMissing(f"{str(path)!r} holds neither a diffusers pipeline (model_index.json, unet/ …) nor VGen's "
-                             f"i2vgen_xl_00854500.pth.", hint=FETCH_HINT)
-    if len(pths) > 1:
-        raise InvalidRequest(f"{str(path)!r} holds several UNet files ({', '.join(p.name for p in pths)}).",
-                             hint=f"Name the one to use in {STUDIO_FILE} ({{\"unet\": \"file.pth\"}}), or point to the file.",
-                             field="weights")
-    return _vgen(path, pths[0])
-
-
-def _vgen(root: Path, unet: Path) -> Weights:
-    missing = [n for n in (unet.name, OPEN_CLIP_FILE, VAE_FILE) if not (root / n).exists()]
-    if missing:
-        raise WeightsMissing(f"The VGen weights folder {str(root)!r} lacks {', '.join(missing)}.", hint=FETCH_HINT)
-    return Weights("vgen", root, unet)
-
-
-def _studio(root: Path) -> dict[str, Any]:
-    f = root / STUDIO_FILE
-    return json.loads(f.read_text()) if f.exists() else {}
+    return detect_layout(path, what="I2VGen-XL", weights_id=WEIGHTS_ID, diffusers_parts=DIFFUSERS_PARTS,
+                         vgen_unet="VGen's i2vgen_xl_00854500.pth")
 
 
 def load_components(w: Weights, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
@@ -105,16 +57,11 @@ def load_components(w: Weights, device: torch.device, dtype: torch.dtype) -> dic
     from sdk.ml.text import TextEncoder, clip_text_from_openclip_state, load_diffusers_text_encoder, openclip_tokenizer
     from sdk.ml.vae import load_ldm_vae, load_vae_folder
 
-    studio = _studio(w.root)
+    studio = w.studio()
     if w.format == "diffusers":
         from diffusers import I2VGenXLUNet
 
-        from sdk.ml.checkpoints import empty_model, find_weights_file, load_into
-
-        cfg = {k: v for k, v in read_json(w.root / "unet" / "config.json").items() if not k.startswith("_")}
-        unet = empty_model(lambda: I2VGenXLUNet.from_config(cfg))
-        load_into(unet, load_state_dict(find_weights_file(w.root / "unet", ("diffusion_pytorch_model",)), strip=()),
-                  source="unet/ weights")
+        unet = load_diffusers_unet(w.root, I2VGenXLUNet.from_config)
         vae = load_vae_folder(w.root / "vae")
         # I2VGenXLPipeline encodes prompts with clip_skip=1: the penultimate layer through the final LayerNorm.
         text = load_diffusers_text_encoder(w.root / "text_encoder", w.root / "tokenizer", skip_last_layers=1)
@@ -132,18 +79,9 @@ def load_components(w: Weights, device: torch.device, dtype: torch.dtype) -> dic
                                                  source=OPEN_CLIP_FILE)
         image = ImageEncoder(vision, vision.config.image_size)
         del clip
-    unet, vae, text, image = (_place(m, device, dtype) for m in (unet, vae, text, image))
+    unet, vae, text, image = (place(m, device, dtype) for m in (unet, vae, text, image))
     attention = configure_attention(unet, device)
     return {"unet": unet, "vae": vae, "text_encoder": text, "image_encoder": image, "attention": attention}
-
-
-def _place(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    first = next(model.parameters())
-    if first.device != device:
-        model = model.to(device)
-    if first.dtype != dtype:
-        model = model.to(dtype)
-    return model.eval()
 
 
 def frame_position_latents(latent: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -179,7 +117,7 @@ class I2VGenerator:
         dtype = resolve_dtype(ctx.dtype, device)
 
         # 2. load components (cached across jobs)
-        key = f"i2vgen_xl|{weights.root.resolve()}|{weights.unet.name if weights.unet else ''}|{device}|{dtype}"
+        key = weights.cache_key("i2vgen_xl", device, dtype)
         comps = ctx.models.get(key, lambda: load_components(weights, device, dtype))
         unet, vae, text, image_encoder = comps["unet"], comps["vae"], comps["text_encoder"], comps["image_encoder"]
         factor = scale_factor(vae)
@@ -206,25 +144,17 @@ class I2VGenerator:
 
             # 5. timesteps
             timesteps = set_timesteps(scheduler, p.num_inference_steps, device)
-            total = len(timesteps)
 
             # 6. initial latents: exactly diffusers' randn_tensor with a CPU generator
-            gen = ctx.generator(req.seed)
             shape = (1, unet.config["in_channels"], p.num_frames, p.height // factor, p.width // factor)
-            latents = torch.randn(shape, generator=gen, dtype=dtype).to(device) * scheduler.init_noise_sigma
+            latents = initial_latents(shape, ctx.generator(req.seed), dtype, device=device) * scheduler.init_noise_sigma
 
-            # 7. denoising loop
-            for i, t in enumerate(timesteps):
-                ctx.check_cancelled()
-                model_in = torch.cat([latents] * batch) if do_cfg else latents
-                model_in = scheduler.scale_model_input(model_in, t)
-                pred = unet(model_in, t, encoder_hidden_states=embeds, fps=fps, image_latents=image_latents,
+            # 7. denoising loop (the image latents, CLIP embedding and fps condition every step)
+            def model_fn(model_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                return unet(model_in, t, encoder_hidden_states=embeds, fps=fps, image_latents=image_latents,
                             image_embeddings=image_embeds, return_dict=False)[0]
-                if do_cfg:
-                    pred = apply_cfg(pred, p.guidance_scale)
-                latents = scheduler.step(pred, t, latents, return_dict=False)[0]
-                ctx.progress(i + 1, total)
-                ctx.preview(latents, i + 1, total)
+
+            latents = denoise(ctx, model_fn, scheduler, latents, timesteps, guidance_scale=p.guidance_scale)
             ctx.check_cancelled()
 
             # 8. decode in frame chunks

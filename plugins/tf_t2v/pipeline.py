@@ -13,8 +13,9 @@ import torch
 from sdk.context import JobContext, JobRequest
 from sdk.errors import InvalidRequest
 from sdk.ml.checkpoints import load_state_dict
-from sdk.ml.device import configure_attention, resolve_device, resolve_dtype
-from sdk.ml.guidance import apply_cfg, uses_cfg
+from sdk.ml.device import configure_attention, place, resolve_device, resolve_dtype
+from sdk.ml.guidance import uses_cfg
+from sdk.ml.sampling import denoise, initial_latents
 from sdk.ml.schedulers import make_scheduler, set_timesteps
 from sdk.ml.tft2v import VGenFolder, detect_vgen_folder, load_encoders, load_tft2v_unet
 from sdk.video import Video
@@ -37,15 +38,6 @@ def load_components(w: VGenFolder, device: torch.device, dtype: torch.dtype) -> 
         comps[name] = place(comps[name], device, dtype)
     comps["attention"] = configure_attention(comps["unet"], device)
     return comps
-
-
-def place(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    first = next(model.parameters())
-    if first.device != device:
-        model = model.to(device)
-    if first.dtype != dtype:
-        model = model.to(dtype)
-    return model.eval()
 
 
 class TFT2VGenerator:
@@ -80,24 +72,16 @@ class TFT2VGenerator:
 
             # 4. timesteps
             timesteps = set_timesteps(scheduler, p.num_inference_steps, device)
-            total = len(timesteps)
 
             # 5. initial latents (4 channels; the UNet appends its 8 zero condition channels)
-            gen = ctx.generator(req.seed)
             shape = (1, unet.latent_channels, p.num_frames, p.height // factor, p.width // factor)
-            latents = torch.randn(shape, generator=gen, dtype=dtype).to(device) * scheduler.init_noise_sigma
+            latents = initial_latents(shape, ctx.generator(req.seed), dtype, device=device) * scheduler.init_noise_sigma
 
             # 6. denoising loop
-            for i, t in enumerate(timesteps):
-                ctx.check_cancelled()
-                model_in = torch.cat([latents, latents]) if do_cfg else latents
-                model_in = scheduler.scale_model_input(model_in, t)
-                pred = unet(model_in, t, encoder_hidden_states=embeds, return_dict=False)[0]
-                if do_cfg:
-                    pred = apply_cfg(pred, p.guidance_scale)
-                latents = scheduler.step(pred, t, latents, return_dict=False)[0]
-                ctx.progress(i + 1, total)
-                ctx.preview(latents, i + 1, total)
+            def model_fn(model_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+                return unet(model_in, t, encoder_hidden_states=embeds, return_dict=False)[0]
+
+            latents = denoise(ctx, model_fn, scheduler, latents, timesteps, guidance_scale=p.guidance_scale)
             ctx.check_cancelled()
 
             # 7. decode in frame chunks

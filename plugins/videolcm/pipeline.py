@@ -20,7 +20,8 @@ import torch
 from sdk.context import JobContext, JobRequest
 from sdk.errors import InvalidRequest, WeightsMissing
 from sdk.ml.checkpoints import FETCH_HINT, load_state_dict
-from sdk.ml.device import configure_attention, resolve_device, resolve_dtype
+from sdk.ml.device import configure_attention, place, resolve_device, resolve_dtype
+from sdk.ml.sampling import denoise, initial_latents
 from sdk.ml.schedulers import make_scheduler, set_timesteps
 from sdk.ml.tft2v import (OPEN_CLIP_FILE, VAE_FILE, VGenFolder, detect_vgen_folder, load_encoders, load_tft2v_unet)
 from sdk.video import Video
@@ -86,15 +87,6 @@ def load_components(w: Weights, device: torch.device, dtype: torch.dtype) -> dic
     return comps
 
 
-def place(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    first = next(model.parameters())
-    if first.device != device:
-        model = model.to(device)
-    if first.dtype != dtype:
-        model = model.to(dtype)
-    return model.eval()
-
-
 @torch.no_grad()
 def lcm_sample(unet: torch.nn.Module, embeds: torch.Tensor, shape: tuple[int, ...], steps: int,
                gen: torch.Generator, ctx: JobContext | None = None, *, report: bool = True) -> torch.Tensor:
@@ -103,18 +95,15 @@ def lcm_sample(unet: torch.nn.Module, embeds: torch.Tensor, shape: tuple[int, ..
     device, dtype = embeds.device, embeds.dtype
     scheduler = make_scheduler(PRESET, "lcm")
     timesteps = set_timesteps(scheduler, steps, device)
-    latents = torch.randn(shape, generator=gen, dtype=dtype).to(device) * scheduler.init_noise_sigma
-    denoised = latents
-    for i, t in enumerate(timesteps):
-        if ctx is not None and report:
-            ctx.check_cancelled()
-        model_in = scheduler.scale_model_input(latents, t)
-        pred = unet(model_in, t, encoder_hidden_states=embeds, return_dict=False)[0]
-        latents, denoised = scheduler.step(pred, t, latents, generator=gen, return_dict=False)
-        if ctx is not None and report:
-            ctx.progress(i + 1, len(timesteps))
-            ctx.preview(denoised, i + 1, len(timesteps))
-    return denoised
+    latents = initial_latents(shape, gen, dtype, device=device) * scheduler.init_noise_sigma
+
+    def model_fn(model_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return unet(model_in, t, encoder_hidden_states=embeds, return_dict=False)[0]
+
+    def step_fn(pred: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return scheduler.step(pred, t, x, generator=gen, return_dict=False)  # (latents, denoised)
+
+    return denoise(ctx if report else None, model_fn, scheduler, latents, timesteps, step_fn=step_fn)
 
 
 class VideoLCMGenerator:

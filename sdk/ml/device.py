@@ -45,3 +45,13 @@ def configure_attention(model: torch.nn.Module, device: torch.device) -> str:
         except Exception:  # pragma: no cover - depends on the install
             return "sdpa"
     return "sdpa"
+
+
+def place(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """``model`` on ``device`` in ``dtype`` (moved only when needed) and in eval mode; ``requires_grad`` untouched."""
+    first = next(model.parameters())
+    if first.device != device:
+        model = model.to(device)
+    if first.dtype != dtype:
+        model = model.to(dtype)
+    return model.eval()

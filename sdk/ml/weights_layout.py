@@ -1,0 +1,99 @@
+"""A weights folder in one of two formats, detected: a diffusers pipeline folder (model_index.json, unet/, vae/ …)
+or a VGen folder (a UNet ``.pth`` — or the one ``vgen_studio.json`` names — beside ``open_clip_pytorch_model.bin``
+and ``v2-1_512-ema-pruned.ckpt``). A file path is taken as a VGen UNet ``.pth`` with its encoders beside it.
+
+Shared by the methods whose released weights come in both layouts (ModelScope T2V, I2VGen-XL); VGen-only methods
+use :func:`sdk.ml.tft2v.detect_vgen_folder`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import torch
+
+from sdk.errors import InvalidRequest, WeightsMissing
+from sdk.ml.checkpoints import FETCH_HINT, load_state_dict, read_json
+
+OPEN_CLIP_FILE = "open_clip_pytorch_model.bin"
+VAE_FILE = "v2-1_512-ema-pruned.ckpt"
+KNOWN_NON_UNET = {OPEN_CLIP_FILE, VAE_FILE}
+STUDIO_FILE = "vgen_studio.json"
+
+
+@dataclass
+class Weights:
+    format: str  # "diffusers" | "vgen"
+    root: Path
+    unet: Path | None = None  # vgen: the UNet .pth
+
+    def studio(self) -> dict[str, Any]:
+        """``vgen_studio.json`` beside the weights (preset, UNet file and config of tiny twins), or {}."""
+        return read_studio(self.root)
+
+    def cache_key(self, method: str, device: torch.device, dtype: torch.dtype) -> str:
+        return f"{method}|{self.root.resolve()}|{self.unet.name if self.unet else ''}|{device}|{dtype}"
+
+
+def read_studio(root: Path) -> dict[str, Any]:
+    f = root / STUDIO_FILE
+    return json.loads(f.read_text()) if f.exists() else {}
+
+
+def detect_weights(path: Path | None, *, what: str, weights_id: str, diffusers_parts: Iterable[str],
+                   vgen_unet: str = "a VGen UNet .pth") -> Weights:
+    """Which format ``path`` holds.
+
+    Parameters: ``what`` the method's name in messages; ``weights_id`` its installable id (named in the hint);
+    ``diffusers_parts`` the sub-folders a diffusers folder must have; ``vgen_unet`` how messages name the UNet file.
+    Raises :class:`WeightsMissing` naming what is missing and the fix, :class:`InvalidRequest` when several UNet
+    files leave the choice open."""
+    if path is None:
+        raise WeightsMissing(f"No weights were given for {what} and none are installed.",
+                             hint=f"Run `vgen models make-tiny {weights_id}` for a tiny test copy, or "
+                                  f"`vgen models fetch {weights_id}` for the real weights.")
+    path = Path(path)
+    if not path.exists():
+        raise WeightsMissing(f"The weights folder {str(path)!r} does not exist.", hint=FETCH_HINT)
+    if path.is_file():
+        if path.suffix != ".pth":
+            raise WeightsMissing(f"{str(path)!r} is not a weights folder nor a VGen UNet .pth.", hint=FETCH_HINT)
+        return _vgen(path.parent, path)
+    if (path / "model_index.json").exists() or (path / "unet").is_dir():
+        missing = [p for p in diffusers_parts if not (path / p).is_dir()]
+        if missing:
+            raise WeightsMissing(f"The diffusers weights folder {str(path)!r} lacks {', '.join(missing)}/.",
+                                 hint="The download is incomplete: " + FETCH_HINT)
+        return Weights("diffusers", path)
+    studio = read_studio(path)
+    if studio.get("unet"):
+        return _vgen(path, path / studio["unet"])
+    pths = sorted(p for p in path.glob("*.pth") if p.name not in KNOWN_NON_UNET)
+    if not pths:
+        raise WeightsMissing(f"{str(path)!r} holds neither a diffusers pipeline (model_index.json, unet/ …) nor "
+                             f"{vgen_unet}.", hint=FETCH_HINT)
+    if len(pths) > 1:
+        raise InvalidRequest(f"{str(path)!r} holds several UNet files ({', '.join(p.name for p in pths)}).",
+                             hint=f"Name the one to use in {STUDIO_FILE} ({{\"unet\": \"file.pth\"}}), or point to the file.",
+                             field="weights")
+    return _vgen(path, pths[0])
+
+
+def _vgen(root: Path, unet: Path) -> Weights:
+    missing = [n for n in (unet.name, OPEN_CLIP_FILE, VAE_FILE) if not (root / n).exists()]
+    if missing:
+        raise WeightsMissing(f"The VGen weights folder {str(root)!r} lacks {', '.join(missing)}.", hint=FETCH_HINT)
+    return Weights("vgen", root, unet)
+
+
+def load_diffusers_unet(root: Path, from_config: Callable[[dict[str, Any]], torch.nn.Module]) -> torch.nn.Module:
+    """The UNet of a diffusers folder: ``unet/config.json`` → ``from_config`` (meta-initialised), then its weights."""
+    from sdk.ml.checkpoints import empty_model, find_weights_file, load_into
+
+    cfg = {k: v for k, v in read_json(root / "unet" / "config.json").items() if not k.startswith("_")}
+    unet = empty_model(lambda: from_config(cfg))
+    load_into(unet, load_state_dict(find_weights_file(root / "unet", ("diffusion_pytorch_model",)), strip=()),
+              source="unet/ weights")
+    return unet

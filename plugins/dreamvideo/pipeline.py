@@ -139,7 +139,7 @@ def _adapter_input(req: JobRequest, name: str) -> dict[str, Any] | None:
 
 class ComposeGenerator:
     def generate(self, ctx: JobContext, req: JobRequest) -> Video:
-        from sdk.ml.vae import decode_video, scale_factor, to_uint8
+        from sdk.ml.vae import decode_video, latent_factor, to_uint8
 
         # 1. check inputs
         p = req.params if isinstance(req.params, ComposeParams) else ComposeParams.model_validate(dict(req.params))
@@ -148,10 +148,7 @@ class ComposeGenerator:
         dtype = resolve_dtype(ctx.dtype, device)
         comps = load_base(ctx, folder, device, dtype)
         unet, vae, text = comps["unet"], comps["vae"], comps["text_encoder"]
-        factor = scale_factor(vae)
-        if p.height % factor or p.width % factor:
-            raise InvalidRequest(f"Size {p.width}×{p.height} is not a multiple of {factor}.",
-                                 hint=f"Use a width and height divisible by {factor}.", field="height")
+        factor = latent_factor(vae, p.height, p.width)
         identity, motion, ti, token = self._adapters(req, p)
 
         adapters = None

@@ -107,7 +107,7 @@ class I2VGenerator:
 
     def generate(self, ctx: JobContext, req: JobRequest) -> Video:
         from sdk.ml.image import center_crop_wide, encode_image_latent, open_image, pil_to_tensor
-        from sdk.ml.vae import decode_video, scale_factor, to_uint8
+        from sdk.ml.vae import decode_video, latent_factor, to_uint8
 
         # 1. check inputs (the image first: a bad file fails before any weights load)
         p = req.params if isinstance(req.params, I2VParams) else I2VParams.model_validate(dict(req.params))
@@ -120,10 +120,7 @@ class I2VGenerator:
         key = weights.cache_key("i2vgen_xl", device, dtype)
         comps = ctx.models.get(key, lambda: load_components(weights, device, dtype))
         unet, vae, text, image_encoder = comps["unet"], comps["vae"], comps["text_encoder"], comps["image_encoder"]
-        factor = scale_factor(vae)
-        if p.height % factor or p.width % factor:
-            raise InvalidRequest(f"Size {p.width}×{p.height} is not a multiple of {factor}.",
-                                 hint=f"Use a width and height divisible by {factor}.", field="height")
+        factor = latent_factor(vae, p.height, p.width)
         scheduler = make_scheduler(PRESET, p.scheduler)
         do_cfg = uses_cfg(p.guidance_scale)
         batch = 2 if do_cfg else 1

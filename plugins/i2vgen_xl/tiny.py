@@ -75,14 +75,12 @@ def full_clip_text(sd: dict[str, Any]):
 def make_tiny_weights(dir: Path, format: str = "diffusers", seed: int = 0) -> Path:
     """Write a complete tiny weights folder into ``dir`` (created) and return it."""
     import torch
-    from safetensors.torch import save_file
 
     from plugins.i2vgen_xl.convert import diffusers_to_vgen, keymap
     from sdk.ml.image import clip_vision_from_openclip_state, write_image_encoder_folder
     from sdk.ml.schedulers import make_scheduler
     from sdk.ml.text import write_clip_tokenizer_files
-    from sdk.ml.tiny import openclip_state_dict, tiny_vae
-    from sdk.ml.vae import LDM_PREFIX, diffusers_to_ldm_vae
+    from sdk.ml.tiny import openclip_state_dict, tiny_vae, write_text_encoder_folder, write_vgen_encoders
 
     if format not in ("diffusers", "vgen"):
         raise ValueError(f"Unknown weights format {format!r}; use 'diffusers' or 'vgen'")
@@ -97,14 +95,7 @@ def make_tiny_weights(dir: Path, format: str = "diffusers", seed: int = 0) -> Pa
         unet.save_pretrained(out / "unet")
         vae.save_pretrained(out / "vae")
         text = full_clip_text(clip)
-        te_dir = out / "text_encoder"
-        te_dir.mkdir(exist_ok=True)
-        cfg = text.config.to_dict()
-        cfg.pop("transformers_version", None)
-        cfg["architectures"] = ["CLIPTextModel"]
-        (te_dir / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True))
-        save_file({k: v.contiguous() for k, v in text.state_dict().items()}, str(te_dir / "model.safetensors"),
-                  metadata={"format": "pt"})
+        write_text_encoder_folder(text, out / "text_encoder")
         write_clip_tokenizer_files(out / "tokenizer")
         write_image_encoder_folder(clip_vision_from_openclip_state(clip), out / "image_encoder",
                                    feature_extractor=out / "feature_extractor")
@@ -112,8 +103,6 @@ def make_tiny_weights(dir: Path, format: str = "diffusers", seed: int = 0) -> Pa
         return out
 
     torch.save({"state_dict": diffusers_to_vgen(unet.state_dict(), keymap(unet)), "step": 0}, out / VGEN_UNET_FILE)
-    torch.save(clip, out / "open_clip_pytorch_model.bin")
-    torch.save({"state_dict": {LDM_PREFIX + k: v for k, v in diffusers_to_ldm_vae(vae).items()}},
-               out / "v2-1_512-ema-pruned.ckpt")
+    write_vgen_encoders(out, clip, vae)
     (out / "vgen_studio.json").write_text(json.dumps(dict(note, unet=VGEN_UNET_FILE), indent=2))
     return out

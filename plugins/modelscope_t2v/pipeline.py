@@ -14,7 +14,6 @@ from typing import Any
 import torch
 
 from sdk.context import JobContext, JobRequest
-from sdk.errors import InvalidRequest
 from sdk.ml.checkpoints import load_state_dict, read_json
 from sdk.ml.device import configure_attention, place, resolve_device, resolve_dtype
 from sdk.ml.guidance import uses_cfg
@@ -65,7 +64,7 @@ class T2VGenerator:
     """``generate(ctx, req) -> Video``; models come from ``ctx.models`` (a second job on the same weights pays no load)."""
 
     def generate(self, ctx: JobContext, req: JobRequest) -> Video:
-        from sdk.ml.vae import decode_video, scale_factor, to_uint8
+        from sdk.ml.vae import decode_video, latent_factor, to_uint8
 
         # 1. check inputs
         p = req.params if isinstance(req.params, T2VParams) else T2VParams.model_validate(dict(req.params))
@@ -77,10 +76,7 @@ class T2VGenerator:
         key = weights.cache_key("modelscope_t2v", device, dtype)
         comps = ctx.models.get(key, lambda: load_components(weights, device, dtype))
         unet, vae, text = comps["unet"], comps["vae"], comps["text_encoder"]
-        factor = scale_factor(vae)
-        if p.height % factor or p.width % factor:
-            raise InvalidRequest(f"Size {p.width}×{p.height} is not a multiple of {factor}.",
-                                 hint=f"Use a width and height divisible by {factor}.", field="height")
+        factor = latent_factor(vae, p.height, p.width)
         preset = comps["preset"] if p.preset == "auto" else p.preset
         scheduler = make_scheduler(preset, p.scheduler)
         do_cfg = uses_cfg(p.guidance_scale)

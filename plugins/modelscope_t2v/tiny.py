@@ -24,13 +24,12 @@ VGEN_UNET_FILE = "model_scope_v1-5_tiny.pth"
 def make_tiny_weights(dir: Path, format: str = "diffusers", seed: int = 0, preset: str = "modelscope") -> Path:
     """Write a complete tiny weights folder into ``dir`` (created) and return it."""
     import torch
-    from safetensors.torch import save_file
 
     from sdk.ml.convert import KeyMap
     from sdk.ml.schedulers import make_scheduler
     from sdk.ml.text import clip_text_from_openclip_state, write_clip_tokenizer_files
-    from sdk.ml.tiny import openclip_state_dict, tiny_openclip, tiny_unet3d, tiny_vae
-    from sdk.ml.vae import LDM_PREFIX, diffusers_to_ldm_vae
+    from sdk.ml.tiny import (openclip_state_dict, tiny_openclip, tiny_unet3d, tiny_vae, write_text_encoder_folder,
+                             write_vgen_encoders)
 
     if format not in ("diffusers", "vgen"):
         raise ValueError(f"Unknown weights format {format!r}; use 'diffusers' or 'vgen'")
@@ -45,22 +44,13 @@ def make_tiny_weights(dir: Path, format: str = "diffusers", seed: int = 0, prese
         unet.save_pretrained(out / "unet")
         vae.save_pretrained(out / "vae")
         text = clip_text_from_openclip_state(clip)
-        te_dir = out / "text_encoder"
-        te_dir.mkdir(exist_ok=True)
-        cfg = text.config.to_dict()
-        cfg.pop("transformers_version", None)
-        cfg["architectures"] = ["CLIPTextModel"]
-        (te_dir / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True))
-        save_file({k: v.contiguous() for k, v in text.state_dict().items()}, str(te_dir / "model.safetensors"),
-                  metadata={"format": "pt"})
+        write_text_encoder_folder(text, out / "text_encoder")
         write_clip_tokenizer_files(out / "tokenizer")
         make_scheduler(preset).save_pretrained(out / "scheduler")
         return out
 
     km = KeyMap.for_model(unet)
     torch.save({"state_dict": km.diffusers_to_vgen(unet.state_dict()), "step": 0}, out / VGEN_UNET_FILE)
-    torch.save(clip, out / "open_clip_pytorch_model.bin")
-    torch.save({"state_dict": {LDM_PREFIX + k: v for k, v in diffusers_to_ldm_vae(vae).items()}},
-               out / "v2-1_512-ema-pruned.ckpt")
+    write_vgen_encoders(out, clip, vae)
     (out / "vgen_studio.json").write_text(json.dumps(dict(note, unet=VGEN_UNET_FILE), indent=2))
     return out

@@ -11,7 +11,6 @@ from typing import Any
 import torch
 
 from sdk.context import JobContext, JobRequest
-from sdk.errors import InvalidRequest
 from sdk.ml.checkpoints import load_state_dict
 from sdk.ml.device import configure_attention, place, resolve_device, resolve_dtype
 from sdk.ml.guidance import uses_cfg
@@ -44,7 +43,7 @@ class TFT2VGenerator:
     """``generate(ctx, req) -> Video``; models come from ``ctx.models`` (a second job on the same weights pays no load)."""
 
     def generate(self, ctx: JobContext, req: JobRequest) -> Video:
-        from sdk.ml.vae import decode_video, scale_factor, to_uint8
+        from sdk.ml.vae import decode_video, latent_factor, to_uint8
 
         # 1. check inputs
         p = req.params if isinstance(req.params, TFT2VParams) else TFT2VParams.model_validate(dict(req.params))
@@ -56,10 +55,7 @@ class TFT2VGenerator:
         key = f"tf_t2v|{weights.unet.resolve()}|{device}|{dtype}"
         comps = ctx.models.get(key, lambda: load_components(weights, device, dtype))
         unet, vae, text = comps["unet"], comps["vae"], comps["text_encoder"]
-        factor = scale_factor(vae)
-        if p.height % factor or p.width % factor:
-            raise InvalidRequest(f"Size {p.width}×{p.height} is not a multiple of {factor}.",
-                                 hint=f"Use a width and height divisible by {factor}.", field="height")
+        factor = latent_factor(vae, p.height, p.width)
         scheduler = make_scheduler(PRESET, p.scheduler)
         do_cfg = uses_cfg(p.guidance_scale)
         ctx.log.info("TF-T2V: %s, scheduler %s, %s/%s", weights.unet.name, p.scheduler, device,

@@ -110,7 +110,7 @@ class VideoLCMGenerator:
     """``generate(ctx, req) -> Video``; models come from ``ctx.models``."""
 
     def generate(self, ctx: JobContext, req: JobRequest) -> Video:
-        from sdk.ml.vae import decode_video, scale_factor, to_uint8
+        from sdk.ml.vae import decode_video, latent_factor, to_uint8
 
         # 1. check inputs
         p = req.params if isinstance(req.params, VideoLCMParams) else VideoLCMParams.model_validate(dict(req.params))
@@ -122,10 +122,7 @@ class VideoLCMGenerator:
         key = f"videolcm|{weights.unet.resolve()}|{weights.encoders.root.resolve()}|{device}|{dtype}"
         comps = ctx.models.get(key, lambda: load_components(weights, device, dtype))
         unet, vae, text = comps["unet"], comps["vae"], comps["text_encoder"]
-        factor = scale_factor(vae)
-        if p.height % factor or p.width % factor:
-            raise InvalidRequest(f"Size {p.width}×{p.height} is not a multiple of {factor}.",
-                                 hint=f"Use a width and height divisible by {factor}.", field="height")
+        factor = latent_factor(vae, p.height, p.width)
         ctx.log.info("VideoLCM: %s weights (%s), %d LCM steps, %s/%s", weights.format, weights.unet.name,
                      p.num_inference_steps, device, str(dtype).removeprefix("torch."))
 

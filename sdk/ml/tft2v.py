@@ -201,16 +201,13 @@ def write_tiny_vgen_folder(dir: Path, unet_file: str, *, seed: int = 0, num_imag
                            preset: str = "tft2v") -> Path:
     """A complete tiny VGen folder: ``unet_file`` (VGen names, ``{'state_dict', 'step'}``), the open_clip ``.bin``,
     the LDM VAE ``.ckpt`` and ``vgen_studio.json``. Tiny random weights produce noise."""
-    from sdk.ml.tiny import openclip_state_dict, tiny_openclip, tiny_vae
-    from sdk.ml.vae import LDM_PREFIX, diffusers_to_ldm_vae
+    from sdk.ml.tiny import openclip_state_dict, tiny_openclip, tiny_vae, write_vgen_encoders
 
     out = Path(dir)
     out.mkdir(parents=True, exist_ok=True)
     unet = tiny_tft2v_unet(seed, num_image_tokens=num_image_tokens)
     torch.save({"state_dict": vgen_state_dict(unet), "step": 0}, out / unet_file)
-    torch.save(openclip_state_dict(tiny_openclip(seed)), out / OPEN_CLIP_FILE)
-    torch.save({"state_dict": {LDM_PREFIX + k: v for k, v in diffusers_to_ldm_vae(tiny_vae(seed)).items()}},
-               out / VAE_FILE)
+    write_vgen_encoders(out, openclip_state_dict(tiny_openclip(seed)), tiny_vae(seed))
     note = {"tiny": True, "seed": seed, "preset": preset, "unet": unet_file,
             "note": "Tiny random weights: they produce noise."}
     (out / STUDIO_FILE).write_text(json.dumps(note, indent=2))

@@ -72,3 +72,32 @@ def tiny_openclip(seed: int = 0, *, width: int = TEXT_WIDTH, layers: int = TEXT_
 def openclip_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """State dict as ``open_clip_pytorch_model.bin`` holds it (contiguous CPU tensors)."""
     return {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def write_text_encoder_folder(text: torch.nn.Module, folder: Any) -> None:
+    """A diffusers ``text_encoder/`` folder (config.json + model.safetensors) for a ``CLIPTextModel`` twin."""
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = text.config.to_dict()
+    cfg.pop("transformers_version", None)
+    cfg["architectures"] = ["CLIPTextModel"]
+    (folder / "config.json").write_text(json.dumps(cfg, indent=2, sort_keys=True))
+    save_file({k: v.contiguous() for k, v in text.state_dict().items()}, str(folder / "model.safetensors"),
+              metadata={"format": "pt"})
+
+
+def write_vgen_encoders(out: Any, clip_state: dict[str, torch.Tensor], vae: torch.nn.Module) -> None:
+    """VGen's encoder files beside a UNet ``.pth``: ``open_clip_pytorch_model.bin`` and the LDM VAE ``.ckpt``."""
+    from pathlib import Path
+
+    from sdk.ml.vae import LDM_PREFIX, diffusers_to_ldm_vae
+    from sdk.ml.weights_layout import OPEN_CLIP_FILE, VAE_FILE
+
+    out = Path(out)
+    torch.save(clip_state, out / OPEN_CLIP_FILE)
+    torch.save({"state_dict": {LDM_PREFIX + k: v for k, v in diffusers_to_ldm_vae(vae).items()}}, out / VAE_FILE)

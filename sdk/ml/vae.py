@@ -8,7 +8,7 @@ from typing import Any, Mapping
 
 import torch
 
-from sdk.errors import IncompatibleCheckpoint
+from sdk.errors import IncompatibleCheckpoint, InvalidRequest
 from sdk.ml.checkpoints import (empty_model, find_weights_file, load_into, load_state_dict, read_json, require_file,
                                 select_prefix)
 
@@ -107,6 +107,17 @@ def load_vae_folder(folder: str | Path) -> torch.nn.Module:
 
 def scale_factor(vae: torch.nn.Module) -> int:
     return 2 ** (len(vae.config["block_out_channels"]) - 1)
+
+
+def latent_factor(vae: torch.nn.Module, height: int, width: int) -> int:
+    """The VAE's scale factor, checked against the requested video size.
+
+    Raises :class:`InvalidRequest` (field ``height``) when ``height`` or ``width`` is not a multiple of it."""
+    factor = scale_factor(vae)
+    if height % factor or width % factor:
+        raise InvalidRequest(f"Size {width}×{height} is not a multiple of {factor}.",
+                             hint=f"Use a width and height divisible by {factor}.", field="height")
+    return factor
 
 
 @torch.inference_mode()

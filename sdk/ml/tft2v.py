@@ -20,12 +20,10 @@ from diffusers import UNet3DConditionModel
 from sdk.errors import IncompatibleCheckpoint, InvalidRequest, WeightsMissing
 from sdk.ml.checkpoints import FETCH_HINT
 from sdk.ml.convert import KeyMap, infer_unet3d_config
+from sdk.ml.weights_layout import OPEN_CLIP_FILE, STUDIO_FILE, VAE_FILE, locate, read_studio, require_vgen_files
 
 IMAGE_BRANCH = "pre_image_condition."
 CONCAT_DIM = 8  # STC-encoder channels concatenated to the latent (zeros in t2v mode)
-OPEN_CLIP_FILE = "open_clip_pytorch_model.bin"
-VAE_FILE = "v2-1_512-ema-pruned.ckpt"
-STUDIO_FILE = "vgen_studio.json"
 
 
 class TFT2VUNet(UNet3DConditionModel):
@@ -135,8 +133,7 @@ class VGenFolder:
         return self.root / VAE_FILE
 
     def studio(self) -> dict[str, Any]:
-        f = self.root / STUDIO_FILE
-        return json.loads(f.read_text()) if f.exists() else {}
+        return read_studio(self.root)
 
 
 def detect_vgen_folder(path: Path | None, *, what: str, weights_id: str, prefixes: Iterable[str] = ()) -> VGenFolder:
@@ -145,18 +142,10 @@ def detect_vgen_folder(path: Path | None, *, what: str, weights_id: str, prefixe
     Several ``.pth`` files: the one ``vgen_studio.json`` names, else the only one whose name starts with one of
     ``prefixes`` (the real checkpoints of several methods share ``iic/tf-t2v``). Raises :class:`WeightsMissing`
     or :class:`InvalidRequest` naming the fix."""
-    if path is None:
-        raise WeightsMissing(f"No weights were given for {what} and none are installed.",
-                             hint=f"Run `vgen models make-tiny {weights_id}` for a tiny test copy, or "
-                                  f"`vgen models fetch {weights_id}` for the real weights.")
-    path = Path(path)
-    if not path.exists():
-        raise WeightsMissing(f"The weights folder {str(path)!r} does not exist.", hint=FETCH_HINT)
-    if path.is_file():
-        if path.suffix != ".pth":
-            raise WeightsMissing(f"{str(path)!r} is not a weights folder nor a VGen UNet .pth.", hint=FETCH_HINT)
-        return _complete(path.parent, path)
-    studio = json.loads((path / STUDIO_FILE).read_text()) if (path / STUDIO_FILE).exists() else {}
+    path, unet = locate(path, what=what, weights_id=weights_id)
+    if unet is not None:
+        return _complete(path, unet)
+    studio = read_studio(path)
     if studio.get("unet"):
         return _complete(path, path / studio["unet"])
     pths = sorted(p for p in path.glob("*.pth") if p.name not in (OPEN_CLIP_FILE, VAE_FILE))
@@ -173,9 +162,7 @@ def detect_vgen_folder(path: Path | None, *, what: str, weights_id: str, prefixe
 
 
 def _complete(root: Path, unet: Path) -> VGenFolder:
-    missing = [n for n in (unet.name, OPEN_CLIP_FILE, VAE_FILE) if not (root / n).exists()]
-    if missing:
-        raise WeightsMissing(f"The VGen weights folder {str(root)!r} lacks {', '.join(missing)}.", hint=FETCH_HINT)
+    require_vgen_files(root, unet)
     return VGenFolder(root, unet)
 
 

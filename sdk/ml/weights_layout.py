@@ -50,17 +50,9 @@ def detect_weights(path: Path | None, *, what: str, weights_id: str, diffusers_p
     ``diffusers_parts`` the sub-folders a diffusers folder must have; ``vgen_unet`` how messages name the UNet file.
     Raises :class:`WeightsMissing` naming what is missing and the fix, :class:`InvalidRequest` when several UNet
     files leave the choice open."""
-    if path is None:
-        raise WeightsMissing(f"No weights were given for {what} and none are installed.",
-                             hint=f"Run `vgen models make-tiny {weights_id}` for a tiny test copy, or "
-                                  f"`vgen models fetch {weights_id}` for the real weights.")
-    path = Path(path)
-    if not path.exists():
-        raise WeightsMissing(f"The weights folder {str(path)!r} does not exist.", hint=FETCH_HINT)
-    if path.is_file():
-        if path.suffix != ".pth":
-            raise WeightsMissing(f"{str(path)!r} is not a weights folder nor a VGen UNet .pth.", hint=FETCH_HINT)
-        return _vgen(path.parent, path)
+    path, unet = locate(path, what=what, weights_id=weights_id)
+    if unet is not None:
+        return _vgen(path, unet)
     if (path / "model_index.json").exists() or (path / "unet").is_dir():
         missing = [p for p in diffusers_parts if not (path / p).is_dir()]
         if missing:
@@ -81,10 +73,34 @@ def detect_weights(path: Path | None, *, what: str, weights_id: str, diffusers_p
     return _vgen(path, pths[0])
 
 
-def _vgen(root: Path, unet: Path) -> Weights:
+def locate(path: Path | str | None, *, what: str, weights_id: str) -> tuple[Path, Path | None]:
+    """``path`` checked to exist: (the folder, None), or (its folder, the file) for a VGen UNet ``.pth``.
+
+    Raises :class:`WeightsMissing` for no path (naming ``vgen models make-tiny/fetch weights_id``), a path that does
+    not exist, or a file that is not a ``.pth``."""
+    if path is None:
+        raise WeightsMissing(f"No weights were given for {what} and none are installed.",
+                             hint=f"Run `vgen models make-tiny {weights_id}` for a tiny test copy, or "
+                                  f"`vgen models fetch {weights_id}` for the real weights.")
+    path = Path(path)
+    if not path.exists():
+        raise WeightsMissing(f"The weights folder {str(path)!r} does not exist.", hint=FETCH_HINT)
+    if path.is_file():
+        if path.suffix != ".pth":
+            raise WeightsMissing(f"{str(path)!r} is not a weights folder nor a VGen UNet .pth.", hint=FETCH_HINT)
+        return path.parent, path
+    return path, None
+
+
+def require_vgen_files(root: Path, unet: Path) -> None:
+    """Raises :class:`WeightsMissing` naming whichever of the UNet and the two encoder files ``root`` lacks."""
     missing = [n for n in (unet.name, OPEN_CLIP_FILE, VAE_FILE) if not (root / n).exists()]
     if missing:
         raise WeightsMissing(f"The VGen weights folder {str(root)!r} lacks {', '.join(missing)}.", hint=FETCH_HINT)
+
+
+def _vgen(root: Path, unet: Path) -> Weights:
+    require_vgen_files(root, unet)
     return Weights("vgen", root, unet)
 
 

@@ -15,12 +15,11 @@ from sdk.service import RenderService
 pytestmark = pytest.mark.slow
 
 
-def test_vgen_train_runs_in_the_worker_and_adds_adapters(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_vgen_train_runs_in_the_worker_and_adds_adapters(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                         teacher_weights: Path) -> None:
     import imageio.v2 as imageio
 
-    from plugins.tf_t2v.tiny import make_tiny_weights
-
-    teacher = make_tiny_weights(tmp_path / "teacher")
+    teacher = teacher_weights
     video = tmp_path / "walk.mp4"
     rng = np.random.default_rng(0)
     imageio.mimwrite(str(video), [rng.integers(0, 255, (48, 48, 3), dtype=np.uint8) for _ in range(8)], fps=8)

@@ -26,12 +26,9 @@ def write_video(path: Path, n: int = 10, size: int = 40, seed: int = 0) -> Path:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from plugins.tf_t2v.tiny import make_tiny_weights
-
+def setup(tmp_path_factory: pytest.TempPathFactory, teacher_weights: Path) -> dict:
     root = tmp_path_factory.mktemp("distill")
-    return {"root": root, "teacher": make_tiny_weights(root / "teacher"), "video": write_video(root / "clip.mp4"),
-            "cache": ModelCache()}
+    return {"root": root, "teacher": teacher_weights, "video": write_video(root / "clip.mp4"), "cache": ModelCache()}
 
 
 def run(setup: dict, tmp: Path, *, resume: Path | None = None, resume_step: int = 0, **over) -> list[ev.Event]:

@@ -22,6 +22,7 @@ from sdk.context import JobContext, JobRequest
 from sdk.errors import InvalidRequest
 from sdk.ml.checkpoints import load_state_dict
 from sdk.ml.device import resolve_device
+from sdk.ml.image import read_video_frames
 from sdk.ml.sampling import initial_latents
 from sdk.ml.schedulers import make_scheduler
 
@@ -94,7 +95,7 @@ def motion_examples(req: JobRequest, p: MotionParams, vae: torch.nn.Module) -> l
                              field="motion")
     out = []
     for path in motion.videos:
-        frames, fps = read_frames(Path(path))
+        frames, fps = read_video_frames(Path(path), what="motion video")
         if len(frames) < 2:
             raise InvalidRequest(f"Motion {motion.name!r}: {Path(path).name} has {len(frames)} frame; a motion needs "
                                  "videos of at least 2 frames.", hint="Use a clip of the movement (a few seconds).",
@@ -103,20 +104,6 @@ def motion_examples(req: JobRequest, p: MotionParams, vae: torch.nn.Module) -> l
         mean, std = _posterior(vae, px.permute(1, 0, 2, 3)[None])
         out.append(Example(mean[0], std[0], None, frames, fps))
     return out
-
-
-def read_frames(path: Path) -> tuple[np.ndarray, float]:
-    import imageio.v2 as imageio
-
-    try:
-        reader = imageio.get_reader(str(path))
-        fps = float(reader.get_meta_data().get("fps") or 8.0)
-        frames = np.stack([np.asarray(f)[..., :3] for f in reader])
-        reader.close()
-    except (OSError, ValueError, RuntimeError, IndexError) as exc:
-        raise InvalidRequest(f"Cannot read motion video {path.name}: {exc}", hint="Re-encode it as H.264 .mp4.",
-                             field="motion") from None
-    return frames, fps
 
 
 @torch.no_grad()

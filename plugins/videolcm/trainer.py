@@ -25,6 +25,7 @@ from sdk.context import JobContext, JobRequest
 from sdk.errors import InvalidRequest
 from sdk.ml.checkpoints import load_state_dict
 from sdk.ml.device import resolve_device
+from sdk.ml.image import read_video_frames
 from sdk.ml.schedulers import make_scheduler
 from sdk.ml.tft2v import TFT2VUNet, detect_vgen_folder, load_encoders, load_tft2v_unet
 
@@ -149,21 +150,6 @@ def collect_clips(req: JobRequest, p: DistillParams) -> list[Clip]:
     return clips
 
 
-def read_frames(path: Path) -> tuple[np.ndarray, float]:
-    """All frames (uint8 [F,H,W,3]) and the frame rate of a video (imageio-ffmpeg)."""
-    import imageio.v2 as imageio
-
-    try:
-        reader = imageio.get_reader(str(path))
-        fps = float(reader.get_meta_data().get("fps") or 8.0)
-        frames = np.stack([np.asarray(f)[..., :3] for f in reader])
-        reader.close()
-    except (OSError, ValueError, RuntimeError) as exc:
-        raise InvalidRequest(f"Cannot read training video {path.name}: {exc}", hint="Re-encode it as H.264 .mp4.",
-                             field="motion") from None
-    return frames, fps
-
-
 def clip_pixels(frames: np.ndarray, fps: float, p: DistillParams, gen: torch.Generator) -> torch.Tensor:
     """``num_frames`` frames at ``sample_fps`` from a random start, centre-cropped and resized: [3,F,H,W] in [-1,1]."""
     stride = max(1, round(fps / p.sample_fps))
@@ -252,7 +238,7 @@ class DistillTrainer:
                 pixels = []
                 for c in batch:
                     if c.path not in videos:
-                        videos[c.path] = read_frames(c.path)
+                        videos[c.path] = read_video_frames(c.path)
                     pixels.append(clip_pixels(*videos[c.path], p, gen))
                 z0 = encode_latents(vae, torch.stack(pixels), gen).to(device)
                 cond = torch.stack([embeds[c.caption] for c in batch]).to(device)

@@ -259,3 +259,20 @@ def encode_image_latent(vae: torch.nn.Module, pixels: torch.Tensor, generator: t
     else:
         latent = dist.mode()
     return latent * vae.config["scaling_factor"]
+
+
+def read_video_frames(path: Path, *, what: str = "training video") -> tuple[np.ndarray, float]:
+    """All frames (uint8 [F,H,W,3]) and the frame rate of a video (imageio-ffmpeg).
+
+    Raises :class:`InvalidRequest` (field ``motion``) naming ``what`` when the file cannot be decoded."""
+    import imageio.v2 as imageio
+
+    try:
+        reader = imageio.get_reader(str(path))
+        fps = float(reader.get_meta_data().get("fps") or 8.0)
+        frames = np.stack([np.asarray(f)[..., :3] for f in reader])
+        reader.close()
+    except (OSError, ValueError, RuntimeError, IndexError) as exc:
+        raise InvalidRequest(f"Cannot read {what} {Path(path).name}: {exc}", hint="Re-encode it as H.264 .mp4.",
+                             field="motion") from None
+    return frames, fps

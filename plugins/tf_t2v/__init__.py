@@ -19,7 +19,8 @@ def vgen_generators() -> list[GeneratorSpec]:
         method="TF-T2V",
         params=TFT2VParams,
         entry="plugins.tf_t2v.pipeline:TFT2VGenerator",
-        inputs=("text",),
+        inputs=("text", "image"),
+        required_inputs=("text",),  # the style image is optional
         default_weights="tf_t2v.tft2v_t2v_16f",
         description="Text to video with the TF-T2V UNet (12-channel input, optional style-image tokens), "
                     "v-prediction on the zero-SNR scaled-linear schedule, DDIM 50 and guidance 9 as released. "

@@ -2,7 +2,9 @@
 
 ``req.weights`` is a VGen folder (the UNet ``.pth`` — ``tft2v_t2v_*.pth``, or the one ``vgen_studio.json`` names —
 beside ``open_clip_pytorch_model.bin`` and ``v2-1_512-ema-pruned.ckpt``) or the UNet ``.pth`` itself.
-No style image is given at inference in the released t2v configs, so the context is the 77 text tokens.
+No style image is given at inference in the released t2v configs, so the context is the 77 text tokens; an optional
+style image (``req.inputs["image"]``) adds its OpenCLIP-H image embedding as 4 more tokens through the UNet's
+``pre_image_condition`` branch (zeros in the unconditional branch, as VGen does).
 """
 from __future__ import annotations
 
@@ -66,6 +68,13 @@ class TFT2VGenerator:
             prompt = p.prompt + p.positive_suffix
             embeds = text.encode([p.negative_prompt, prompt] if do_cfg else [prompt]).to(dtype)
 
+            # 3b. optional style image → CLIP image embedding: batch [zeros, image]
+            image_embeds = None
+            if req.inputs.get("image") is not None:
+                image_embeds = self._style_embedding(ctx, weights, req.inputs["image"], device, dtype)
+                if do_cfg:
+                    image_embeds = torch.cat([torch.zeros_like(image_embeds), image_embeds])
+
             # 4. timesteps
             timesteps = set_timesteps(scheduler, p.num_inference_steps, device)
 
@@ -75,7 +84,7 @@ class TFT2VGenerator:
 
             # 6. denoising loop
             def model_fn(model_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                return unet(model_in, t, encoder_hidden_states=embeds, return_dict=False)[0]
+                return unet(model_in, t, encoder_hidden_states=embeds, image_embeds=image_embeds, return_dict=False)[0]
 
             latents = denoise(ctx, model_fn, scheduler, latents, timesteps, guidance_scale=p.guidance_scale)
             ctx.check_cancelled()
@@ -83,3 +92,14 @@ class TFT2VGenerator:
             # 7. decode in frame chunks
             pixels = decode_video(vae, latents, p.decode_chunk_size)
         return Video(to_uint8(pixels[0]), fps=p.fps)
+
+    @staticmethod
+    def _style_embedding(ctx: JobContext, weights: VGenFolder, image: Any, device: torch.device,
+                         dtype: torch.dtype) -> torch.Tensor:
+        """``[1, 1024]`` OpenCLIP-H image embedding of the style image (the encoder is cached like the UNet)."""
+        from sdk.ml.image import load_openclip_image_encoder, open_image
+
+        key = f"openclip-image|{weights.open_clip.resolve()}|{device}|{dtype}"
+        encoder = ctx.models.get(key, lambda: load_openclip_image_encoder(weights.open_clip))
+        encoder.model = place(encoder.model, device, dtype)
+        return encoder.embed(open_image(image)).to(dtype)

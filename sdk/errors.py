@@ -51,3 +51,16 @@ class ProjectLocked(VGenError):
 
 class ProjectError(VGenError):
     """A project folder or database could not be opened or created."""
+
+
+class ProjectReadOnly(ProjectError):
+    """The project can be read (list, info, export) but not changed: its folder or database is read-only,
+    or its database is damaged and writes are refused until it is recovered."""
+
+
+class UnsafeProject(ProjectError):
+    """The project folder holds a path that leaves it (a symlink, ``..`` in an id): it is refused."""
+
+
+class DiskFull(VGenError):
+    """The disk holding the project (or the models) has no room left; nothing saved was lost."""

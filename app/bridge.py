@@ -25,6 +25,8 @@ class ServiceBridge(QObject):
     #: job_id, message, hint, traceback
     job_failed = Signal(str, str, str, str)
     job_cancelled = Signal(str)
+    #: the service paused itself (a full disk): reason, hint
+    queue_paused = Signal(str, str)
 
     _coalesced_posted = Signal()
 
@@ -59,6 +61,8 @@ class ServiceBridge(QObject):
             self.job_failed.emit(event.job_id, event.message, event.hint or "", event.traceback or "")
         elif kind == "job_cancelled":
             self.job_cancelled.emit(event.job_id)
+        elif kind == "queue_paused":
+            self.queue_paused.emit(event.reason, event.hint or "")
 
     def _flush(self) -> None:
         with self._lock:

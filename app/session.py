@@ -67,6 +67,7 @@ class ProjectSession(QObject):
         self.bridge.job_failed.connect(self._on_bridge_job_event)
         self.bridge.job_cancelled.connect(self._on_bridge_job_event)
         self.bridge.job_finished.connect(self._on_bridge_job_finished)
+        self.bridge.queue_paused.connect(self._on_bridge_queue_paused)
         # jobs added by another process (a script, the CLI) and a renderer that stopped
         self._poll = QTimer(self)
         self._poll.setInterval(poll_ms)
@@ -267,6 +268,13 @@ class ProjectSession(QObject):
     def _on_bridge_job_finished(self, job_id: str) -> None:
         self.jobs_changed.emit()
         self.outputs_changed.emit()
+
+    @Slot(str, str)
+    def _on_bridge_queue_paused(self, reason: str, hint: str) -> None:
+        self._want_running = False
+        self._set_state(PAUSED)
+        self.jobs_changed.emit()
+        self.error_raised.emit("Queue paused", reason, hint)
 
     @Slot()
     def _on_poll_timeout(self) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from sdk.errors import VGenError
+from sdk.safe_text import printable as _p
 
 
 def _print_json(obj: Any) -> None:
@@ -25,7 +26,7 @@ def cmd_project_new(a: argparse.Namespace) -> int:
     from sdk.project import Project
 
     p = Project.create(a.path, template=a.template)
-    print(f"Created project {p.name!r} at {p.path}")
+    print(f"Created project {_p(p.name)!r} at {_p(p.path)}")
     return 0
 
 
@@ -36,7 +37,7 @@ def cmd_project_info(a: argparse.Namespace) -> int:
         _print_json(info)
     else:
         for k, v in info.items():
-            print(f"{k:>14}: {v}")
+            print(f"{k:>14}: {_p(v)}")
     return 0
 
 
@@ -52,7 +53,7 @@ def cmd_subject_add(a: argparse.Namespace) -> int:
     with _open(a.path) as p:
         s = p.add_subject(a.name, [Path(i) for i in a.images], token=a.token,
                           masks=[Path(m) for m in a.mask] if a.mask else None)
-    print(f"Added subject {s.name!r} (token {s.token}) with {len(s.images)} image(s)")
+    print(f"Added subject {_p(s.name)!r} (token {_p(s.token)}) with {len(s.images)} image(s)")
     return 0
 
 
@@ -65,14 +66,14 @@ def cmd_subject_list(a: argparse.Namespace) -> int:
     else:
         for s in subjects:
             masks = sum(1 for i in s.images if i.mask)
-            print(f"{s.name:<20} {s.token:<16} {len(s.images)} image(s){f', {masks} mask(s)' if masks else ''}")
+            print(f"{_p(s.name):<20} {_p(s.token):<16} {len(s.images)} image(s){f', {masks} mask(s)' if masks else ''}")
     return 0
 
 
 def cmd_motion_add(a: argparse.Namespace) -> int:
     with _open(a.path) as p:
         m = p.add_motion(a.name, [Path(v) for v in a.videos])
-    print(f"Added motion {m.name!r} with {len(m.videos)} video(s)")
+    print(f"Added motion {_p(m.name)!r} with {len(m.videos)} video(s)")
     return 0
 
 
@@ -84,7 +85,7 @@ def cmd_motion_list(a: argparse.Namespace) -> int:
     else:
         for m in motions:
             frames = ", ".join(f"{v.num_frames} frames" for v in m.videos)
-            print(f"{m.name:<20} {len(m.videos)} video(s): {frames}")
+            print(f"{_p(m.name):<20} {len(m.videos)} video(s): {frames}")
     return 0
 
 
@@ -102,8 +103,8 @@ def cmd_prompt_list(a: argparse.Namespace) -> int:
         _print_json([pr.__dict__ for pr in prompts])
     else:
         for pr in prompts:
-            neg = f"   (negative: {pr.negative})" if pr.negative else ""
-            print(f"#{pr.id:<4} {pr.text}{neg}")
+            neg = f"   (negative: {_p(pr.negative)})" if pr.negative else ""
+            print(f"#{pr.id:<4} {_p(pr.text)}{neg}")
     return 0
 
 
@@ -142,7 +143,7 @@ def cmd_queue_run(a: argparse.Namespace) -> int:
     from sdk.service import RenderService
 
     with _open(a.path) as p:
-        service = RenderService(p, grace_period=a.grace)
+        service = RenderService(p, grace_period=a.grace, hang_timeout=a.hang_timeout)
         bar = _ProgressPrinter(p) if not a.json else None
 
         def on_event(event: ev.Event) -> None:
@@ -155,10 +156,12 @@ def cmd_queue_run(a: argparse.Namespace) -> int:
         stats = service.run(until_empty=True)
         if not a.json:
             print(f"Done: {stats['succeeded']} succeeded, {stats['failed']} failed, {stats['cancelled']} cancelled.")
+            if stats.get("paused"):
+                print(f"Queue paused: {_p(stats['paused'])}", file=sys.stderr)
             outs = p.outputs()
             if outs:
-                print(f"Outputs are in {p.path / 'outputs'}")
-    return 0 if stats["failed"] == 0 else 1
+                print(f"Outputs are in {_p(p.path / 'outputs')}")
+    return 0 if stats["failed"] == 0 and not stats.get("paused") else 1
 
 
 class _ProgressPrinter:
@@ -174,8 +177,8 @@ class _ProgressPrinter:
         jid = event.job_id
         if isinstance(event, ev.JobStarted):
             job = self.project.job(jid)
-            label = (job.prompt or job.spec_id)[:40]
-            print(f"[{jid}] {job.spec_id} seed {job.seed}: {label}", file=sys.stderr, flush=True)
+            label = _p((job.prompt or job.spec_id)[:40])
+            print(f"[{jid}] {_p(job.spec_id)} seed {job.seed}: {label}", file=sys.stderr, flush=True)
         elif isinstance(event, ev.ProgressUpdated) and self.tty:
             n = 30
             done = int(n * event.step / max(1, event.total))
@@ -186,9 +189,13 @@ class _ProgressPrinter:
         elif isinstance(event, ev.JobFinished):
             end = "\n" if self.tty else ""
             out = self.project.output(jid)
-            print(f"{end}  done → {out.video_path}", file=sys.stderr, flush=True)
+            print(f"{end}  done → {_p(out.video_path)}", file=sys.stderr, flush=True)
         elif isinstance(event, ev.JobFailed):
-            print(f"\n  FAILED: {event.message}" + (f"\n  hint: {event.hint}" if event.hint else ""), file=sys.stderr)
+            print(f"\n  FAILED: {_p(event.message)}" + (f"\n  hint: {_p(event.hint)}" if event.hint else ""),
+                  file=sys.stderr)
+        elif isinstance(event, ev.QueuePaused):
+            print(f"\n  queue paused: {_p(event.reason)}" + (f"\n  hint: {_p(event.hint)}" if event.hint else ""),
+                  file=sys.stderr)
         elif isinstance(event, ev.JobCancelled):
             print("\n  cancelled", file=sys.stderr)
 
@@ -202,21 +209,21 @@ def cmd_queue_list(a: argparse.Namespace) -> int:
     print(f"{'JOB':<13} {'STATUS':<10} {'GENERATOR':<24} {'SEED':>6} {'STEP':>9}  PROMPT")
     for j in jobs:
         step = f"{j.progress_step}/{j.progress_total}" if j.progress_total else ""
-        print(f"{j.id:<13} {j.status.value:<10} {j.spec_id:<24} {j.seed:>6} {step:>9}  {(j.prompt or '')[:50]}")
+        print(f"{_p(j.id):<13} {j.status.value:<10} {_p(j.spec_id):<24} {j.seed:>6} {step:>9}  {_p((j.prompt or '')[:50])}")
     return 0
 
 
 def cmd_queue_cancel(a: argparse.Namespace) -> int:
     with _open(a.path) as p:
         j = p.request_cancel(a.job)
-    print(f"Job {j.id}: {'cancel requested' if j.status.value == 'RUNNING' else j.status.value}")
+    print(f"Job {_p(j.id)}: {'cancel requested' if j.status.value == 'RUNNING' else j.status.value}")
     return 0
 
 
 def cmd_queue_retry(a: argparse.Namespace) -> int:
     with _open(a.path) as p:
         j = p.retry(a.job)
-    print(f"Job {j.id} queued again")
+    print(f"Job {_p(j.id)} queued again")
     return 0
 
 
@@ -232,16 +239,16 @@ def cmd_jobs_show(a: argparse.Namespace) -> int:
         _print_json(d)
         return 0
     for k in ("id", "batch_id", "status", "kind", "spec_id", "seed", "prompt", "weights", "attempts"):
-        print(f"{k:>13}: {d[k]}")
-    print(f"{'params':>13}: {json.dumps(j.params, ensure_ascii=False)}")
+        print(f"{k:>13}: {_p(d[k])}")
+    print(f"{'params':>13}: {json.dumps(j.params, ensure_ascii=True)}")
     if j.error_message:
-        print(f"{'error':>13}: {j.error_message}")
+        print(f"{'error':>13}: {_p(j.error_message)}")
         if j.error_hint:
-            print(f"{'hint':>13}: {j.error_hint}")
+            print(f"{'hint':>13}: {_p(j.error_hint)}")
         if j.error_traceback:
-            print(j.error_traceback)
+            print(_p(j.error_traceback, keep_newlines=True))
     for o in d["outputs"]:
-        print(f"{'output':>13}: {o}")
+        print(f"{'output':>13}: {_p(o)}")
     return 0
 
 
@@ -391,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     c = cmd(g, "run", cmd_queue_run, "render until the queue is empty")
     c.add_argument("path"); c.add_argument("--json", action="store_true", help="one JSON event per line")
     c.add_argument("--grace", type=float, default=10.0, help="seconds a cancelled job gets before its worker is killed")
+    c.add_argument("--hang-timeout", type=float, default=120.0,
+                   help="seconds without a heartbeat after which a job fails as hung and its worker is killed")
     c = cmd(g, "list", cmd_queue_list, "list jobs")
     c.add_argument("path"); c.add_argument("--json", action="store_true")
     c = cmd(g, "cancel", cmd_queue_cancel, "cancel a queued or running job")
@@ -435,9 +444,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.fn(args) or 0)
     except VGenError as exc:
-        print(f"error: {exc.user_message}", file=sys.stderr)
+        print(f"error: {_p(exc.user_message)}", file=sys.stderr)
         if exc.hint:
-            print(f"hint: {exc.hint}", file=sys.stderr)
+            print(f"hint: {_p(exc.hint)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -82,12 +82,24 @@ class JobFailed(Event):
     hint: str = ""
     traceback: str = ""
     exit_code: int | None = None
+    #: why, when it is a known resource fault: "disk_full", "out_of_memory", "hung", "crashed" ("" otherwise)
+    reason: str = ""
     type: ClassVar[str] = "job_failed"
 
 
 @dataclass
 class JobCancelled(Event):
     type: ClassVar[str] = "job_cancelled"
+
+
+@dataclass
+class QueuePaused(Event):
+    """The service stopped taking jobs on its own (e.g. the disk is full); ``reason`` says why and what to do.
+    ``job_id`` is the job that met the fault ("" when none was running)."""
+
+    reason: str = ""
+    hint: str = ""
+    type: ClassVar[str] = "queue_paused"
 
 
 TERMINAL = (JobFinished, JobFailed, JobCancelled)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
@@ -36,6 +37,8 @@ class Executor(Protocol):
     def start_job(self, payload: dict[str, Any]) -> None: ...
     def cancel_job(self, job_id: str) -> None: ...
     def next_event(self, timeout: float) -> ev.Event | None: ...
+    def silence(self) -> float:
+        """Seconds since the worker last said anything (a heartbeat counts); 0 when none runs."""
     def terminate(self, grace: float = 2.0) -> int | None: ...
     def shutdown(self) -> None: ...
 
@@ -49,9 +52,12 @@ class LocalProcessExecutor:
     entry module, stays out of the worker. A pidfd (Linux) wakes the parent the moment the worker dies.
     """
 
-    def __init__(self, device: str = "cpu", threads: int | None = None) -> None:
+    def __init__(self, device: str = "auto", threads: int | None = None, heartbeat: float | None = None) -> None:
         self.device = device
         self.threads = threads
+        #: seconds between the worker's heartbeats (None: the worker's default, 5 s)
+        self.heartbeat = heartbeat
+        self._last_heard = 0.0
         self.proc: subprocess.Popen | None = None
         self.conn: Connection | None = None
         self._pidfd: int | None = None
@@ -70,6 +76,8 @@ class LocalProcessExecutor:
         cmd = [sys.executable, "-m", "sdk.worker", "--fd", str(child_sock.fileno()), "--device", self.device]
         if self.threads:
             cmd += ["--threads", str(self.threads)]
+        if self.heartbeat:
+            cmd += ["--heartbeat", str(self.heartbeat)]
         try:
             stdout: Any = sys.stderr.fileno()  # keep the worker's prints out of `--json` output
         except (AttributeError, OSError, ValueError):
@@ -83,6 +91,7 @@ class LocalProcessExecutor:
         except (AttributeError, OSError):
             self._pidfd = None
         self.ready_info = None
+        self._last_heard = time.monotonic()
         self.starts += 1
 
     def start_job(self, payload: dict[str, Any]) -> None:
@@ -112,14 +121,21 @@ class LocalProcessExecutor:
                     msg = self.conn.recv()
                 except (EOFError, OSError):
                     raise WorkerDied(self._exit_code()) from None
+                self._last_heard = time.monotonic()
                 if isinstance(msg, tuple) and msg and msg[0] == "ready":
                     self.ready_info = msg[1]
                     continue
+                if isinstance(msg, tuple) and msg and msg[0] == "heartbeat":
+                    return None  # the caller checks cancel and hang timers on every return
                 return msg
             # only the pidfd: the process is gone (read what it sent before dying first)
             if self.conn.poll():
                 continue
             raise WorkerDied(self._exit_code())
+
+    def silence(self) -> float:
+        """Seconds since the worker last sent anything (a heartbeat counts); 0 when no worker runs."""
+        return time.monotonic() - self._last_heard if self.alive else 0.0
 
     def _exit_code(self) -> int | None:
         try:

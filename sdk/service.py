@@ -3,19 +3,24 @@
 It takes the render lock of a project, recovers jobs a dead service left RUNNING, then feeds
 queued jobs one at a time to an executor (a spawned worker process by default), turns the
 worker's events into database updates, and hands every event to its subscribers. A worker that
-dies, hangs on cancel or runs out of memory fails (or cancels) its job, never the service.
+dies, hangs (no heartbeat), ignores a cancel or runs out of memory fails (or cancels) its job,
+never the service. A full disk fails the job and pauses the queue with the reason; a stored job
+that fails validation is FAILED with the reason and the queue moves on.
+
+The service never imports torch: only the worker does.
 """
 from __future__ import annotations
 
 import logging
-import shutil
 import socket
 import threading
 import time
+import traceback
 from typing import TYPE_CHECKING, Any, Callable
 
 from sdk import events as ev
-from sdk.errors import VGenError
+from sdk.diskspace import MIN_FREE_BYTES, check_free, disk_full, is_disk_full
+from sdk.errors import DiskFull, InvalidRequest, VGenError
 from sdk.executor import LocalProcessExecutor, WorkerDied, describe_exit
 
 if TYPE_CHECKING:
@@ -32,8 +37,10 @@ class RenderService:
     """Runs a project's queue.
 
     Parameters: ``project`` (an open :class:`sdk.Project`), ``registry`` (defaults to the installed
-    plugins), ``executor`` (defaults to :class:`LocalProcessExecutor`), ``grace_period`` seconds a
-    cancelled job gets before its worker is terminated, then killed.
+    plugins), ``executor`` (defaults to :class:`LocalProcessExecutor` on ``device``), ``grace_period``
+    seconds a cancelled job gets before its worker is terminated, then killed; ``hang_timeout`` seconds
+    of worker silence (no heartbeat, no event) after which the job fails as hung and the worker is killed;
+    ``heartbeat`` seconds between the worker's heartbeats (default 5).
     """
 
     def __init__(
@@ -42,18 +49,24 @@ class RenderService:
         *,
         registry: "PluginRegistry | None" = None,
         executor: "Executor | None" = None,
-        device: str = "cpu",
+        device: str = "auto",
         grace_period: float = 10.0,
+        hang_timeout: float = 120.0,
+        heartbeat: float | None = None,
         poll_interval: float = 0.2,
         progress_write_interval: float = 0.5,
         holder: str = "",
+        min_free_bytes: int | None = None,
     ) -> None:
         from sdk.plugins import load_plugins
 
         self.project = project
         self.registry = registry or load_plugins()
-        self.executor = executor or LocalProcessExecutor(device)
+        self.executor = executor or LocalProcessExecutor(device, heartbeat=heartbeat)
         self.grace_period = grace_period
+        self.hang_timeout = hang_timeout
+        #: no job starts with less free space than this on the project's disk
+        self.min_free_bytes = MIN_FREE_BYTES if min_free_bytes is None else int(min_free_bytes)
         self.poll_interval = poll_interval
         self.progress_write_interval = progress_write_interval
         self.holder = holder or f"RenderService on {socket.gethostname()}"
@@ -64,6 +77,8 @@ class RenderService:
         self._lock_handle: Any = None
         self.current_job: str | None = None
         self.stats = {"succeeded": 0, "failed": 0, "cancelled": 0}
+        #: why the service paused itself (a full disk), or "" — the user's own pause() leaves it empty
+        self.pause_reason = ""
 
     # -- subscribers --------------------------------------------------------------------
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
@@ -86,9 +101,17 @@ class RenderService:
         try:
             while not self._stop.is_set():
                 if self._paused.is_set():
+                    if until_empty and self.pause_reason:
+                        break  # a script or the CLI gets the reason back instead of waiting forever
                     self._stop.wait(self.poll_interval)
                     continue
-                job = self.project.claim_next_job()
+                try:
+                    check_free(self.project.path, self.min_free_bytes)
+                    job = self.project.claim_next_job()
+                except Exception as exc:  # a resource fault between jobs: pause, never crash
+                    if not self._pause_for(exc, None):
+                        raise
+                    continue
                 if job is None:
                     if until_empty:
                         break
@@ -98,7 +121,10 @@ class RenderService:
         finally:
             self.executor.shutdown()
             self._release()
-        return dict(self.stats)
+        stats: dict[str, Any] = dict(self.stats)
+        if self.pause_reason:
+            stats["paused"] = self.pause_reason
+        return stats
 
     def start(self) -> None:
         """Run the queue in a background thread until :meth:`stop` (for the GUI)."""
@@ -121,6 +147,7 @@ class RenderService:
         self._paused.set()
 
     def resume(self) -> None:
+        self.pause_reason = ""
         self._paused.clear()
 
     @property
@@ -139,8 +166,13 @@ class RenderService:
 
     def _acquire(self) -> None:
         if self._lock_handle is None:
+            check_free(self.project.path, self.min_free_bytes)  # a full disk is refused up front, with the same message as mid-run
             self._lock_handle = self.project.acquire_render_lock(self.holder)
-            recovered = self.project.requeue_running()
+            try:
+                recovered = self.project.requeue_running()
+            except BaseException:
+                self._release()
+                raise
             if recovered:
                 log.info("re-queued %d job(s) left RUNNING by a stopped service", recovered)
 
@@ -155,13 +187,59 @@ class RenderService:
         try:
             try:
                 payload = self._payload(job)
-            except VGenError as exc:
-                self._fail(job.id, exc.user_message, exc.hint, "")
+            except Exception as exc:  # a stored recipe that no longer validates: that job fails, the queue goes on
+                if is_disk_full(exc):
+                    raise
+                if isinstance(exc, VGenError):
+                    self._fail(job.id, exc.user_message, exc.hint, "")
+                else:
+                    self._fail(job.id, f"This job's stored request is invalid ({type(exc).__name__}: {exc}).",
+                               "Queue it again from the GUI or `vgen queue add`; the stored row may be damaged.",
+                               traceback.format_exc())
                 return
             self.executor.start_job(payload)
             self._pump(job, payload)
+        except Exception as exc:  # boundary: a fault while running one job never stops the service
+            if self._pause_for(exc, job.id):
+                return
+            log.exception("job %s: unexpected error in the service", job.id)
+            self.executor.terminate()
+            self._try_fail(job.id, f"The render service failed on this job ({type(exc).__name__}: {exc}).",
+                           "See the job log for the traceback; the queue goes on.", traceback.format_exc())
         finally:
             self.current_job = None
+
+    def _pause_for(self, exc: BaseException, job_id: str | None) -> bool:
+        """A full disk: stop the worker, drop the job's staging, fail the job (if the database can still take
+        it), pause the queue and say why. Returns False for any other error (the caller handles it)."""
+        if not (isinstance(exc, DiskFull) or is_disk_full(exc)):
+            return False
+        full = exc if isinstance(exc, DiskFull) else disk_full(self.project.path)
+        if job_id is not None:
+            self.executor.terminate()
+            self._discard_staging(job_id)  # frees what the job wrote before anything else is tried
+            if not self._try_fail(job_id, full.user_message, full.hint, "", reason="disk_full"):
+                log.warning("job %s stays RUNNING until the disk has room; the next start re-queues it", job_id)
+        self.pause_reason = full.user_message
+        self._paused.set()
+        log.warning("queue paused: %s", full.user_message)
+        self._publish(ev.QueuePaused(job_id or "", reason=full.user_message, hint=full.hint))
+        return True
+
+    def _discard_staging(self, job_id: str) -> None:
+        try:
+            self.project.discard_staging(job_id)
+        except Exception:  # best effort: the next start clears .staging/ anyway
+            log.exception("could not clear the staging folder of job %s", job_id)
+
+    def _try_fail(self, job_id: str, message: str, hint: str, tb: str, reason: str = "") -> bool:
+        """Fail a job, reporting (not raising) if the database refuses the write. True if recorded."""
+        try:
+            self._fail(job_id, message, hint, tb, reason=reason)
+            return True
+        except Exception:
+            log.exception("could not record the failure of job %s", job_id)
+            return False
 
     def _pump(self, job: "JobRecord", payload: dict[str, Any]) -> None:
         job_id = job.id
@@ -181,7 +259,8 @@ class RenderService:
                     self._cancelled(job_id)
                 else:
                     self._fail(job_id, str(died), "The next job starts a fresh worker. If this repeats, "
-                               "lower the memory use (smaller size or fewer frames).", "", died.exit_code)
+                               "lower the memory use (smaller size or fewer frames).", "", died.exit_code,
+                               reason="crashed")
                 return
             now = time.monotonic()
             if cancel_sent_at is None and (event is None or now - last_check > self.poll_interval):
@@ -193,7 +272,16 @@ class RenderService:
                 code = self.executor.terminate()
                 log.warning("job %s ignored cancel for %.1fs; worker stopped (%s)", job_id, self.grace_period,
                             describe_exit(code))
+                self.project.add_log(job_id, "WARNING", f"ignored cancel; killed after {self.grace_period:g} s")
                 self._cancelled(job_id)
+                return
+            silent = self.executor.silence()
+            if cancel_sent_at is None and silent > self.hang_timeout:
+                self.executor.terminate(grace=0.0)  # a stopped (SIGSTOP) or wedged process only dies by SIGKILL
+                self._fail(job_id, f"worker hung (no heartbeat for {silent:.0f} s)",
+                           f"The worker was killed and the queue goes on. If this repeats, raise the limit "
+                           f"(now {self.hang_timeout:g} s: `vgen queue run --hang-timeout`) or look for a stuck "
+                           "device driver.", "", reason="hung")
                 return
             if event is None:
                 continue
@@ -215,7 +303,11 @@ class RenderService:
                 event.output_dir = str(output.dir)
                 self.stats["succeeded"] += 1
             elif isinstance(event, ev.JobFailed):
-                self._fail(job_id, event.message, event.hint, event.traceback, publish=False)
+                if event.reason == "disk_full":
+                    self._publish(event)
+                    self._pause_for(DiskFull(event.message, event.hint), job_id)
+                    return
+                self._fail(job_id, event.message, event.hint, event.traceback, publish=False, reason=event.reason)
             elif isinstance(event, ev.JobCancelled):
                 self._cancelled(job_id, publish=False)
             self._publish(event)
@@ -223,11 +315,12 @@ class RenderService:
                 return
 
     def _fail(self, job_id: str, message: str, hint: str, tb: str, exit_code: int | None = None,
-              publish: bool = True) -> None:
+              publish: bool = True, reason: str = "") -> None:
         self.project.fail_job(job_id, message, hint=hint, traceback=tb, exit_code=exit_code)
         self.stats["failed"] += 1
         if publish:
-            self._publish(ev.JobFailed(job_id, message=message, hint=hint, traceback=tb, exit_code=exit_code))
+            self._publish(ev.JobFailed(job_id, message=message, hint=hint, traceback=tb, exit_code=exit_code,
+                                       reason=reason))
 
     def _cancelled(self, job_id: str, publish: bool = True) -> None:
         self.project.mark_cancelled(job_id)
@@ -240,11 +333,15 @@ class RenderService:
         from sdk import weights as w
         from sdk.outputs import build_meta
 
+        from sdk.params import validate_params
+
         spec = self.registry.spec(job.spec_id)
+        if not isinstance(job.params, dict) or not isinstance(job.inputs, dict):
+            raise InvalidRequest(f"Job {job.id}'s stored params/inputs are not objects.",
+                                 hint="The row was damaged or crafted; queue the job again.", field="params")
+        validate_params(spec.params, job.params, spec_id=spec.id)  # the stored recipe must still be valid
+        self.project.discard_staging(job.id)  # what an earlier attempt left
         staging = self.project.staging_dir(job.id)
-        if staging.exists():
-            shutil.rmtree(staging)
-        staging.mkdir(parents=True)
         inputs: dict[str, Any] = {}
         hashes: dict[str, Any] = {}
         if "image" in job.inputs:

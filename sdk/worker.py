@@ -4,7 +4,10 @@ It is started as ``python -m sdk.worker --fd N`` by :class:`sdk.executor.LocalPr
 and talks to its parent over one duplex socket (a multiprocessing ``Connection``):
 
 - parent → worker: ``("start", payload)``, ``("cancel", job_id)``, ``("shutdown",)``
-- worker → parent: ``("ready", info)`` once, then :mod:`sdk.events` objects.
+- worker → parent: ``("ready", info)`` once, ``("heartbeat", monotonic seconds)`` every ``--heartbeat`` seconds
+  (from a thread, so a long step or a long load still beats), and :mod:`sdk.events` objects.
+
+Nothing torch-typed crosses the pipe: the parent (the service) never imports torch.
 
 Any exception becomes ``JobFailed(user_message, traceback)``; the worker itself keeps running.
 """
@@ -20,6 +23,9 @@ from typing import Any
 
 from sdk import events as ev
 from sdk.errors import JobCancelled, OutOfMemory, VGenError
+
+#: seconds between heartbeats (DESIGN §2: at least every 10 s)
+HEARTBEAT_S = 5.0
 
 
 class _Channel:
@@ -58,10 +64,20 @@ class _Channel:
                 self.jobs.put(None)
                 return
 
+    def beat_forever(self, interval: float) -> None:
+        """Start the heartbeat thread: one ``("heartbeat", t)`` every ``interval`` seconds until the parent goes."""
+        def beat() -> None:
+            while not self.parent_gone:
+                self.send(("heartbeat", time.monotonic()))
+                time.sleep(interval)
 
-def worker_main(conn: Any, device: str = "cpu", threads: int | None = None) -> None:
+        threading.Thread(target=beat, name="vgen-worker-heartbeat", daemon=True).start()
+
+
+def worker_main(conn: Any, device: str = "cpu", threads: int | None = None, heartbeat: float = HEARTBEAT_S) -> None:
     """Entry point of the spawned worker process."""
     chan = _Channel(conn)
+    chan.beat_forever(heartbeat)  # before importing torch: a slow start-up is not a hang
     t0 = time.monotonic()
     import torch  # noqa: PLC0415 - the worker is the only process that imports torch
 
@@ -73,7 +89,8 @@ def worker_main(conn: Any, device: str = "cpu", threads: int | None = None) -> N
     registry = load_plugins()
     cache = ModelCache(budget_bytes=int(os.environ.get("VGEN_MODEL_CACHE_BYTES", 16 * 2**30)))
     instances: dict[str, Any] = {}
-    chan.send(("ready", {"pid": os.getpid(), "startup_s": time.monotonic() - t0, "torch": torch.__version__}))
+    # str(): torch.__version__ is a TorchVersion, whose unpickling would import torch in the service
+    chan.send(("ready", {"pid": os.getpid(), "startup_s": time.monotonic() - t0, "torch": str(torch.__version__)}))
     while True:
         payload = chan.jobs.get()
         if payload is None or chan.parent_gone:
@@ -136,24 +153,31 @@ def _run_job(payload: dict, chan: _Channel, registry: Any, cache: Any, instances
         chan.send(ev.JobFinished(job_id, output_dir=str(staging)))
     except JobCancelled:
         chan.send(ev.JobCancelled(job_id))
-    except VGenError as exc:
-        chan.send(ev.JobFailed(job_id, message=exc.user_message, hint=exc.hint, traceback=traceback.format_exc()))
     except Exception as exc:  # process boundary: every failure is reported, the worker lives on
-        message, hint = _describe(exc)
-        chan.send(ev.JobFailed(job_id, message=message, hint=hint, traceback=traceback.format_exc()))
+        message, hint, reason = _describe(exc, staging)
+        chan.send(ev.JobFailed(job_id, message=message, hint=hint, traceback=traceback.format_exc(), reason=reason))
     finally:
         chan.cancelled.discard(job_id)
 
 
-def _describe(exc: BaseException) -> tuple[str, str]:
-    text = f"{type(exc).__name__}: {exc}"
+def _describe(exc: BaseException, staging: Path) -> tuple[str, str, str]:
+    """(message, hint, reason) of a failed job; ``reason`` names a known resource fault ("" otherwise)."""
+    from sdk.diskspace import disk_full, is_disk_full
+
+    if is_disk_full(exc):
+        full = disk_full(staging.parent.parent if staging.parent.name == ".staging" else staging)  # the project
+        return full.user_message, full.hint, "disk_full"
+    if isinstance(exc, OutOfMemory):
+        return exc.user_message, exc.hint, "out_of_memory"
     if "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError":
         oom = OutOfMemory(
             "The device ran out of memory.",
             hint="Lower height/width/num_frames, set decode_chunk_size=1, or use a lower-memory mode (fp16/bf16, CPU offload).",
         )
-        return oom.user_message, oom.hint
-    return text, "See the job log (`vgen jobs show PROJECT JOB`) for the traceback."
+        return oom.user_message, oom.hint, "out_of_memory"
+    if isinstance(exc, VGenError):
+        return exc.user_message, exc.hint, ""
+    return f"{type(exc).__name__}: {exc}", "See the job log (`vgen jobs show PROJECT JOB`) for the traceback.", ""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -164,8 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fd", type=int, required=True)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--heartbeat", type=float, default=HEARTBEAT_S, help="seconds between heartbeats")
     a = ap.parse_args(argv)
-    worker_main(Connection(a.fd), a.device, a.threads)
+    worker_main(Connection(a.fd), a.device, a.threads, a.heartbeat)
 
 
 if __name__ == "__main__":

@@ -188,6 +188,10 @@ class QueueMixin:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
+    def discard_staging(self, job_id: str) -> None:
+        """Remove ``.staging/<job_id>`` and what it holds (a link is removed, never followed)."""
+        shutil.rmtree(self.path / ".staging" / job_id, ignore_errors=True)
+
     # ------------------------------------------------------------------ RenderService only
     def claim_next_job(self) -> JobRecord | None:
         """Atomically take the first QUEUED job: RUNNING, attempts + 1, started now. None if none queued."""

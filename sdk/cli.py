@@ -143,7 +143,7 @@ def cmd_queue_run(a: argparse.Namespace) -> int:
     from sdk.service import RenderService
 
     with _open(a.path) as p:
-        service = RenderService(p, grace_period=a.grace, hang_timeout=a.hang_timeout)
+        service = RenderService(p, device=a.device, grace_period=a.grace, hang_timeout=a.hang_timeout)
         bar = _ProgressPrinter(p) if not a.json else None
 
         def on_event(event: ev.Event) -> None:
@@ -398,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     c = cmd(g, "run", cmd_queue_run, "render until the queue is empty")
     c.add_argument("path"); c.add_argument("--json", action="store_true", help="one JSON event per line")
     c.add_argument("--grace", type=float, default=10.0, help="seconds a cancelled job gets before its worker is killed")
+    c.add_argument("--device", default="auto",
+                   help="auto (CUDA, then MPS, then CPU), cpu, mps, cuda, cuda:N, or a list (cuda:0,cuda:1: one "
+                        "worker per device, one queue)")
     c.add_argument("--hang-timeout", type=float, default=120.0,
                    help="seconds without a heartbeat after which a job fails as hung and its worker is killed")
     c = cmd(g, "list", cmd_queue_list, "list jobs")

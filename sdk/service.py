@@ -37,10 +37,15 @@ class RenderService:
     """Runs a project's queue.
 
     Parameters: ``project`` (an open :class:`sdk.Project`), ``registry`` (defaults to the installed
-    plugins), ``executor`` (defaults to :class:`LocalProcessExecutor` on ``device``), ``grace_period``
-    seconds a cancelled job gets before its worker is terminated, then killed; ``hang_timeout`` seconds
-    of worker silence (no heartbeat, no event) after which the job fails as hung and the worker is killed;
-    ``heartbeat`` seconds between the worker's heartbeats (default 5).
+    plugins), ``device`` (``auto``, ``cpu``, ``mps``, ``cuda``, ``cuda:N`` or a comma-separated list: one
+    worker per device, all pulling from the one queue; checked against this machine before anything
+    starts), ``executor``/``executors`` (instead of ``device``: the executor(s) to run jobs on),
+    ``grace_period`` seconds a cancelled job gets before its worker is terminated, then killed;
+    ``hang_timeout`` seconds of worker silence (no heartbeat, no event) after which the job fails as hung
+    and the worker is killed; ``heartbeat`` seconds between the worker's heartbeats (default 5);
+    ``min_free_bytes`` free space a job needs on the project's disk to start.
+
+    Raises :class:`InvalidRequest` (field ``device``) for a device this machine lacks, naming those it has.
     """
 
     def __init__(
@@ -49,6 +54,7 @@ class RenderService:
         *,
         registry: "PluginRegistry | None" = None,
         executor: "Executor | None" = None,
+        executors: "list[Executor] | None" = None,
         device: str = "auto",
         grace_period: float = 10.0,
         hang_timeout: float = 120.0,
@@ -58,11 +64,17 @@ class RenderService:
         holder: str = "",
         min_free_bytes: int | None = None,
     ) -> None:
+        from sdk.devices import parse_devices
         from sdk.plugins import load_plugins
 
         self.project = project
         self.registry = registry or load_plugins()
-        self.executor = executor or LocalProcessExecutor(device, heartbeat=heartbeat)
+        if executors:
+            self.executors: list[Executor] = list(executors)
+        elif executor is not None:
+            self.executors = [executor]
+        else:
+            self.executors = [LocalProcessExecutor(d, heartbeat=heartbeat) for d in parse_devices(device)]
         self.grace_period = grace_period
         self.hang_timeout = hang_timeout
         #: no job starts with less free space than this on the project's disk
@@ -75,14 +87,32 @@ class RenderService:
         self._paused = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock_handle: Any = None
-        self.current_job: str | None = None
+        #: job id → the executor running it (one per device)
+        self._running: dict[str, Executor] = {}
+        self._stats_lock = threading.Lock()
         self.stats = {"succeeded": 0, "failed": 0, "cancelled": 0}
         #: why the service paused itself (a full disk), or "" — the user's own pause() leaves it empty
         self.pause_reason = ""
 
+    @property
+    def executor(self) -> "Executor":
+        """The first device's executor (the only one unless several devices were given)."""
+        return self.executors[0]
+
+    @property
+    def current_job(self) -> str | None:
+        """A running job's id (the first device's when several run), or None."""
+        running = list(self._running)
+        return running[0] if running else None
+
+    @property
+    def running_jobs(self) -> list[str]:
+        """Ids of the jobs running now, one per busy device."""
+        return list(self._running)
+
     # -- subscribers --------------------------------------------------------------------
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
-        """Call ``fn(event)`` for every event (from the service's thread). Returns an unsubscribe."""
+        """Call ``fn(event)`` for every event (from a service thread: one per device). Returns an unsubscribe."""
         self._subscribers.append(fn)
         return lambda: self._subscribers.remove(fn) if fn in self._subscribers else None
 
@@ -93,38 +123,55 @@ class RenderService:
             except Exception:  # a broken view must not stop the queue
                 log.exception("event subscriber failed")
 
+    def _count(self, key: str) -> None:
+        with self._stats_lock:
+            self.stats[key] += 1
+
     # -- running ------------------------------------------------------------------------
-    def run(self, *, until_empty: bool = True) -> dict[str, int]:
-        """Render queued jobs; return counts. With ``until_empty`` it returns once the queue is
-        empty; otherwise it keeps watching for new jobs until :meth:`stop`."""
+    def run(self, *, until_empty: bool = True) -> dict[str, Any]:
+        """Render queued jobs; return counts (and ``"paused"``: the reason, when a full disk paused the queue).
+
+        With ``until_empty`` it returns once the queue is empty (or paused by a fault); otherwise it keeps
+        watching for new jobs until :meth:`stop`. Several devices run one job each at a time."""
         self._acquire()
         try:
-            while not self._stop.is_set():
-                if self._paused.is_set():
-                    if until_empty and self.pause_reason:
-                        break  # a script or the CLI gets the reason back instead of waiting forever
-                    self._stop.wait(self.poll_interval)
-                    continue
-                try:
-                    check_free(self.project.path, self.min_free_bytes)
-                    job = self.project.claim_next_job()
-                except Exception as exc:  # a resource fault between jobs: pause, never crash
-                    if not self._pause_for(exc, None):
-                        raise
-                    continue
-                if job is None:
-                    if until_empty:
-                        break
-                    self._stop.wait(self.poll_interval)
-                    continue
-                self._run_one(job)
+            others = [threading.Thread(target=self._slot, args=(ex, until_empty), name=f"vgen-render-{i + 1}",
+                                       daemon=True) for i, ex in enumerate(self.executors[1:])]
+            for t in others:
+                t.start()
+            self._slot(self.executors[0], until_empty)
+            for t in others:
+                t.join()
         finally:
-            self.executor.shutdown()
+            for ex in self.executors:
+                ex.shutdown()
             self._release()
         stats: dict[str, Any] = dict(self.stats)
         if self.pause_reason:
             stats["paused"] = self.pause_reason
         return stats
+
+    def _slot(self, executor: "Executor", until_empty: bool) -> None:
+        """One device's loop: claim the next queued job (atomically: no job runs twice), run it, repeat."""
+        while not self._stop.is_set():
+            if self._paused.is_set():
+                if until_empty and self.pause_reason:
+                    return  # a script or the CLI gets the reason back instead of waiting forever
+                self._stop.wait(self.poll_interval)
+                continue
+            try:
+                check_free(self.project.path, self.min_free_bytes)
+                job = self.project.claim_next_job()
+            except Exception as exc:  # a resource fault between jobs: pause, never crash
+                if not self._pause_for(exc, None, executor):
+                    raise
+                continue
+            if job is None:
+                if until_empty:
+                    return
+                self._stop.wait(self.poll_interval)
+                continue
+            self._run_one(job, executor)
 
     def start(self) -> None:
         """Run the queue in a background thread until :meth:`stop` (for the GUI)."""
@@ -136,7 +183,7 @@ class RenderService:
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop after terminating the running job (it goes back to QUEUED: nothing is lost)."""
+        """Stop after terminating the running job(s) (they go back to QUEUED: nothing is lost)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -161,12 +208,14 @@ class RenderService:
     def cancel(self, job_id: str) -> None:
         """Cancel a queued job at once, or ask the running one to stop (grace period, then kill)."""
         job = self.project.request_cancel(job_id)
-        if job.id == self.current_job:
-            self.executor.cancel_job(job.id)
+        executor = self._running.get(job.id)
+        if executor is not None:
+            executor.cancel_job(job.id)
 
     def _acquire(self) -> None:
         if self._lock_handle is None:
-            check_free(self.project.path, self.min_free_bytes)  # a full disk is refused up front, with the same message as mid-run
+            # a full disk is refused up front, with the same message as mid-run
+            check_free(self.project.path, self.min_free_bytes)
             self._lock_handle = self.project.acquire_render_lock(self.holder)
             try:
                 recovered = self.project.requeue_running()
@@ -182,8 +231,8 @@ class RenderService:
             self._lock_handle = None
 
     # -- one job ------------------------------------------------------------------------
-    def _run_one(self, job: "JobRecord") -> None:
-        self.current_job = job.id
+    def _run_one(self, job: "JobRecord", executor: "Executor") -> None:
+        self._running[job.id] = executor
         try:
             try:
                 payload = self._payload(job)
@@ -197,26 +246,26 @@ class RenderService:
                                "Queue it again from the GUI or `vgen queue add`; the stored row may be damaged.",
                                traceback.format_exc())
                 return
-            self.executor.start_job(payload)
-            self._pump(job, payload)
+            executor.start_job(payload)
+            self._pump(job, executor)
         except Exception as exc:  # boundary: a fault while running one job never stops the service
-            if self._pause_for(exc, job.id):
+            if self._pause_for(exc, job.id, executor):
                 return
             log.exception("job %s: unexpected error in the service", job.id)
-            self.executor.terminate()
+            executor.terminate()
             self._try_fail(job.id, f"The render service failed on this job ({type(exc).__name__}: {exc}).",
                            "See the job log for the traceback; the queue goes on.", traceback.format_exc())
         finally:
-            self.current_job = None
+            self._running.pop(job.id, None)
 
-    def _pause_for(self, exc: BaseException, job_id: str | None) -> bool:
+    def _pause_for(self, exc: BaseException, job_id: str | None, executor: "Executor") -> bool:
         """A full disk: stop the worker, drop the job's staging, fail the job (if the database can still take
         it), pause the queue and say why. Returns False for any other error (the caller handles it)."""
         if not (isinstance(exc, DiskFull) or is_disk_full(exc)):
             return False
         full = exc if isinstance(exc, DiskFull) else disk_full(self.project.path)
         if job_id is not None:
-            self.executor.terminate()
+            executor.terminate()
             self._discard_staging(job_id)  # frees what the job wrote before anything else is tried
             if not self._try_fail(job_id, full.user_message, full.hint, "", reason="disk_full"):
                 log.warning("job %s stays RUNNING until the disk has room; the next start re-queues it", job_id)
@@ -241,7 +290,7 @@ class RenderService:
             log.exception("could not record the failure of job %s", job_id)
             return False
 
-    def _pump(self, job: "JobRecord", payload: dict[str, Any]) -> None:
+    def _pump(self, job: "JobRecord", executor: "Executor") -> None:
         job_id = job.id
         cancel_sent_at: float | None = None
         last_write = 0.0
@@ -249,11 +298,11 @@ class RenderService:
         while True:
             if self._stop.is_set():
                 # The service is stopping: the job goes back to the queue, nothing is lost.
-                self.executor.terminate()
+                executor.terminate()
                 self.project.requeue_running()
                 return
             try:
-                event = self.executor.next_event(self.poll_interval)
+                event = executor.next_event(self.poll_interval)
             except WorkerDied as died:
                 if cancel_sent_at is not None:
                     self._cancelled(job_id)
@@ -266,18 +315,18 @@ class RenderService:
             if cancel_sent_at is None and (event is None or now - last_check > self.poll_interval):
                 last_check = now
                 if self.project.job(job_id).cancel_requested:
-                    self.executor.cancel_job(job_id)
+                    executor.cancel_job(job_id)
                     cancel_sent_at = now
             if cancel_sent_at is not None and now - cancel_sent_at > self.grace_period:
-                code = self.executor.terminate()
+                code = executor.terminate()
                 log.warning("job %s ignored cancel for %.1fs; worker stopped (%s)", job_id, self.grace_period,
                             describe_exit(code))
                 self.project.add_log(job_id, "WARNING", f"ignored cancel; killed after {self.grace_period:g} s")
                 self._cancelled(job_id)
                 return
-            silent = self.executor.silence()
+            silent = executor.silence()
             if cancel_sent_at is None and silent > self.hang_timeout:
-                self.executor.terminate(grace=0.0)  # a stopped (SIGSTOP) or wedged process only dies by SIGKILL
+                executor.terminate(grace=0.0)  # a stopped (SIGSTOP) or wedged process only dies by SIGKILL
                 self._fail(job_id, f"worker hung (no heartbeat for {silent:.0f} s)",
                            f"The worker was killed and the queue goes on. If this repeats, raise the limit "
                            f"(now {self.hang_timeout:g} s: `vgen queue run --hang-timeout`) or look for a stuck "
@@ -301,11 +350,10 @@ class RenderService:
             elif isinstance(event, ev.JobFinished):
                 output = self.project.finish_job(job_id, self.project.staging_dir(job_id))
                 event.output_dir = str(output.dir)
-                self.stats["succeeded"] += 1
+                self._count("succeeded")
             elif isinstance(event, ev.JobFailed):
-                if event.reason == "disk_full":
-                    self._publish(event)
-                    self._pause_for(DiskFull(event.message, event.hint), job_id)
+                if event.reason == "disk_full":  # fails the job and pauses the queue (publishes both)
+                    self._pause_for(DiskFull(event.message, event.hint), job_id, executor)
                     return
                 self._fail(job_id, event.message, event.hint, event.traceback, publish=False, reason=event.reason)
             elif isinstance(event, ev.JobCancelled):
@@ -317,14 +365,14 @@ class RenderService:
     def _fail(self, job_id: str, message: str, hint: str, tb: str, exit_code: int | None = None,
               publish: bool = True, reason: str = "") -> None:
         self.project.fail_job(job_id, message, hint=hint, traceback=tb, exit_code=exit_code)
-        self.stats["failed"] += 1
+        self._count("failed")
         if publish:
             self._publish(ev.JobFailed(job_id, message=message, hint=hint, traceback=tb, exit_code=exit_code,
                                        reason=reason))
 
     def _cancelled(self, job_id: str, publish: bool = True) -> None:
         self.project.mark_cancelled(job_id)
-        self.stats["cancelled"] += 1
+        self._count("cancelled")
         if publish:
             self._publish(ev.JobCancelled(job_id))
 
@@ -332,7 +380,6 @@ class RenderService:
         """Everything the worker needs, with inputs resolved to files."""
         from sdk import weights as w
         from sdk.outputs import build_meta
-
         from sdk.params import validate_params
 
         spec = self.registry.spec(job.spec_id)

@@ -173,3 +173,34 @@ def test_a_full_disk_fails_the_job_cleans_up_and_pauses_the_queue(small_disk: Pa
         assert project.integrity_check() == "ok"
     finally:
         project.close()
+
+
+def test_two_workers_share_one_queue_and_no_job_runs_twice(project: Project, tiny_t2v_weights: Path) -> None:
+    from sdk.executor import LocalProcessExecutor
+
+    jobs = [queue(project, tiny_t2v_weights, seeds=str(seed)) for seed in range(6)]
+    workers = [LocalProcessExecutor("cpu", threads=1), LocalProcessExecutor("cpu", threads=1)]
+    started: list[str] = []
+    service = RenderService(project, executors=workers)
+    service.subscribe(lambda e: started.append(e.job_id) if isinstance(e, ev.JobStarted) else None)
+
+    stats = service.run(until_empty=True)
+
+    assert stats["succeeded"] == 6
+    assert sorted(started) == sorted(jobs), "every job started exactly once"
+    assert all(project.job(j).attempts == 1 for j in jobs)
+    assert all(w.starts == 1 for w in workers), "both devices took work"
+
+
+def test_a_device_this_machine_lacks_is_refused_before_anything_moves(project: Project,
+                                                                      tiny_t2v_weights: Path) -> None:
+    from sdk.devices import cuda_devices
+    from sdk.errors import InvalidRequest
+
+    if cuda_devices():
+        pytest.skip("this machine has CUDA")
+    job = queue(project, tiny_t2v_weights)
+    with pytest.raises(InvalidRequest, match="no CUDA device") as err:
+        RenderService(project, device="cuda:1")
+    assert "cpu (" in err.value.hint  # it names the devices there are
+    assert project.job(job).status is JobStatus.QUEUED

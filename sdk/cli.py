@@ -340,6 +340,47 @@ def cmd_models_fetch(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(a: argparse.Namespace) -> int:
+    """Devices (memory, dtypes, attention), ffmpeg, versions: what a worker would run on. Imports torch."""
+    import platform
+    import subprocess
+
+    import sdk
+    from sdk import weights as w
+    from sdk.ml.probe import all_devices
+    from sdk.ml.runtime import resolve_precision
+    from sdk.outputs import _ffmpeg
+
+    devices = all_devices()
+    try:
+        ffmpeg = _ffmpeg()
+        first = subprocess.run([ffmpeg, "-version"], capture_output=True, text=True, timeout=10).stdout.splitlines()
+        ffmpeg_text = f"{ffmpeg} ({first[0] if first else 'unknown version'})"
+    except Exception as exc:  # report, never crash: this is the command people run when something is wrong
+        ffmpeg_text = f"NOT FOUND ({exc})"
+    import torch
+
+    auto = devices[0]["device"]
+    auto_dtype = str(resolve_precision("auto", torch.device(auto))).removeprefix("torch.")
+    report = {"vgen_studio": sdk.__version__, "python": platform.python_version(), "devices": devices,
+              "auto": {"device": auto, "precision": auto_dtype}, "ffmpeg": ffmpeg_text,
+              "models_dir": str(w.models_dir())}
+    if a.json:
+        _print_json(report)
+        return 0
+    print(f"VGen Studio {sdk.__version__}, Python {report['python']}")
+    print("Devices:")
+    for d in devices:
+        mem = f"{d['total_bytes'] / 2**30:.1f} GB total, {d['free_bytes'] / 2**30:.1f} GB free"
+        print(f"  {d['device']:<8} {d['device_name']}\n  {'':<8} {mem}; precisions {', '.join(d['dtypes'])}; "
+              f"attention {', '.join(d['attention'])}")
+    print(f"auto means: device {auto}, precision {auto_dtype}")
+    print(f"ffmpeg: {ffmpeg_text}")
+    print("Versions: " + ", ".join(f"{k} {v}" for k, v in devices[0]["versions"].items()))
+    print(f"Models directory: {report['models_dir']}")
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vgen", description="VGen Studio: projects, render queue, plugins, models.")
@@ -427,6 +468,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     g = group("plugins", "installed plugins")
     c = cmd(g, "list", cmd_plugins_list, "plugins, their generators and trainers, load errors")
+    c.add_argument("--json", action="store_true")
+
+    c = sub.add_parser("doctor", help="devices, precisions, attention backends, ffmpeg and versions")
+    c.set_defaults(fn=cmd_doctor)
     c.add_argument("--json", action="store_true")
 
     g = group("models", "model weights (global, not per project)")

@@ -5,6 +5,7 @@ Torch is imported lazily (only inside the worker or a test does a generator run)
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -71,18 +72,63 @@ class ModelCache:
         size = _size_of(value)
         self._items[key] = (value, size)
         while len(self._items) > 1 and sum(s for _, s in self._items.values()) > self.budget_bytes:
-            self._items.popitem(last=False)
+            _forget(self._items.popitem(last=False)[1][0])
         return value
+
+    def drop(self, key: str) -> None:
+        """Forget ``key`` (its models were released): the next ``get`` loads it again."""
+        item = self._items.pop(key, None)
+        if item is not None:
+            _forget(item[0])
 
     def __contains__(self, key: str) -> bool:
         return key in self._items
 
-    def clear(self) -> None:
-        self._items.clear()
+    @property
+    def sizes(self) -> dict[str, int]:
+        """Bytes held per key (parameters and buffers)."""
+        return {k: size for k, (_, size) in self._items.items()}
 
     @property
     def keys(self) -> list[str]:
         return list(self._items)
+
+    def clear(self) -> None:
+        for value, _ in self._items.values():
+            _forget(value)
+        self._items.clear()
+
+
+def _forget(value: Any) -> None:
+    memory = sys.modules.get("sdk.ml.memory")  # only loaded (with torch) when a mode was ever applied
+    if memory is not None:
+        memory.forget(value)
+
+
+class JobModels:
+    """A job's view of the worker's :class:`ModelCache`: ``get`` also arranges a generator's components for the
+    job's memory mode and hooks the denoiser to record what it runs in (:mod:`sdk.ml.memory`)."""
+
+    def __init__(self, cache: ModelCache, ctx: "JobContext") -> None:
+        self.cache = cache
+        self._ctx = ctx
+
+    def get(self, key: str, load: Callable[[], Any]) -> Any:
+        value = self.cache.get(key, load)
+        ctx = self._ctx
+        if ctx.kind == "generate" and isinstance(value, dict):
+            from sdk.ml import memory  # torch: only ever inside the worker or a test
+
+            memory.prepare(value, mode=ctx.memory_mode, device=ctx.device_for_models())
+            ctx._hooks.append(memory.attach(value, mode=ctx.memory_mode, device=ctx.device_for_models(),
+                                            runtime=ctx.runtime, release=lambda: self.cache.drop(key)))
+        return value
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.cache
+
+    def __getattr__(self, name: str) -> Any:  # hits, misses, keys, clear …
+        return getattr(self.cache, name)
 
 
 def _size_of(value: Any) -> int:
@@ -121,6 +167,8 @@ class JobContext:
         models: ModelCache | None = None,
         device: str = "cpu",
         dtype: str = "float32",
+        memory_mode: str = "none",
+        kind: str = "generate",
         cancel_flag: Callable[[], bool] = lambda: False,
         preview_every: int = 1,
         resume_from: Path | None = None,
@@ -130,9 +178,16 @@ class JobContext:
         self._emit = emit
         self.staging_dir = Path(staging_dir)
         self.staging_dir.mkdir(parents=True, exist_ok=True)
-        self.models = models if models is not None else ModelCache()
         self.device = device
+        #: the precision the models run in (a torch dtype name: float32, bfloat16, float16)
         self.dtype = dtype
+        #: none | balanced | low | minimum (:mod:`sdk.ml.memory`), applied to what ``models.get`` returns
+        self.memory_mode = memory_mode
+        self.kind = kind
+        #: what the job really ran on, for ``meta.json``: the denoiser's dtype and input dtype, attention …
+        self.runtime: dict[str, Any] = {}
+        self._hooks: list[Any] = []
+        self.models = JobModels(models if models is not None else ModelCache(), self)
         self._cancel_flag = cancel_flag
         self.preview_every = max(1, preview_every)
         self._t0 = time.monotonic()
@@ -146,6 +201,20 @@ class JobContext:
         #: cancelled or crashed), or None for a fresh start; ``resume_step`` is its step.
         self.resume_from = Path(resume_from) if resume_from else None
         self.resume_step = int(resume_step)
+
+    def device_for_models(self) -> str:
+        """``device`` with ``auto`` resolved (CUDA, then MPS, then CPU)."""
+        if self.device not in ("", "auto"):
+            return self.device
+        from sdk.ml.device import resolve_device
+
+        return str(resolve_device("auto"))
+
+    def finish(self) -> None:
+        """Remove this job's hooks from the cached models (the worker calls it when the job ends)."""
+        for end in self._hooks:
+            end()
+        self._hooks.clear()
 
     # -- reporting ----------------------------------------------------------------------
     def emit(self, event: ev.Event) -> None:

@@ -74,7 +74,7 @@ class _Channel:
         threading.Thread(target=beat, name="vgen-worker-heartbeat", daemon=True).start()
 
 
-def worker_main(conn: Any, device: str = "cpu", threads: int | None = None, heartbeat: float = HEARTBEAT_S) -> None:
+def worker_main(conn: Any, device: str = "auto", threads: int | None = None, heartbeat: float = HEARTBEAT_S) -> None:
     """Entry point of the spawned worker process."""
     chan = _Channel(conn)
     chan.beat_forever(heartbeat)  # before importing torch: a slow start-up is not a hang
@@ -84,21 +84,38 @@ def worker_main(conn: Any, device: str = "cpu", threads: int | None = None, hear
     from sdk.context import ModelCache
     from sdk.plugins import load_plugins
 
+    from sdk.ml.device import resolve_device
+    from sdk.ml.probe import describe
+
     if threads:
         torch.set_num_threads(threads)
+    try:
+        device = str(resolve_device(device))  # "auto" → cuda, mps or cpu, once for the worker's life
+        info = describe(device)
+    except Exception as exc:  # a device torch cannot use: every job fails with the reason, the service goes on
+        device_error = f"The worker cannot use device {device!r}: {exc}"
+        info = {"device": device, "error": device_error}
+    else:
+        device_error = ""
     registry = load_plugins()
     cache = ModelCache(budget_bytes=int(os.environ.get("VGEN_MODEL_CACHE_BYTES", 16 * 2**30)))
     instances: dict[str, Any] = {}
-    # str(): torch.__version__ is a TorchVersion, whose unpickling would import torch in the service
-    chan.send(("ready", {"pid": os.getpid(), "startup_s": time.monotonic() - t0, "torch": str(torch.__version__)}))
+    # plain data only: torch.__version__ is a TorchVersion, whose unpickling would import torch in the service
+    chan.send(("ready", {"pid": os.getpid(), "startup_s": time.monotonic() - t0, **info}))
     while True:
         payload = chan.jobs.get()
         if payload is None or chan.parent_gone:
             break
-        _run_job(payload, chan, registry, cache, instances, device)
+        if device_error:
+            chan.send(ev.JobStarted(payload["job_id"], kind=payload["kind"], spec_id=payload["spec_id"]))
+            chan.send(ev.JobFailed(payload["job_id"], message=device_error, hint="Run `vgen doctor` to see the "
+                                   "devices torch can use, and pick one with --device."))
+            continue
+        _run_job(payload, chan, registry, cache, instances, device, info)
 
 
-def _run_job(payload: dict, chan: _Channel, registry: Any, cache: Any, instances: dict, device: str) -> None:
+def _run_job(payload: dict, chan: _Channel, registry: Any, cache: Any, instances: dict, device: str,
+             info: dict[str, Any]) -> None:
     from sdk.context import JobContext, JobRequest, MotionInput, SubjectInput
     from sdk.specs import load_entry
 
@@ -124,21 +141,32 @@ def _run_job(payload: dict, chan: _Channel, registry: Any, cache: Any, instances
             inputs=inputs, weights=Path(payload["weights"]) if payload.get("weights") else None,
             weights_id=payload.get("weights_id"),
         )
-        ctx = JobContext(job_id, chan.send, staging_dir=staging, models=cache, device=device,
+        from sdk.ml.runtime import plan_runtime
+
+        plan = plan_runtime(payload, params, request.weights, device, cache)
+        ctx = JobContext(job_id, chan.send, staging_dir=staging, models=cache, device=device, dtype=plan.dtype,
+                         memory_mode=plan.memory_mode, kind=payload["kind"],
                          cancel_flag=lambda: job_id in chan.cancelled or chan.parent_gone,
                          preview_every=int(payload.get("preview_every", 1)),
                          resume_from=payload.get("resume_from"), resume_step=int(payload.get("resume_step") or 0))
+        ctx.runtime.update(plan.record(info))
+        for line in plan.log:
+            ctx.log.info(line)
         if spec.id not in instances:
             instances[spec.id] = load_entry(spec.entry)()
         runner = instances[spec.id]
-        if payload["kind"] == "train":
-            runner.train(ctx, request)
-            video = None
-        else:
-            video = runner.generate(ctx, request)
+        try:
+            if payload["kind"] == "train":
+                runner.train(ctx, request)
+                video = None
+            else:
+                video = runner.generate(ctx, request)
+        finally:
+            ctx.finish()
         ctx.check_cancelled()
         meta = dict(payload.get("meta") or {})
         meta.setdefault("timings", {})["run_s"] = round(time.monotonic() - started, 4)
+        meta["runtime"] = dict(ctx.runtime)
         if video is not None:
             from sdk.outputs import write_output
 
@@ -169,7 +197,9 @@ def _describe(exc: BaseException, staging: Path) -> tuple[str, str, str]:
         return full.user_message, full.hint, "disk_full"
     if isinstance(exc, OutOfMemory):
         return exc.user_message, exc.hint, "out_of_memory"
-    if "out of memory" in str(exc).lower() or type(exc).__name__ == "OutOfMemoryError":
+    text = str(exc).lower()
+    if ("out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
+            or type(exc).__name__ == "OutOfMemoryError" or isinstance(exc, MemoryError)):
         oom = OutOfMemory(
             "The device ran out of memory.",
             hint="Lower height/width/num_frames, set decode_chunk_size=1, or use a lower-memory mode (fp16/bf16, CPU offload).",
@@ -186,7 +216,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ap = argparse.ArgumentParser(prog="python -m sdk.worker")
     ap.add_argument("--fd", type=int, required=True)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--heartbeat", type=float, default=HEARTBEAT_S, help="seconds between heartbeats")
     a = ap.parse_args(argv)

@@ -122,11 +122,14 @@ def latent_factor(vae: torch.nn.Module, height: int, width: int) -> int:
 
 @torch.inference_mode()
 def decode_video(vae: torch.nn.Module, latents: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-    """Latents ``[B,C,F,h,w]`` → float pixels ``[B,F,3,H,W]`` in [-1, 1], decoding ``chunk`` frames at a time."""
+    """Latents ``[B,C,F,h,w]`` → float pixels ``[B,F,3,H,W]`` in [-1, 1], decoding ``chunk`` frames at a time
+    (at most what the job's memory mode allows: :mod:`sdk.ml.memory` sets ``vae._vgen_decode_chunk_cap``)."""
     b, c, f, h, w = latents.shape
     x = (latents / vae.config["scaling_factor"]).permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
     x = x.to(vae.dtype)
     step = chunk if chunk and chunk > 0 else b * f
+    cap = getattr(vae, "_vgen_decode_chunk_cap", None)
+    step = min(step, cap) if cap else step
     parts = [vae.decode(x[i:i + step]).sample for i in range(0, b * f, step)]
     img = torch.cat(parts)
     return img.reshape(b, f, *img.shape[1:]).float()

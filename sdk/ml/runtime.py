@@ -1,0 +1,99 @@
+"""Per job, inside the worker: which dtype and memory mode to run in, decided before anything loads.
+
+``precision`` (``auto|fp32|bf16|fp16``) and ``memory_mode`` (``auto|none|balanced|low|minimum``) come with the job.
+``auto`` precision is fp16 on CUDA (bf16 on CUDA devices that run it, when the spec asks for it), bf16 on an MPS
+device and on CPUs that run bf16 natively (AMX / AVX512-BF16), fp32 on other CPUs. fp16 on a CPU is refused: it is
+emulated there, slower than fp32 and less exact than bf16. ``auto`` memory mode is the fastest mode the preflight
+(:mod:`sdk.ml.preflight`) finds room for; nothing fitting fails the job before it loads.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sdk.errors import InvalidRequest
+from sdk.ml import preflight
+from sdk.ml.device import resolve_device
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_NAMES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """The torch dtype ``precision`` means on ``device``; :class:`InvalidRequest` for fp16 on a CPU or a name that
+    is not a precision."""
+    precision = (precision or "auto").lower()
+    if precision not in PRECISIONS:
+        raise InvalidRequest(f"Unknown precision {precision!r}.", hint="Use one of: " + ", ".join(PRECISIONS) + ".",
+                             field="precision")
+    if precision == "fp16" and device.type == "cpu":
+        raise InvalidRequest("precision fp16 was asked for on the CPU.",
+                             hint="CPUs emulate fp16 (slow and inexact): use bf16 (native on this CPU if it has "
+                                  "AMX/AVX512-BF16), fp32, or auto.", field="precision")
+    if precision != "auto":
+        return _NAMES[precision]
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "mps":
+        return torch.bfloat16
+    from sdk.devices import cpu_info
+
+    return torch.bfloat16 if cpu_info().native_bf16 else torch.float32
+
+
+@dataclass
+class RuntimePlan:
+    device: str
+    precision: str
+    dtype: str                 # torch dtype name the models run in: float32 | bfloat16 | float16
+    memory_mode: str           # none | balanced | low | minimum (auto resolved)
+    requested_memory_mode: str
+    estimate: dict[str, Any] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+
+    def record(self, info: dict[str, Any]) -> dict[str, Any]:
+        """What ``meta.json`` keeps under ``runtime`` (the denoiser's dtype and attention are added as it runs)."""
+        return {"device": self.device, "device_name": info.get("device_name", ""), "precision": self.precision,
+                "dtype": self.dtype, "memory_mode": self.memory_mode,
+                "requested_memory_mode": self.requested_memory_mode, "preflight": self.estimate,
+                "versions": info.get("versions", {})}
+
+
+def plan_runtime(payload: dict[str, Any], params: Any, weights: Path | None, device: str, cache: Any) -> RuntimePlan:
+    """Resolve the job's precision and memory mode on ``device`` (see the module docstring)."""
+    dev = resolve_device(device)
+    precision = str(payload.get("precision") or "auto")
+    requested = str(payload.get("memory_mode") or "auto")
+    if payload.get("kind") == "train":
+        # trainers keep fp32 weights (mixed_precision is their own param) and manage their own memory
+        return RuntimePlan(str(dev), precision, "float32", "none", requested)
+    dtype = resolve_precision(precision, dev)
+    plan = RuntimePlan(str(dev), precision, str(dtype).removeprefix("torch."), requested, requested)
+    frames, height, width = (getattr(params, k, None) for k in ("num_frames", "height", "width"))
+    if weights is None or not all(isinstance(v, int) for v in (frames, height, width)):
+        plan.memory_mode = "none" if requested == "auto" else requested
+        return plan
+    try:
+        parts = preflight.components(weights)
+    except (OSError, ValueError) as exc:  # the loader will name what is wrong with the files
+        plan.log.append(f"preflight skipped: cannot read {weights} ({exc})")
+        plan.memory_mode = "none" if requested == "auto" else requested
+        return plan
+    root = str(Path(weights).resolve())
+    cached = sum(size for key, size in getattr(cache, "sizes", {}).items() if root in key)
+    mode, est = preflight.choose_mode(
+        requested, parts, device=dev, dtype=dtype, frames=frames, height=height, width=width,
+        cfg=float(getattr(params, "guidance_scale", 0.0) or 0.0) > 1.0,
+        decode_chunk=getattr(params, "decode_chunk_size", None), cached_bytes=cached)
+    plan.memory_mode, plan.estimate = mode, est.to_dict()
+    verb = "chose" if requested == "auto" else "asked for"
+    plan.log.append(f"preflight: about {preflight.gb(est.total_bytes)} needed ({preflight.gb(est.resident_weights_bytes)} "
+                    f"weights + {preflight.gb(est.activations_bytes)} activations), {preflight.gb(est.available_bytes)} "
+                    f"available on {dev}; {verb} memory_mode={mode}, {plan.dtype}")
+    if requested != "auto" and not est.fits:
+        plan.log.append(f"warning: memory_mode={mode} may not fit; an out-of-memory error retries the job one mode "
+                        "lighter")
+    return plan

@@ -60,6 +60,7 @@ def test_a_poisoned_job_is_listed_as_invalid_and_the_queue_moves_on(project: Pro
 
     claimed = project.claim_next_job()
     assert claimed is not None and claimed.id == second  # the bad row never runs
+    assert project.claim_next_job() is None  # (a text position sorts last: that row is failed only now)
     bad = project.job(first)
     if column == "status":  # not QUEUED, so never claimed: it stays listed as invalid
         assert bad.status is JobStatus.FAILED and project.info()["jobs"]["INVALID"] == 1

@@ -25,7 +25,7 @@ from sdk.errors import ProjectError, ProjectReadOnly, VGenError
 from sdk.store import db
 
 READ_ONLY_HINT = ("Copy the project folder somewhere writable (e.g. `cp -r` it into your home folder) and open the "
-                  "copy, or make the folder and project.db writable again. Nothing in it is damaged.")
+                  "copy, or make the folder and project.db writable again. The project itself is fine.")
 
 
 class StoreAccess:

@@ -62,7 +62,9 @@ def connect_ro(db_path: Path, immutable: bool | None = None) -> tuple[sqlite3.Co
     """A read-only connection to ``db_path`` and whether it had to be ``immutable``.
 
     ``immutable=None`` tries ``mode=ro`` first: it sees the latest commits (it reads a -wal file) but
-    needs a -shm file it may create; in a folder it cannot write it falls back to ``immutable=1``.
+    needs a usable -shm file; where SQLite cannot create or rebuild one it falls back to ``immutable=1``,
+    which reads the database file alone (commits still only in a -wal file left by a writer that crashed
+    are not seen then).
     """
     for imm in ((False, True) if immutable is None else (immutable,)):
         con = sqlite3.connect(ro_uri(db_path, imm), uri=True, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
@@ -71,7 +73,8 @@ def connect_ro(db_path: Path, immutable: bool | None = None) -> tuple[sqlite3.Co
             return con, imm
         except sqlite3.OperationalError as exc:
             con.close()
-            if imm or "unable to open" not in str(exc):
+            # "unable to open": no -shm and no right to create one; "readonly": the WAL index cannot be rebuilt
+            if imm or not ("unable to open" in str(exc) or "readonly" in str(exc)):
                 raise
     raise AssertionError("unreachable")
 

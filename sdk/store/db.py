@@ -31,7 +31,8 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 RECOVER_HINT = ("Back up first: copy project.db and any project.db-wal / project.db-shm next to it somewhere safe. "
                 "Then recover into a NEW file: `sqlite3 project.db \".recover\" | sqlite3 recovered.db`, open a copy of "
                 "the project with recovered.db renamed to project.db, and keep the original until it works "
-                "(project.db.bak-* files next to it are older copies).")
+                "(project.db.bak-* files next to it are older copies). If .recover fails with 'SQL logic error', "
+                "use a newer sqlite3 from sqlite.org.")
 
 
 class Unreadable:

@@ -32,7 +32,7 @@ from sdk.diskspace import disk_full, is_disk_full
 from sdk.errors import DiskFull, InvalidRequest, ProjectError, ProjectReadOnly
 from sdk.store import db
 from sdk.store import models as m
-from sdk.store.access import read_only_reason
+from sdk.store.access import disk_is_full, read_only_reason
 from sdk.store.catalog import CatalogMixin
 from sdk.store.lock import RenderLock, acquire, holder_key, stale_holder
 from sdk.store.paths import check_structure, real_dir
@@ -93,12 +93,13 @@ class Project(CatalogMixin, QueueMixin):
     path: Path
     name: str
 
-    def __init__(self, path: Path, *, read_only_reason: str | None = None) -> None:
+    def __init__(self, path: Path, *, read_only_reason: str | None = None, full_disk: bool = False) -> None:
         """Internal: use :meth:`create` or :meth:`open` (they check and migrate the database)."""
         self.path = path
         self.real_path = Path(os.path.realpath(path))
         self.db_path = path / DB_NAME
         self.read_only_reason = read_only_reason
+        self.full_disk = full_disk
         self.damaged = None
         self._make_engines()
         self.name = path.stem
@@ -181,8 +182,17 @@ class Project(CatalogMixin, QueueMixin):
                                hint="Check the path, or create a project with `vgen project create`.")
         check_structure(root)
         reason = read_only_reason(root, db_path)
-        db.read_revision(db_path, read_only=reason is not None)  # refuses a file SQLite cannot read at all
-        project = cls(root, read_only_reason=reason)
+        full = False
+        try:
+            db.read_revision(db_path, read_only=reason is not None)  # refuses a file SQLite cannot read at all
+        except ProjectError as exc:
+            if reason is not None or not disk_is_full(root, exc.__cause__):
+                raise
+            # a full disk leaves no room for the -shm file a writer needs: open for reading; writes say
+            # "disk full" until there is room again
+            reason, full = "its disk is full", True
+            db.read_revision(db_path, read_only=True)
+        project = cls(root, read_only_reason=reason, full_disk=full)
         try:
             project._check_health()
             db.migrate_on_open(db_path, writable=not project.read_only)

@@ -20,10 +20,12 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from sdk.diskspace import disk_full, is_disk_full
+from sdk.diskspace import disk_full, free_bytes, is_disk_full
 from sdk.errors import ProjectError, ProjectReadOnly, VGenError
 from sdk.store import db
 
+#: below this many free bytes a project whose database cannot even be opened for writing opens read-only
+FULL_DISK_BYTES = 2**20
 READ_ONLY_HINT = ("Copy the project folder somewhere writable (e.g. `cp -r` it into your home folder) and open the "
                   "copy, or make the folder and project.db writable again. The project itself is fine.")
 
@@ -36,6 +38,7 @@ class StoreAccess:
     db_path: Path
     read_only_reason: str | None = None
     damaged: str | None = None  # what quick_check/integrity_check (or SQLite) found wrong, if anything
+    full_disk: bool = False     # opened read-only because its disk was full; writable again once there is room
     _engine: Engine            # reads (deferred BEGIN)
     _wengine: Engine           # writes (BEGIN IMMEDIATE); the read engine when read-only
 
@@ -70,7 +73,9 @@ class StoreAccess:
             self._dispose_engines()
             self._make_engines()
 
-    def _read_only_error(self) -> ProjectReadOnly:
+    def _read_only_error(self) -> VGenError:
+        if self.full_disk and self.damaged is None:
+            return disk_full(self.path)
         if self.damaged is not None:
             first = self.damaged.splitlines()[0][:200]
             return ProjectReadOnly(f"The project database {self.db_path} is damaged ({first}); the project is open "
@@ -79,7 +84,12 @@ class StoreAccess:
                                "inspected and exported, but not changed.", hint=READ_ONLY_HINT)
 
     def _check_writable(self) -> None:
-        """Raise ProjectReadOnly (before anything is touched) when the project cannot be changed."""
+        """Raise ProjectReadOnly (before anything is touched) when the project cannot be changed, DiskFull
+        when it was opened on a full disk that still has no room."""
+        if self.full_disk and self.damaged is None and free_bytes(self.path) > FULL_DISK_BYTES:
+            self.full_disk, self.read_only_reason = False, None  # room again: write as usual
+            self._dispose_engines()
+            self._make_engines()
         if self.read_only:
             raise self._read_only_error()
 
@@ -138,6 +148,14 @@ class StoreAccess:
             if err is None:
                 raise
             raise err from exc
+
+
+def disk_is_full(root: Path, exc: BaseException | None) -> bool:
+    """True when opening failed because the disk is full: SQLite then cannot create or grow the -shm file
+    ("disk I/O error") or write at all ("database or disk is full")."""
+    text = str(exc)
+    return (0 <= free_bytes(root) < FULL_DISK_BYTES
+            and (is_disk_full(exc) or "disk I/O error" in text or "unable to open" in text))
 
 
 def read_only_reason(root: Path, db_path: Path) -> str | None:

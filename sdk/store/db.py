@@ -74,8 +74,9 @@ def connect_ro(db_path: Path, immutable: bool | None = None) -> tuple[sqlite3.Co
             return con, imm
         except sqlite3.OperationalError as exc:
             con.close()
-            # "unable to open": no -shm and no right to create one; "readonly": the WAL index cannot be rebuilt
-            if imm or not ("unable to open" in str(exc) or "readonly" in str(exc)):
+            # "unable to open": no -shm and no right to create one; "readonly": the WAL index cannot be rebuilt;
+            # "disk I/O error": no room to create or grow the -shm file (a full disk)
+            if imm or not any(w in str(exc) for w in ("unable to open", "readonly", "disk I/O error")):
                 raise
     raise AssertionError("unreachable")
 

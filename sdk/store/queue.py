@@ -152,15 +152,16 @@ class QueueMixin(StoreAccess):
                 job.position = pos
 
     def clear_finished(self) -> int:
-        """Delete FAILED and CANCELLED jobs (with their logs); return how many.
+        """Delete FAILED and CANCELLED jobs (with their logs), and rows with an unknown status; return how many.
 
         SUCCEEDED jobs stay: each owns an output (its video and full spec), which is the work.
         Adapters trained by a deleted job are kept (their job link becomes empty).
         """
         with self._writing() as s:
             has_output = select(m.Output.job_id)
+            # rows whose status is no known status can never run: they go too (they are listed as invalid)
             result = s.execute(delete(m.Job).where(
-                m.Job.status.in_(_FINISHED), m.Job.id.not_in(has_output)))
+                m.Job.status.in_(_FINISHED) | m.Job.status.not_in(m.JOB_STATUSES), m.Job.id.not_in(has_output)))
             s.execute(delete(m.Batch).where(m.Batch.id.not_in(select(m.Job.batch_id))))
             return int(result.rowcount or 0)
 

@@ -81,12 +81,13 @@ def test_many_bad_rows_in_a_row_are_all_failed_in_one_claim(project: Project) ->
 
 
 def test_an_invalid_row_cannot_be_retried_and_is_cleared_with_the_failed_jobs(project: Project) -> None:
-    [job_id] = queue(project, 1)
+    job_id, weird = queue(project, 2)
     poke(project, "UPDATE jobs SET params = '[1]' WHERE id = ?", job_id)
+    poke(project, "UPDATE jobs SET status = 'PAUSED?' WHERE id = ?", weird)  # a status that never runs
     assert project.claim_next_job() is None
     with pytest.raises(InvalidRequest, match="invalid"):
         project.retry(job_id)
-    assert project.clear_finished() == 1 and project.jobs() == []
+    assert project.clear_finished() == 2 and project.jobs() == []
 
 
 def test_other_tables_flag_or_skip_bad_rows_instead_of_crashing(project: Project, tmp_path: Path) -> None:

@@ -228,11 +228,17 @@ class Project(CatalogMixin, QueueMixin):
             self._record_checked(key)
 
     def _run_check(self, full: bool) -> str:
+        """``"ok"``, or what SQLite found wrong. An error that says nothing about the file's contents
+        (permissions, a vanished file) raises ProjectError instead: only real damage marks a project damaged."""
         try:
             with self._engine.connect() as conn:
                 rows = conn.exec_driver_sql(f"PRAGMA {'integrity_check' if full else 'quick_check'}(20)").fetchall()
         except DBAPIError as exc:
-            return str(exc.orig)
+            text = str(exc.orig)
+            if any(w in text for w in ("malformed", "not a database", "corrupt")):
+                return text
+            raise ProjectError(f"Cannot read the project database {self.db_path}: {text}.",
+                               hint="Check that the file is there and that you may read it.") from exc
         return "\n".join(str(r[0]) for r in rows) or "ok"
 
     def _record_checked(self, key: str | None) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,7 +54,7 @@ class StoreAccess:
             try:
                 con, immutable = db.connect_ro(self.db_path)
                 con.close()
-            except Exception:  # noqa: BLE001 - the first query reports it as a damaged/unreadable database
+            except sqlite3.Error:  # the first query reports it (damaged or unreadable)
                 pass
             self._engine = db.make_engine(self.db_path, read_only=True, immutable=immutable)
             self._wengine = self._engine

@@ -179,16 +179,6 @@ def damaged_error(db_path: Path, exc: BaseException) -> ProjectError:
                         hint=RECOVER_HINT)
 
 
-def check(con: sqlite3.Connection, full: bool = False) -> str:
-    """``PRAGMA quick_check`` (``full``: ``integrity_check``) on an open connection: ``"ok"`` or what is wrong
-    (at most 20 lines). A database too damaged to check returns SQLite's error text."""
-    try:
-        rows = con.execute(f"PRAGMA {'integrity_check' if full else 'quick_check'}(20)").fetchall()
-    except sqlite3.DatabaseError as exc:
-        return str(exc)
-    return "\n".join(str(r[0]) for r in rows) or "ok"
-
-
 def backup_database(db_path: Path, suffix: str) -> Path:
     """Copy ``db_path`` (consistently, through SQLite's backup API) to ``<db>.bak-<suffix>``."""
     target = db_path.with_name(f"{db_path.name}.bak-{suffix}")
@@ -233,20 +223,6 @@ def downgrade(db_path: Path, revision: str) -> None:
             command.downgrade(alembic_config(conn), revision)
     finally:
         engine.dispose()
-
-
-def health(db_path: Path, read_only: bool = False, full: bool = False) -> str:
-    """Check ``db_path`` with ``quick_check`` (``full``: ``integrity_check``) without writing: ``"ok"`` or
-    what is wrong."""
-    try:
-        con = connect_ro(db_path)[0] if read_only else sqlite3.connect(
-            db_path.resolve().as_uri() + "?mode=rw", uri=True, timeout=BUSY_TIMEOUT_S)
-    except sqlite3.DatabaseError as exc:
-        return str(exc)
-    try:
-        return check(con, full)
-    finally:
-        con.close()
 
 
 def migrate_on_open(db_path: Path, *, writable: bool = True) -> str:

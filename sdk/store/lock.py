@@ -38,7 +38,11 @@ def _open_lock(path: Path, flags: int) -> int:
         fd = os.open(path, flags | _NOFOLLOW, 0o644)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise _unsafe(path, f"a symbolic link (to {os.readlink(path)})") from None
+            try:
+                target = os.readlink(path)
+            except OSError:
+                target = "?"
+            raise _unsafe(path, f"a symbolic link (to {printable(target)})") from None
         raise
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_nlink != 1:

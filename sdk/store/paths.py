@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from sdk.errors import UnsafeProject
+from sdk.safe_text import printable
 
 ID_RE = re.compile(r"[0-9a-f]{12}")
 HASH_RE = re.compile(r"[0-9a-f]{64}")
@@ -101,7 +102,7 @@ def _link_error(path: Path) -> UnsafeProject:
         target = os.readlink(path)
     except OSError:
         target = "?"
-    return UnsafeProject(f"{path} is a symbolic link (to {target}); a project folder may not hold links in "
+    return UnsafeProject(f"{printable(path)} is a symbolic link (to {printable(target)}); a project folder may not hold links in "
                          "place of its own files and folders, so the project was not used.", hint=_FIX_LINK)
 
 

@@ -49,7 +49,10 @@ class Mounts:
             mount = path
             while not os.path.ismount(mount):
                 mount = mount.parent
-            _sh("mount", "-o", "remount,ro", str(mount))
+            try:
+                _sh("mount", "-o", "remount,ro", str(mount))
+            except (subprocess.CalledProcessError, OSError) as exc:
+                pytest.skip(f"cannot remount a tmpfs read-only here: {getattr(exc, 'stderr', '') or exc}")
             self._undo.append(lambda: _sh("mount", "-o", "remount,rw", str(mount)))
         else:  # one file: a read-only bind mount over itself
             try:
@@ -57,7 +60,10 @@ class Mounts:
             except (subprocess.CalledProcessError, OSError) as exc:
                 pytest.skip(f"cannot bind-mount a file here: {getattr(exc, 'stderr', '') or exc}")
             self._undo.append(lambda: _sh("umount", "-l", str(path)))
-            _sh("mount", "-o", "remount,bind,ro", str(path))
+            try:
+                _sh("mount", "-o", "remount,bind,ro", str(path))
+            except (subprocess.CalledProcessError, OSError) as exc:
+                pytest.skip(f"cannot make a bind mount read-only here: {getattr(exc, 'stderr', '') or exc}")
 
     def close(self) -> None:
         while self._undo:

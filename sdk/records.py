@@ -30,6 +30,7 @@ class AssetRecord:
     num_frames: int = 1
     fps: float | None = None
     bytes: int = 0
+    problem: str | None = None   # set when the row is invalid (damaged or crafted): ``path`` then never exists
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class SubjectRecord:
     name: str
     token: str
     images: tuple[SubjectImageRecord, ...] = ()
+    problem: str | None = None   # set when the row or one of its assets is invalid: don't queue jobs with it
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,7 @@ class MotionRecord:
     id: int
     name: str
     videos: tuple[AssetRecord, ...] = ()
+    problem: str | None = None   # set when the row or one of its videos is invalid: don't queue jobs with it
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,9 @@ class JobRecord:
     error_hint: str | None = None
     error_traceback: str | None = None
     exit_code: int | None = None
+    #: Why the row is invalid (damaged or crafted: e.g. params not a JSON object, an id that is not 12 hex
+    #: characters), else None. An invalid job is listed but never run: claim_next_job() marks it FAILED.
+    problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)

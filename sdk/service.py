@@ -387,8 +387,10 @@ class RenderService:
             raise InvalidRequest(f"Job {job.id}'s stored params/inputs are not objects.",
                                  hint="The row was damaged or crafted; queue the job again.", field="params")
         validate_params(spec.params, job.params, spec_id=spec.id)  # the stored recipe must still be valid
-        self.project.discard_staging(job.id)  # what an earlier attempt left
-        staging = self.project.staging_dir(job.id)
+        if job.problem:
+            raise InvalidRequest(f"This job's row in project.db is invalid ({job.problem}).",
+                                 hint="The row was damaged or crafted; queue the job again.", field="job")
+        staging = self.project.clear_staging(job.id)  # empty: what an earlier attempt left is gone
         inputs: dict[str, Any] = {}
         hashes: dict[str, Any] = {}
         if "image" in job.inputs:

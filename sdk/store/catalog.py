@@ -17,14 +17,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from sdk.errors import InvalidRequest
+from sdk.errors import InvalidRequest, UnsafeProject
 from sdk.records import AdapterRecord, AssetRecord, MotionRecord, PromptRecord, SubjectRecord
 from sdk.store import models as m
+from sdk.store.access import StoreAccess
 from sdk.store.assets import StagedAsset, place_staged, stage_asset
-from sdk.store.convert import adapter_record, asset_record, motion_record, prompt_record, subject_record
+from sdk.store.convert import (
+    adapter_problem,
+    adapter_record,
+    asset_record,
+    motion_record,
+    prompt_record,
+    subject_record,
+)
+from sdk.safe_text import printable
+from sdk.store.paths import asset_name_problem, real_dir, remove_entry
 
 PathLike = str | os.PathLike[str]
 
@@ -55,15 +65,21 @@ def by_prefix(s: Session, model: Any, column: Any, prefix: str, field: str) -> A
     return rows[0]
 
 
-class CatalogMixin:
-    path: Path
-    _engine: Engine    # reads (deferred BEGIN)
-    _wengine: Engine   # writes (BEGIN IMMEDIATE)
+def _refuse_invalid(record: Any, what: str) -> Any:
+    """Lookups by name or id refuse a record built from an invalid row (listings show it flagged)."""
+    if record.problem:
+        label = printable(getattr(record, "name", None) or getattr(record, "hash", "?"))
+        raise UnsafeProject(f"The {what} {label!r} cannot be used: its row in project.db is invalid ({record.problem}).",
+                            hint="The row was damaged or crafted by hand; import the files again under a new name, "
+                                 "or ask whoever sent the project for a clean copy.")
+    return record
 
+
+class CatalogMixin(StoreAccess):
     # ------------------------------------------------------------------ assets
     def _imports_dir(self) -> Path:
         # temp copies sit directly in .staging/ as ".import-*" files, gone when the import ends
-        return self.path / ".staging"
+        return real_dir(self.path, ".staging")
 
     @contextmanager
     def _placing(self, staged: Sequence[StagedAsset | None]) -> Iterator[list[Path]]:
@@ -82,6 +98,11 @@ class CatalogMixin:
 
     def _store_staged(self, s: Session, st: StagedAsset, placed: list[Path]) -> m.Asset:
         row = s.get(m.Asset, st.hash)
+        problem = asset_name_problem(st.hash, st.ext)
+        if problem is not None:
+            raise InvalidRequest(f"Cannot store {st.original_name}: {problem}.", hint="Report this as a bug.",
+                                 field=st.kind)
+        real_dir(self.path, "assets", st.hash[:2])  # assets/ and assets/<xx> are real folders, never links
         if place_staged(st, self.path):
             placed.append(self.path / st.rel_path())
         if row is None:
@@ -98,20 +119,24 @@ class CatalogMixin:
         Returns the AssetRecord; importing the same bytes again returns the same record.
         Raises InvalidRequest(field=kind) naming the file and the problem; nothing is stored then.
         """
-        st = stage_asset(src, kind, self._imports_dir())
-        with self._placing([st]) as placed, Session(self._wengine) as s, s.begin():
-            return asset_record(self.path, self._store_staged(s, st, placed))
+        with self._writing_files():
+            st = stage_asset(src, kind, self._imports_dir())
+        with self._placing([st]) as placed, self._writing() as s:
+            return asset_record(self.path, self._store_staged(s, st, placed), self.real_path)
 
     def asset(self, hash_or_prefix: str) -> AssetRecord:
         """The asset whose sha256 starts with ``hash_or_prefix``; InvalidRequest(field="asset") otherwise."""
-        with Session(self._engine) as s, s.begin():
-            return asset_record(self.path, by_prefix(s, m.Asset, m.Asset.hash, hash_or_prefix, "asset"))
+        with self._reading() as s:
+            record = asset_record(self.path, by_prefix(s, m.Asset, m.Asset.hash, hash_or_prefix, "asset"),
+                                  self.real_path)
+        return _refuse_invalid(record, "asset")
 
     def _stage_all(self, items: Sequence[tuple[PathLike | None, str]]) -> list[StagedAsset | None]:
         staged: list[StagedAsset | None] = []
         try:
-            for src, kind in items:
-                staged.append(None if src is None else stage_asset(src, kind, self._imports_dir()))
+            with self._writing_files():
+                for src, kind in items:
+                    staged.append(None if src is None else stage_asset(src, kind, self._imports_dir()))
         except BaseException:
             for st in staged:
                 if st is not None:
@@ -151,7 +176,7 @@ class CatalogMixin:
                         f"Mask {mask_src} is {mask.width}x{mask.height} px but its image {img_src} is "
                         f"{img.width}x{img.height} px.", hint="Each mask must have the size of its image.",
                         field="masks")
-            with Session(self._wengine) as s, s.begin():
+            with self._writing() as s:
                 self._check_name_free(m.Subject, name, "subject", s)
                 subject = m.Subject(name=name, token=token or f"<{slug(name)}>", created_at=time.time())
                 for pos, (img, mask) in enumerate(zip(imgs, msks)):
@@ -161,7 +186,7 @@ class CatalogMixin:
                         mask=self._store_staged(s, mask, placed) if mask is not None else None))
                 s.add(subject)
                 s.flush()
-                return subject_record(self.path, subject)
+                return subject_record(self.path, subject, self.real_path)
 
     def _check_name_free(self, model: Any, name: str, field: str, s: Session | None = None) -> None:
         def check(sess: Session) -> None:
@@ -170,19 +195,20 @@ class CatalogMixin:
                                      hint=f"Choose another name or use the existing {field}.", field="name")
         if s is not None:
             return check(s)
-        with Session(self._engine) as sess, sess.begin():
+        with self._reading() as sess:
             check(sess)
 
     def subjects(self) -> list[SubjectRecord]:
         """All subjects, oldest first."""
-        with Session(self._engine) as s, s.begin():
+        with self._reading() as s:
             rows = s.scalars(select(m.Subject).options(selectinload(m.Subject.images)).order_by(m.Subject.id))
-            return [subject_record(self.path, r) for r in rows]
+            return [subject_record(self.path, r, self.real_path) for r in rows]
 
     def subject(self, name_or_id: str | int) -> SubjectRecord:
         """A subject by name or id; InvalidRequest(field="subject") listing the known names otherwise."""
-        with Session(self._engine) as s, s.begin():
-            return subject_record(self.path, self._find_named(s, m.Subject, name_or_id, "subject"))
+        with self._reading() as s:
+            record = subject_record(self.path, self._find_named(s, m.Subject, name_or_id, "subject"), self.real_path)
+        return _refuse_invalid(record, "subject")
 
     def _find_named(self, s: Session, model: Any, name_or_id: str | int, field: str) -> Any:
         row = s.scalar(select(model).where(model.name == str(name_or_id)))
@@ -210,7 +236,7 @@ class CatalogMixin:
                                  field="videos")
         self._check_name_free(m.Motion, name, "motion")
         staged = self._stage_all([(p, "video") for p in videos])
-        with self._placing(staged) as placed, Session(self._wengine) as s, s.begin():
+        with self._placing(staged) as placed, self._writing() as s:
             self._check_name_free(m.Motion, name, "motion", s)
             motion = m.Motion(name=name, created_at=time.time())
             for pos, st in enumerate(staged):
@@ -218,25 +244,26 @@ class CatalogMixin:
                 motion.videos.append(m.MotionVideo(position=pos, asset=self._store_staged(s, st, placed)))
             s.add(motion)
             s.flush()
-            return motion_record(self.path, motion)
+            return motion_record(self.path, motion, self.real_path)
 
     def motions(self) -> list[MotionRecord]:
         """All motions, oldest first."""
-        with Session(self._engine) as s, s.begin():
+        with self._reading() as s:
             rows = s.scalars(select(m.Motion).options(selectinload(m.Motion.videos)).order_by(m.Motion.id))
-            return [motion_record(self.path, r) for r in rows]
+            return [motion_record(self.path, r, self.real_path) for r in rows]
 
     def motion(self, name_or_id: str | int) -> MotionRecord:
         """A motion by name or id; InvalidRequest(field="motion") listing the known names otherwise."""
-        with Session(self._engine) as s, s.begin():
-            return motion_record(self.path, self._find_named(s, m.Motion, name_or_id, "motion"))
+        with self._reading() as s:
+            record = motion_record(self.path, self._find_named(s, m.Motion, name_or_id, "motion"), self.real_path)
+        return _refuse_invalid(record, "motion")
 
     # ------------------------------------------------------------------ prompts
     def add_prompt(self, text: str, negative: str = "") -> PromptRecord:
         """Save a prompt (and its negative prompt). Raises InvalidRequest(field="prompt") if empty."""
         if not (text or "").strip():
             raise InvalidRequest("The prompt is empty.", hint="Describe the video you want.", field="prompt")
-        with Session(self._wengine) as s, s.begin():
+        with self._writing() as s:
             row = m.Prompt(text=text.strip(), negative=(negative or "").strip(), created_at=time.time())
             s.add(row)
             s.flush()
@@ -244,7 +271,7 @@ class CatalogMixin:
 
     def prompts(self) -> list[PromptRecord]:
         """All saved prompts, oldest first."""
-        with Session(self._engine) as s, s.begin():
+        with self._reading() as s:
             return [prompt_record(p) for p in s.scalars(select(m.Prompt).order_by(m.Prompt.id))]
 
     def _prompt_row(self, s: Session, prompt_id: int) -> m.Prompt:
@@ -258,7 +285,7 @@ class CatalogMixin:
         """Change a prompt's text and/or negative prompt; returns the updated record."""
         if text is not None and not text.strip():
             raise InvalidRequest("The prompt is empty.", hint="Describe the video you want.", field="prompt")
-        with Session(self._wengine) as s, s.begin():
+        with self._writing() as s:
             row = self._prompt_row(s, prompt_id)
             if text is not None:
                 row.text = text.strip()
@@ -268,7 +295,7 @@ class CatalogMixin:
 
     def remove_prompt(self, prompt_id: int) -> None:
         """Delete a saved prompt (jobs keep their own copy of the text)."""
-        with Session(self._wengine) as s, s.begin():
+        with self._writing() as s:
             s.delete(self._prompt_row(s, prompt_id))
 
     # ------------------------------------------------------------------ adapters
@@ -281,10 +308,14 @@ class CatalogMixin:
         Raises InvalidRequest if ``src_dir`` is missing or the job/subject/motion is unknown.
         """
         placed: list[tuple[Path, Path | None]] = []
-        with self._undo_adapters(placed), Session(self._wengine) as s, s.begin():
-            return adapter_record(self.path, self._insert_adapter(
-                s, placed, name, kind, Path(src_dir), move=move, job_id=job_id, step=step,
-                subject_id=subject_id, motion_id=motion_id, meta=meta))
+        with self._undo_adapters(placed), self._writing() as s:
+            row = self._insert_adapter(s, placed, name, kind, Path(src_dir), move=move, job_id=job_id, step=step,
+                                       subject_id=subject_id, motion_id=motion_id, meta=meta)
+            record = adapter_record(self.path, row, self.real_path)
+            if record is None:  # only if adapters/ was swapped for a link meanwhile: undo, never use it
+                raise UnsafeProject(f"Adapter {row.id}: {adapter_problem(self.path, row, self.real_path)}.",
+                                    hint="Remove links from the project folder.")
+            return record
 
     @contextmanager
     def _undo_adapters(self, placed: list[tuple[Path, Path | None]]) -> Iterator[None]:
@@ -297,7 +328,7 @@ class CatalogMixin:
                     # put moved files back where they came from (a folder, or one file inside target)
                     single = target / moved_from.name
                     os.replace(single if single.is_file() else target, moved_from)
-                shutil.rmtree(target, ignore_errors=True)
+                remove_entry(target.parent, target.name)
             raise
 
     def _insert_adapter(self, s: Session, placed: list[tuple[Path, Path | None]], name: str, kind: str,
@@ -315,8 +346,7 @@ class CatalogMixin:
         adapter_id = new_id()
         rel = f"adapters/{adapter_id}"
         target = self.path / rel
-        tmp = self.path / "adapters" / f".incoming-{adapter_id}"
-        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp = real_dir(self.path, "adapters") / f".incoming-{adapter_id}"
         try:
             if src.is_dir() and move:
                 os.replace(src, tmp)  # same file system: the project folder
@@ -335,9 +365,12 @@ class CatalogMixin:
                      "motion_id": motion_id, "meta": meta}, indent=2), encoding="utf-8")
             os.replace(tmp, target)
         except OSError as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_entry(tmp.parent, tmp.name)
+            err = self._translate(exc)  # a full disk says so ("disk full (N MB free at PATH)")
+            if err is not None:
+                raise err from exc
             raise InvalidRequest(f"Cannot store adapter files from {src}: {exc}.",
-                                 hint="Check free disk space and permissions.", field="adapter") from exc
+                                 hint="Check the files' permissions.", field="adapter") from exc
         placed.append((target, src if move else None))
         row = m.Adapter(id=adapter_id, name=name, kind=kind, dir=rel, job_id=job_id, step=int(step),
                         subject_id=subject_id, motion_id=motion_id, meta=meta, created_at=time.time())
@@ -347,15 +380,22 @@ class CatalogMixin:
 
     def adapters(self, subject_id: int | None = None, motion_id: int | None = None) -> list[AdapterRecord]:
         """Adapters, oldest first, optionally only those trained for a subject and/or motion."""
-        with Session(self._engine) as s, s.begin():
+        with self._reading() as s:
             q = select(m.Adapter).order_by(m.Adapter.created_at, m.Adapter.id)
             if subject_id is not None:
                 q = q.where(m.Adapter.subject_id == subject_id)
             if motion_id is not None:
                 q = q.where(m.Adapter.motion_id == motion_id)
-            return [adapter_record(self.path, a) for a in s.scalars(q)]
+            records = [adapter_record(self.path, a, self.real_path) for a in s.scalars(q)]
+        return [r for r in records if r is not None]  # invalid rows are skipped (adapter() names them)
 
     def adapter(self, id_or_prefix: str) -> AdapterRecord:
         """An adapter by id or id prefix; InvalidRequest(field="adapter") if unknown or ambiguous."""
-        with Session(self._engine) as s, s.begin():
-            return adapter_record(self.path, by_prefix(s, m.Adapter, m.Adapter.id, id_or_prefix, "adapter"))
+        with self._reading() as s:
+            row = by_prefix(s, m.Adapter, m.Adapter.id, id_or_prefix, "adapter")
+            record = adapter_record(self.path, row, self.real_path)
+            if record is None:
+                raise UnsafeProject(f"Adapter {printable(row.id)!r} cannot be used: its row in project.db is invalid "
+                                    f"({adapter_problem(self.path, row, self.real_path)}).",
+                                    hint="The row was damaged or crafted by hand; train or import the adapter again.")
+            return record

@@ -7,22 +7,30 @@ job" are atomic across processes.
 """
 from __future__ import annotations
 
+import logging
 import os
-import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select, update
+from sqlalchemy import delete, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
-from sdk.errors import InvalidRequest
+from sdk.errors import DiskFull, InvalidRequest, UnsafeProject
 from sdk.records import BatchRecord, JobRecord, JobStatus, NewJob, OutputRecord
+from sdk.safe_text import printable
 from sdk.store import models as m
+from sdk.store.access import StoreAccess
 from sdk.store.assets import IMPORT_PREFIX
 from sdk.store.catalog import by_prefix, new_id
-from sdk.store.convert import job_record, output_record
+from sdk.store.convert import job_problem, job_record, output_problem, output_record
+from sdk.store.paths import check_id, clear_folder, is_id, real_dir, remove_entry
+
+log = logging.getLogger(__name__)
+_ROWID = literal_column("jobs.rowid")
+INVALID_ROW_HINT = ("The row was damaged or crafted by hand, so it was never run and no path was built from it. "
+                    "Remove it with `vgen queue clear`, and queue the job again if you need it.")
 
 _FINISHED = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
 _OPEN = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
@@ -32,11 +40,7 @@ def _next_position(s: Session) -> int:
     return (s.scalar(select(func.max(m.Job.position))) or 0) + 1
 
 
-class QueueMixin:
-    path: Path
-    _engine: Engine
-    _wengine: Engine
-
+class QueueMixin(StoreAccess):
     # ------------------------------------------------------------------ everybody
     def add_jobs(self, jobs: Sequence[NewJob]) -> BatchRecord:
         """Queue validated jobs as one batch, at the end of the queue, in one transaction.
@@ -51,7 +55,7 @@ class QueueMixin:
                 raise InvalidRequest(f"Unknown job kind {job.kind!r}.", hint="Use 'generate' or 'train'.",
                                      field="kind")
         now = time.time()
-        with Session(self._wengine) as s, s.begin():
+        with self._writing() as s:
             batch = m.Batch(id=new_id(), created_at=now)
             s.add(batch)
             pos = _next_position(s)
@@ -68,19 +72,22 @@ class QueueMixin:
 
     def jobs(self, status: JobStatus | str | Sequence[JobStatus | str] | None = None,
              batch_id: str | None = None) -> list[JobRecord]:
-        """Jobs in queue order, optionally only those with the given status(es) and/or batch."""
+        """Jobs in queue order, optionally only those with the given status(es) and/or batch.
+
+        A row that fails validation is listed with ``problem`` set (see :class:`~sdk.records.JobRecord`).
+        """
         q = select(m.Job).order_by(m.Job.position)
         if status is not None:
             wanted = [status] if isinstance(status, (str, JobStatus)) else list(status)
             q = q.where(m.Job.status.in_([JobStatus(x).value for x in wanted]))
         if batch_id is not None:
             q = q.where(m.Job.batch_id == batch_id)
-        with Session(self._engine) as s, s.begin():
+        with self._reading() as s:
             return [job_record(j) for j in s.scalars(q)]
 
     def job(self, id_or_prefix: str) -> JobRecord:
         """A job by id or id prefix; InvalidRequest(field="job") if unknown or ambiguous."""
-        with Session(self._engine) as s, s.begin():
+        with self._reading() as s:
             return job_record(self._job_row(s, id_or_prefix))
 
     def _job_row(self, s: Session, id_or_prefix: str) -> m.Job:
@@ -89,7 +96,7 @@ class QueueMixin:
     def request_cancel(self, job_id: str) -> JobRecord:
         """Cancel a job: a QUEUED one becomes CANCELLED now; a RUNNING one gets ``cancel_requested``
         (the RenderService stops it). Raises InvalidRequest(field="job") for a finished job."""
-        with Session(self._wengine) as s, s.begin():
+        with self._writing() as s:
             row = self._job_row(s, job_id)
             if row.status == JobStatus.QUEUED.value:
                 row.status = JobStatus.CANCELLED.value
@@ -106,8 +113,12 @@ class QueueMixin:
 
         Raises InvalidRequest(field="job") for jobs in any other state.
         """
-        with Session(self._wengine) as s, s.begin():
+        with self._writing() as s:
             row = self._job_row(s, job_id)
+            problem = job_problem(row)
+            if problem is not None:
+                raise InvalidRequest(f"Job {printable(row.id)} cannot be retried: its row is invalid ({problem}).",
+                                     hint=INVALID_ROW_HINT, field="job")
             if row.status not in (JobStatus.FAILED.value, JobStatus.CANCELLED.value):
                 raise InvalidRequest(f"Job {row.id} is {row.status}; only failed or cancelled jobs can be "
                                      "retried.", hint="Queue a copy of it instead.", field="job")
@@ -125,7 +136,7 @@ class QueueMixin:
 
         Raises InvalidRequest(field="job") if the job is not queued.
         """
-        with Session(self._wengine) as s, s.begin():
+        with self._writing() as s:
             row = self._job_row(s, job_id)
             if row.status != JobStatus.QUEUED.value:
                 raise InvalidRequest(f"Job {row.id} is {row.status}; only queued jobs can be moved.",
@@ -141,65 +152,110 @@ class QueueMixin:
                 job.position = pos
 
     def clear_finished(self) -> int:
-        """Delete FAILED and CANCELLED jobs (with their logs); return how many.
+        """Delete FAILED and CANCELLED jobs (with their logs), and rows with an unknown status; return how many.
 
         SUCCEEDED jobs stay: each owns an output (its video and full spec), which is the work.
         Adapters trained by a deleted job are kept (their job link becomes empty).
         """
-        with Session(self._wengine) as s, s.begin():
+        with self._writing() as s:
             has_output = select(m.Output.job_id)
+            # rows whose status is no known status can never run: they go too (they are listed as invalid)
             result = s.execute(delete(m.Job).where(
-                m.Job.status.in_(_FINISHED), m.Job.id.not_in(has_output)))
+                m.Job.status.in_(_FINISHED) | m.Job.status.not_in(m.JOB_STATUSES), m.Job.id.not_in(has_output)))
             s.execute(delete(m.Batch).where(m.Batch.id.not_in(select(m.Job.batch_id))))
             return int(result.rowcount or 0)
 
     def add_log(self, job_id: str, level: str, message: str) -> None:
         """Append a line to a job's log."""
-        with Session(self._wengine) as s, s.begin():
+        with self._writing() as s:
             s.add(m.JobLog(job_id=job_id, ts=time.time(), level=str(level).upper(), message=str(message)))
 
     def logs(self, job_id: str) -> list[dict[str, Any]]:
         """A job's log lines in order: ``{"ts", "level", "message"}``."""
-        with Session(self._engine) as s, s.begin():
+        with self._reading() as s:
             rows = s.scalars(select(m.JobLog).where(m.JobLog.job_id == job_id).order_by(m.JobLog.ts, m.JobLog.id))
             return [{"ts": r.ts, "level": r.level, "message": r.message} for r in rows]
 
     def outputs(self, job_id: str | None = None) -> list[OutputRecord]:
-        """Outputs, newest last; optionally only the given job's."""
+        """Outputs, newest last; optionally only the given job's. Rows whose paths are invalid or lead out of
+        the project are skipped (and logged); :meth:`output` names them."""
         q = select(m.Output).order_by(m.Output.id)
         if job_id is not None:
             q = q.where(m.Output.job_id == job_id)
-        with Session(self._engine) as s, s.begin():
-            return [output_record(self.path, o) for o in s.scalars(q)]
+        with self._reading() as s:
+            found = [(o.id, output_record(self.path, o, self.real_path)) for o in s.scalars(q)]
+        for row_id, record in found:
+            if record is None:
+                log.warning("output row %s in %s is invalid; it is not listed", row_id, self.db_path)
+        return [r for _, r in found if r is not None]
 
     def output(self, job_id: str) -> OutputRecord:
-        """The output of a job (id or prefix); InvalidRequest(field="job") if it has none."""
-        with Session(self._engine) as s, s.begin():
+        """The output of a job (id or prefix); InvalidRequest(field="job") if it has none, UnsafeProject if
+        its row is invalid (a path leading out of the project, a malformed id)."""
+        with self._reading() as s:
             row = self._job_row(s, job_id)
             out = s.scalar(select(m.Output).where(m.Output.job_id == row.id))
             if out is None:
                 raise InvalidRequest(f"Job {row.id} has no output ({row.status}).",
                                      hint="Outputs exist for succeeded jobs only.", field="job")
-            return output_record(self.path, out)
+            record = output_record(self.path, out, self.real_path)
+            if record is None:
+                raise UnsafeProject(f"The output of job {printable(row.id)} cannot be used: its row is invalid "
+                                    f"({output_problem(self.path, out, self.real_path)}).", hint=INVALID_ROW_HINT)
+            return record
 
     def staging_dir(self, job_id: str) -> Path:
-        """``<project>/.staging/<job_id>``, created if missing: the only place a worker writes."""
-        d = self.path / ".staging" / job_id
-        d.mkdir(parents=True, exist_ok=True)
+        """``<project>/.staging/<job_id>``, created if missing: the only place a worker writes.
+
+        Raises UnsafeProject for a ``job_id`` that is not a job id (no path is built from it) or when
+        ``.staging`` is a symlink; an entry at that name that is not a real folder (a symlink, a file) is
+        removed itself (never what it points to) and replaced by an empty folder.
+        """
+        job_id = check_id(job_id, "job")
+        with self._writing_files():
+            staging = real_dir(self.path, ".staging")
+            d = staging / job_id
+            if os.path.lexists(d) and (d.is_symlink() or not d.is_dir()):
+                remove_entry(staging, job_id)
+            d.mkdir(exist_ok=True)
         return d
 
     def discard_staging(self, job_id: str) -> None:
-        """Remove ``.staging/<job_id>`` and what it holds (a link is removed, never followed)."""
-        shutil.rmtree(self.path / ".staging" / job_id, ignore_errors=True)
+        """Remove ``.staging/<job_id>`` and what it holds (links removed, never followed); nothing if absent."""
+        job_id = check_id(job_id, "job")
+        with self._writing_files():
+            remove_entry(real_dir(self.path, ".staging"), job_id)
+
+    def clear_staging(self, job_id: str) -> Path:
+        """An empty ``<project>/.staging/<job_id>`` (whatever was there removed without following links)."""
+        self.discard_staging(job_id)
+        return self.staging_dir(job_id)
 
     # ------------------------------------------------------------------ RenderService only
     def claim_next_job(self) -> JobRecord | None:
-        """Atomically take the first QUEUED job: RUNNING, attempts + 1, started now. None if none queued."""
-        with Session(self._wengine) as s, s.begin():
-            row = s.scalar(select(m.Job).where(m.Job.status == JobStatus.QUEUED.value)
-                           .order_by(m.Job.position).limit(1))
-            if row is None:
-                return None
+        """Atomically take the first valid QUEUED job: RUNNING, attempts + 1, started now. None if none queued.
+
+        A QUEUED row that fails validation (see :attr:`~sdk.records.JobRecord.problem`) is never handed
+        out: in the same transaction it is marked FAILED (by its rowid; no path is built from it) with
+        the reason, and the next queued job is taken.
+        """
+        with self._writing() as s:
+            while True:
+                found = s.execute(select(_ROWID, m.Job).where(m.Job.status == JobStatus.QUEUED.value)
+                                  .order_by(m.Job.position).limit(1)).first()
+                if found is None:
+                    return None
+                rowid, row = found
+                problem = job_problem(row)
+                if problem is None:
+                    break
+                log.warning("job row %s is invalid and was failed: %s", rowid, problem)
+                s.execute(update(m.Job).where(_ROWID == rowid).values(
+                    status=JobStatus.FAILED.value, finished_at=time.time(),
+                    error_message=f"This job's row in project.db is invalid ({problem}); it was not run.",
+                    error_hint=INVALID_ROW_HINT, error_traceback=None)
+                    .execution_options(synchronize_session=False))
+                s.expire(row)
             row.status = JobStatus.RUNNING.value
             row.attempts += 1
             row.started_at = time.time()
@@ -210,7 +266,7 @@ class QueueMixin:
 
     def set_progress(self, job_id: str, step: int, total: int) -> None:
         """Record a running job's progress (ignored once the job left RUNNING)."""
-        with Session(self._wengine) as s, s.begin():
+        with self._writing() as s:
             s.execute(update(m.Job).where(m.Job.id == job_id, m.Job.status == JobStatus.RUNNING.value)
                       .values(progress_step=int(step), progress_total=int(total)))
 
@@ -231,22 +287,27 @@ class QueueMixin:
         Raises InvalidRequest if the job is not RUNNING or the staging folder is missing. If anything
         fails, the files are moved back to staging and the database is unchanged.
         """
+        job_id = check_id(job_id, "job")
         staging_dir = Path(staging_dir)
+        own = real_dir(self.path, ".staging", create=False) / job_id
+        if staging_dir.is_symlink() or os.path.realpath(staging_dir) != os.path.realpath(own):
+            raise UnsafeProject(f"Job {job_id}: {staging_dir} is not its staging folder {own}; nothing was published.",
+                                hint="Outputs are published only from the job's own folder in .staging/.")
         out_rel = f"outputs/{job_id}"
         out_dir = self.path / out_rel
         placed: list[tuple[Path, Path | None]] = []
         moved = False
         try:
-            with self._undo_adapters(placed), Session(self._wengine) as s, s.begin():  # type: ignore[attr-defined]
+            with self._undo_adapters(placed), self._writing() as s:
                 row = self._running_row(s, job_id)
                 if row.status != JobStatus.RUNNING.value:
                     raise InvalidRequest(f"Job {job_id} is {row.status}, not RUNNING; it cannot be finished.",
                                          field="job")
                 if not staging_dir.is_dir():
                     raise InvalidRequest(f"Job {job_id} has no staging folder {staging_dir}.", field="job")
-                if out_dir.exists():  # left by a crash between rename and commit: it was never recorded
-                    shutil.rmtree(out_dir)
-                out_dir.parent.mkdir(parents=True, exist_ok=True)
+                outputs = real_dir(self.path, "outputs")
+                # an entry left by a crash between rename and commit was never recorded; a link is removed itself
+                remove_entry(outputs, job_id)
                 os.replace(staging_dir, out_dir)
                 moved = True
                 for art in artifacts or []:
@@ -268,28 +329,49 @@ class QueueMixin:
                 row.finished_at = now
                 row.progress_step = max(row.progress_step, row.progress_total)
                 s.flush()
-                record = output_record(self.path, out)
+                record = output_record(self.path, out, self.real_path)
+                if record is None:
+                    raise UnsafeProject(f"Job {job_id}: {output_problem(self.path, out, self.real_path)}.",
+                                        hint="Remove links from the project folder.")
         except BaseException:
             # adapters were moved back into out_dir by _undo_adapters; now the folder goes back to staging
-            if moved and out_dir.exists() and not staging_dir.exists():
+            if moved and os.path.isdir(out_dir) and not os.path.lexists(staging_dir):
                 os.replace(out_dir, staging_dir)
             raise
         return record
 
     def _end_job(self, job_id: str, status: JobStatus, **fields: Any) -> None:
-        with Session(self._wengine) as s, s.begin():
-            row = self._running_row(s, job_id)
-            if row.status in _FINISHED:
-                raise InvalidRequest(f"Job {job_id} has already finished ({row.status}).", field="job")
-            row.status = status.value
-            row.finished_at = time.time()
-            for k, v in fields.items():
-                setattr(row, k, v)
-        shutil.rmtree(self.path / ".staging" / job_id, ignore_errors=True)
+        """Record a job's end. Its staging folder goes too — only when ``job_id`` is a job id (a crafted id
+        never becomes a path); on a full disk it goes first, which frees the room the update needs."""
+        def update_row() -> None:
+            with self._writing() as s:
+                row = self._running_row(s, job_id)
+                if row.status in _FINISHED:
+                    raise InvalidRequest(f"Job {printable(job_id)} has already finished ({row.status}).",
+                                         field="job")
+                row.status = status.value
+                row.finished_at = time.time()
+                for k, v in fields.items():
+                    setattr(row, k, v)
+
+        try:
+            update_row()
+        except DiskFull:
+            self._drop_staging(job_id)
+            update_row()  # once more with the partial files gone; DiskFull again if the disk is still full
+        self._drop_staging(job_id)
+
+    def _drop_staging(self, job_id: str) -> None:
+        if is_id(job_id):
+            with self._writing_files():
+                remove_entry(real_dir(self.path, ".staging", create=False), job_id)
 
     def fail_job(self, job_id: str, message: str, hint: str = "", traceback: str = "",
                  exit_code: int | None = None) -> None:
-        """Mark a job FAILED with the user message, hint, traceback and worker exit code; drop its staging."""
+        """Mark a job FAILED with the user message, hint, traceback and worker exit code; drop its staging.
+
+        Works for a row whose id is malformed too (it is found by its exact id; no path is built from it).
+        """
         self._end_job(job_id, JobStatus.FAILED, error_message=message, error_hint=hint or None,
                       error_traceback=traceback or None, exit_code=exit_code)
 
@@ -300,8 +382,12 @@ class QueueMixin:
     def requeue_running(self) -> int:
         """Start-up recovery (render-lock holder only): jobs left RUNNING by a dead service go back to
         QUEUED at their old place (the attempt stays counted) — or to CANCELLED if a cancel had been
-        requested — and ``.staging/`` is emptied. Returns how many jobs were requeued."""
-        with Session(self._wengine) as s, s.begin():
+        requested — and ``.staging/`` is emptied (never following a symlink; UnsafeProject if ``.staging``
+        itself is one). An invalid row put back in the queue is failed by :meth:`claim_next_job`.
+        Returns how many jobs were requeued."""
+        with self._writing_files():
+            staging = real_dir(self.path, ".staging")  # refuse a linked .staging before changing anything
+        with self._writing() as s:
             s.execute(update(m.Job).where(m.Job.status == JobStatus.RUNNING.value,
                                             m.Job.cancel_requested.is_(True))
                       .values(status=JobStatus.CANCELLED.value, finished_at=time.time()))
@@ -309,15 +395,9 @@ class QueueMixin:
                                .values(status=JobStatus.QUEUED.value, started_at=None,
                                        progress_step=0, progress_total=0))
             count = int(result.rowcount or 0)
-        staging = self.path / ".staging"
-        if staging.is_dir():
-            for entry in staging.iterdir():
-                if entry.name.startswith(IMPORT_PREFIX):  # imports in flight belong to other processes
-                    continue
-                if entry.is_dir():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
+        with self._writing_files():
+            # imports in flight (".import-*") belong to other processes
+            clear_folder(staging, keep=lambda name: name.startswith(IMPORT_PREFIX))
         return count
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 from sdk.errors import InvalidRequest
 from sdk.records import AdapterRecord, AssetRecord, MotionRecord, PromptRecord, SubjectRecord
 from sdk.store import models as m
-from sdk.store.assets import StagedAsset, place_staged, stage_asset
+from sdk.store.assets import StagedAsset, asset_rel_path, place_staged, stage_asset
 from sdk.store.convert import adapter_record, asset_record, motion_record, prompt_record, subject_record
 
 PathLike = str | os.PathLike[str]
@@ -106,6 +106,25 @@ class CatalogMixin:
         """The asset whose sha256 starts with ``hash_or_prefix``; InvalidRequest(field="asset") otherwise."""
         with Session(self._engine) as s, s.begin():
             return asset_record(self.path, by_prefix(s, m.Asset, m.Asset.hash, hash_or_prefix, "asset"))
+
+    def discard_asset(self, sha: str) -> bool:
+        """Remove the asset ``sha`` if nothing refers to it (no subject image, mask, motion video or job): undoes
+        an import whose batch was refused after all. Returns True if it was removed."""
+        from sqlalchemy import String, cast, or_
+
+        with Session(self._wengine) as s, s.begin():
+            row = s.get(m.Asset, sha)
+            if row is None:
+                return False
+            refs = (select(m.SubjectImage.id).where(or_(m.SubjectImage.asset_hash == sha, m.SubjectImage.mask_hash == sha)),
+                    select(m.MotionVideo.id).where(m.MotionVideo.asset_hash == sha),
+                    select(m.Job.id).where(cast(m.Job.inputs, String).contains(sha)))
+            if any(s.scalar(q.limit(1)) is not None for q in refs):
+                return False
+            path = self.path / asset_rel_path(sha, row.ext)
+            s.delete(row)
+        path.unlink(missing_ok=True)
+        return True
 
     def _stage_all(self, items: Sequence[tuple[PathLike | None, str]]) -> list[StagedAsset | None]:
         staged: list[StagedAsset | None] = []

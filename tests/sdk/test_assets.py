@@ -49,14 +49,14 @@ def state(project: Project) -> tuple[Any, ...]:
 
 
 def test_image_import_records_size_and_dedupes_by_content(project: Project, tmp_path: Path) -> None:
-    src = make_png(tmp_path / "face.png", (40, 30))
+    src = make_png(tmp_path / "face.png", (40, 32))
     copy = tmp_path / "other-name.png"
     copy.write_bytes(src.read_bytes())
 
     first = project.import_asset(src, "image")
     again = project.import_asset(copy, "image")
 
-    assert (first.width, first.height, first.kind, first.original_name) == (40, 30, "image", "face.png")
+    assert (first.width, first.height, first.kind, first.original_name) == (40, 32, "image", "face.png")
     assert again == first
     assert first.path.read_bytes() == src.read_bytes()
     assert first.path.parent.name == first.hash[:2] and first.path.suffix == ".png"

@@ -34,8 +34,12 @@ MAX_HEADER_BYTES = 100 * 1024 * 1024  # the safetensors format's own limit
 WRAPPER_KEYS = ("state_dict", "model_state_dict", "module", "model")  # as sdk.ml.checkpoints unwraps them
 _TORCH_MAGIC = 0x1950A86A20F9469CFC6C
 
-_SAFETENSORS_DTYPES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U64": 8,
-                       "U32": 4, "U16": 2, "U8": 1, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1, "C64": 8, "C128": 16}
+# safetensors dtype → (torch's name for it, bytes per element)
+_SAFETENSORS_DTYPES = {"F64": ("float64", 8), "F32": ("float32", 4), "F16": ("float16", 2), "BF16": ("bfloat16", 2),
+                       "I64": ("int64", 8), "I32": ("int32", 4), "I16": ("int16", 2), "I8": ("int8", 1),
+                       "U64": ("uint64", 8), "U32": ("uint32", 4), "U16": ("uint16", 2), "U8": ("uint8", 1),
+                       "BOOL": ("bool", 1), "F8_E4M3": ("float8_e4m3fn", 1), "F8_E5M2": ("float8_e5m2", 1),
+                       "C64": ("complex64", 8), "C128": ("complex128", 16)}
 _STORAGE_TYPES = {"DoubleStorage": ("float64", 8), "FloatStorage": ("float32", 4), "HalfStorage": ("float16", 2),
                   "BFloat16Storage": ("bfloat16", 2), "LongStorage": ("int64", 8), "IntStorage": ("int32", 4),
                   "ShortStorage": ("int16", 2), "CharStorage": ("int8", 1), "ByteStorage": ("uint8", 1),
@@ -79,22 +83,18 @@ def read_tensors(path: str | Path) -> dict[str, TensorInfo]:
         raise _bad(path, f"it cannot be read ({exc.strerror or exc})", "Check the file's permissions.") from None
     if len(head) < 8:
         raise _bad(path, f"it is only {len(head)} bytes long")
+    n = struct.unpack("<Q", head[:8])[0]
+    if (head[8:9] == b"{" and 2 <= n <= MAX_HEADER_BYTES) or path.suffix.lower() == ".safetensors":
+        return read_safetensors(path)  # (names the problem with the header of a damaged .safetensors)
     if head[:4] == b"PK\x03\x04":
-        obj = read_torch_zip(path)
-    elif head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return unwrap(read_torch_zip(path), path)
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         if head[2:3] == b"\x8a" and int.from_bytes(head[4:14], "little") == _TORCH_MAGIC:
             raise _bad(path, "it is a legacy (pre-zip) torch checkpoint, which this app does not open", CONVERT_HINT)
         raise IncompatibleCheckpoint(f"Refused {path.name}: it is a plain Python pickle, which can run code.",
                                      hint=_CODE_HINT)
-    else:
-        n = struct.unpack("<Q", head[:8])[0]
-        if head[8:9] == b"{" and 2 <= n <= MAX_HEADER_BYTES:
-            return read_safetensors(path)
-        if path.suffix.lower() == ".safetensors":
-            return read_safetensors(path)  # names the problem with the header
-        raise _bad(path, "it is neither a safetensors file nor a torch zip checkpoint",
-                   "Give the .safetensors / .pth / .bin / .ckpt file of the weights.")
-    return unwrap(obj, path)
+    raise _bad(path, "it is neither a safetensors file nor a torch zip checkpoint",
+               "Give the .safetensors / .pth / .bin / .ckpt file of the weights.")
 
 
 def unwrap(obj: Any, path: Path) -> dict[str, TensorInfo]:
@@ -143,13 +143,14 @@ def read_safetensors(path: Path) -> dict[str, TensorInfo]:
             raise _bad(path, f"tensor {key!r} has an unknown dtype {dtype!r}")
         if not (isinstance(begin, int) and isinstance(end, int) and 0 <= begin <= end) or any(s < 0 for s in shape):
             raise _bad(path, f"tensor {key!r} has invalid offsets or shape")
-        if end - begin != math.prod(shape) * _SAFETENSORS_DTYPES[dtype]:
+        name, itemsize = _SAFETENSORS_DTYPES[dtype]
+        if end - begin != math.prod(shape) * itemsize:
             raise _bad(path, f"tensor {key!r} ({dtype} {list(shape)}) does not match its {end - begin} bytes")
         if end > data_size:
             raise _bad(path, f"tensor {key!r} ends at byte {end} of the data but the file holds only {data_size}"
                              " (truncated)")
         end_max = max(end_max, end)
-        out[key] = TensorInfo(shape, dtype)
+        out[key] = TensorInfo(shape, name)
     if end_max != data_size:
         raise _bad(path, f"its data is {data_size} bytes but its tensors cover {end_max}")
     return out

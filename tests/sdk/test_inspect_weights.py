@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import collections
 import os
-import pickle
 import re
 import subprocess
 import sys
@@ -20,32 +19,7 @@ from sdk.inspect_weights import TensorInfo, read_tensors
 REPO = Path(__file__).resolve().parents[2]
 
 
-class RunsCode:
-    """Unpickling this calls os.system: what a malicious .pth does."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
-def code_checkpoint(path: Path, marker: Path) -> Path:
-    """A real torch zip checkpoint whose data.pkl calls os.system when unpickled (torch.load without weights_only
-    would run it)."""
-    torch.save({"w": torch.zeros(2)}, path)
-    with zipfile.ZipFile(path) as z:
-        entries = {n: z.read(n) for n in z.namelist()}
-    pkl = next(n for n in entries if n.endswith("/data.pkl"))
-    entries[pkl] = pickle.dumps({"state_dict": {"w": RunsCode(marker)}}, protocol=2)
-    path.unlink()
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:
-        for name, data in entries.items():
-            z.writestr(name, data)
-    return path
-
-
-def test_a_pickle_that_would_run_code_is_refused_without_running_it(tmp_path: Path) -> None:
+def test_a_pickle_that_would_run_code_is_refused_without_running_it(tmp_path: Path, code_checkpoint) -> None:
     marker = tmp_path / "pwned"
     path = code_checkpoint(tmp_path / "evil.pth", marker)
     with pytest.raises(IncompatibleCheckpoint) as err:
@@ -55,10 +29,10 @@ def test_a_pickle_that_would_run_code_is_refused_without_running_it(tmp_path: Pa
     assert "weights_only=False" not in str(err.value)
 
 
-def test_a_plain_pickle_and_a_legacy_torch_file_are_refused_with_how_to_convert(tmp_path: Path) -> None:
+def test_a_plain_pickle_and_a_legacy_torch_file_are_refused_with_how_to_convert(tmp_path: Path, code_pickle) -> None:
     marker = tmp_path / "pwned"
     plain = tmp_path / "plain.pth"
-    plain.write_bytes(pickle.dumps(RunsCode(marker), protocol=4))
+    plain.write_bytes(code_pickle(marker))
     with pytest.raises(IncompatibleCheckpoint, match="plain Python pickle"):
         read_tensors(plain)
     assert not marker.exists()

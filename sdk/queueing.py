@@ -112,7 +112,8 @@ def plan_jobs(
     given = {"image": image, "subject": subject, "motion": motion}
     for name in ("image", "subject", "motion"):
         if name in required and given[name] is None:
-            raise InvalidRequest(f"{spec_id} needs a {name}.", hint=f"Give it with --{name}.", field=name)
+            article = "an" if name[0] in "aeiou" else "a"
+            raise InvalidRequest(f"{spec_id} needs {article} {name}.", hint=f"Give it with --{name}.", field=name)
 
     seed_list = parse_seeds(seeds)
     keys = sorted(params)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from sdk import weights as W
-from sdk.errors import InvalidRequest, VGenError, WeightsMissing
+from sdk.errors import IncompatibleCheckpoint, InvalidRequest, VGenError, WeightsMissing
 from sdk.specs import WeightsFile, WeightsSpec
 
 
@@ -194,3 +194,55 @@ def test_remove_only_deletes_inside_models_dir(tmp_path, models):
     assert W.remove("user.acopy", delete_files=True) and not (models / "user.acopy").exists()
     assert not W.remove("user.acopy")
     assert W.list_installed() == []
+
+
+# -- ids and the door (real plugins, their tiny twins) ----------------------------------------------------------------
+def test_import_under_a_known_weights_id_checks_the_files_fit_its_generators(tiny_t2v_weights):
+    entry = W.import_weights("modelscope_t2v.ms_1_7b", tiny_t2v_weights)
+    assert entry["format"] == "diffusers" and W.installed("modelscope_t2v.ms_1_7b") == entry
+    with pytest.raises(IncompatibleCheckpoint) as err:  # a ModelScope diffusers folder is not TF-T2V weights
+        W.import_weights("tf_t2v.tft2v_t2v_16f", tiny_t2v_weights)
+    assert "reads VGen-format weights only" in err.value.user_message
+    assert W.installed("tf_t2v.tft2v_t2v_16f") is None
+
+
+def test_generator_and_unknown_ids_are_refused_with_the_ids_to_use(tiny_t2v_weights):
+    with pytest.raises(InvalidRequest) as err:
+        W.import_weights("modelscope_t2v.t2v", tiny_t2v_weights)
+    assert "is a generator id, not a weights id" in err.value.user_message and err.value.field == "weights_id"
+    assert "modelscope_t2v.ms_1_7b" in err.value.hint and "user.t2v" in err.value.hint
+    with pytest.raises(InvalidRequest) as err:
+        W.import_weights("my.weights", tiny_t2v_weights)
+    assert "Unknown weights id 'my.weights'" in err.value.user_message and "user." in err.value.hint
+    with pytest.raises(InvalidRequest):
+        W.import_weights("user.", tiny_t2v_weights)
+    assert W.list_installed() == []
+
+
+def test_user_ids_are_checked_against_the_generator_at_queue_time(tiny_t2v_weights, tmp_path):
+    from sdk.plugins import load_plugins
+    from sdk.project import Project
+    from sdk.queueing import queue_jobs
+
+    assert W.import_weights("user.my-t2v", tiny_t2v_weights)["format"] == "diffusers"
+    with Project.create(tmp_path / "P.vgen") as project:
+        batch = queue_jobs(project, load_plugins(), "modelscope_t2v.t2v", prompts=["a fox"], weights="user.my-t2v")
+        assert project.job(batch.job_ids[0]).weights == "user.my-t2v"
+        with pytest.raises(IncompatibleCheckpoint, match="tf_t2v.t2v reads VGen-format weights only"):
+            queue_jobs(project, load_plugins(), "tf_t2v.t2v", prompts=["a fox"], weights="user.my-t2v")
+        assert len(project.jobs()) == 1
+
+
+def test_files_that_would_run_code_or_are_damaged_are_never_registered(tmp_path, code_checkpoint):
+    marker = tmp_path / "pwned"
+    evil = code_checkpoint(tmp_path / "evil.pth", marker)
+    with pytest.raises(IncompatibleCheckpoint, match="would run code"):
+        W.import_weights("user.evil", evil)
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(64, 64)}, str(tmp_path / "cut.safetensors"))
+    data = (tmp_path / "cut.safetensors").read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(IncompatibleCheckpoint, match="truncated"):
+        W.import_weights("user.cut", tmp_path / "cut.safetensors")
+    assert not marker.exists() and W.list_installed() == []

@@ -279,8 +279,8 @@ def _check_diffusers(path: Path, layout: WeightsLayout, what: str) -> None:
     index = _read_json(path / "model_index.json") if (path / "model_index.json").is_file() else {}
     cls = index.get("_class_name")
     if index and cls != layout.diffusers_pipeline:
-        raise _misfit(f"The diffusers folder {path}", what, f"it holds a {cls} pipeline, not a "
-                                                            f"{layout.diffusers_pipeline}")
+        raise _misfit(f"The diffusers folder {path}", what, f"its model_index.json names {cls}; {what} reads "
+                                                            f"{layout.diffusers_pipeline} folders")
     parts = [k for k, v in index.items() if not k.startswith("_") and isinstance(v, list) and len(v) == 2 and v[1]]
     missing = [p for p in (parts or DIFFUSERS_PARTS) if not (path / p).is_dir()]
     if missing:

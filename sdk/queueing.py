@@ -243,10 +243,10 @@ def _check_weights(weights: str | None, spec: Any, registry: "PluginRegistry") -
     """Weights must be resolvable now, so a batch never fails later for a typo, and must fit the generator: they
     are inspected without running code (:func:`sdk.weights_check.check_weights`)."""
     from sdk import weights as w
-    from sdk.weights_check import check_weights
+    from sdk.weights_check import check_weights, weights_layouts
 
     path, wid = w.resolve(weights, spec.default_weights)
-    check_weights(path, w.weights_layouts(registry, spec), what=spec.id)
+    check_weights(path, weights_layouts(registry, spec), what=spec.id)
     return wid if wid is not None and (weights is None or weights == wid) else str(Path(path).resolve())
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sdk.errors import InvalidRequest, VGenError, WeightsMissing
-from sdk.specs import WeightsLayout, WeightsSpec, load_entry
+from sdk.specs import WeightsSpec, load_entry
 
 if TYPE_CHECKING:
     from sdk.plugins import PluginRegistry
@@ -227,15 +227,6 @@ def _check_id(weights_id: str) -> None:
                              field="weights_id")
 
 
-def weights_layouts(registry: "PluginRegistry", spec: Any) -> list[WeightsLayout]:
-    """What the weights of ``spec`` (a GeneratorSpec, TrainerSpec or WeightsSpec) may look like: the layout of its
-    default weights (or its own), then those of every WeightsSpec of the same method."""
-    own = [spec] if isinstance(spec, WeightsSpec) else [registry.weights[d] for d in [spec.default_weights]
-                                                        if d in registry.weights]
-    specs = own + [w for w in registry.weights.values() if w.method == spec.method]
-    return list(dict.fromkeys(w.layout for w in specs if w.layout is not None))
-
-
 def _known_spec(weights_id: str, registry: "PluginRegistry") -> WeightsSpec | None:
     """The WeightsSpec of ``weights_id``; None for a ``user.`` id; InvalidRequest for anything else."""
     if weights_id in registry.weights:
@@ -273,7 +264,7 @@ def import_weights(weights_id: str, src: Path, *, copy: bool = False, licence: s
     ``registry`` defaults to the installed plugins. Raises InvalidRequest (id, path), IncompatibleCheckpoint or
     WeightsMissing naming the first problem; nothing is registered then.
     """
-    from sdk.weights_check import check_weights
+    from sdk.weights_check import check_weights, weights_layouts
 
     _check_id(weights_id)
     if registry is None:

@@ -20,11 +20,14 @@ import json
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from sdk.errors import IncompatibleCheckpoint, InvalidRequest, WeightsMissing
 from sdk.inspect_weights import TensorInfo, read_tensors
-from sdk.specs import WeightsLayout
+from sdk.specs import WeightsLayout, WeightsSpec
+
+if TYPE_CHECKING:
+    from sdk.plugins import PluginRegistry
 
 CHECKPOINT_SUFFIXES = (".pth", ".ckpt", ".bin", ".safetensors", ".pt")
 # the same names as sdk.ml.weights_layout (which imports torch)
@@ -41,6 +44,15 @@ _XATTN_VGEN = re.compile(r"^(input_blocks\.[1-9]\d*|middle_block|output_blocks\.
 _XATTN_DIFFUSERS = re.compile(r"^(down_blocks\.\d+|up_blocks\.\d+|mid_block)\.attentions\.\d+\.transformer_blocks"
                               r"\.\d+\.attn2\.to_k\.weight$")
 _cache: dict[tuple[str, int, int], dict[str, TensorInfo]] = {}
+
+
+def weights_layouts(registry: "PluginRegistry", spec: Any) -> list[WeightsLayout]:
+    """What the weights of ``spec`` (a GeneratorSpec, TrainerSpec or WeightsSpec) may look like: the layout of its
+    default weights (or its own), then those of every WeightsSpec of the same method."""
+    own = [spec] if isinstance(spec, WeightsSpec) else [registry.weights[d] for d in [spec.default_weights]
+                                                        if d in registry.weights]
+    specs = own + [w for w in registry.weights.values() if w.method == spec.method]
+    return list(dict.fromkeys(w.layout for w in specs if w.layout is not None))
 
 
 def tensors(path: Path) -> dict[str, TensorInfo]:

@@ -15,7 +15,7 @@ import torch
 from sdk import weights as W
 from sdk.errors import IncompatibleCheckpoint, WeightsMissing
 from sdk.plugins import load_plugins
-from sdk.weights_check import check_weights
+from sdk.weights_check import check_weights, weights_layouts
 
 REPO = Path(__file__).resolve().parents[2]
 REG = load_plugins()
@@ -23,7 +23,7 @@ TWINS = [(wid, fmt) for wid, spec in sorted(REG.weights.items()) for fmt in spec
 
 
 def layouts(spec_id: str):
-    return W.weights_layouts(REG, REG.spec(spec_id))
+    return weights_layouts(REG, REG.spec(spec_id))
 
 
 def readers(weights_id: str) -> list[str]:
@@ -174,9 +174,9 @@ def test_released_weights_of_one_method_are_refused_by_another(tmp_path: Path) -
 
 def test_checking_a_folder_does_not_import_torch(twins) -> None:
     path = twins["i2vgen_xl.i2vgen_xl", "diffusers"]
-    code = ("import sys; from sdk import weights as W; from sdk.plugins import load_plugins; "
-            "from sdk.weights_check import check_weights; reg = load_plugins(); "
-            f"print(check_weights({str(path)!r}, W.weights_layouts(reg, reg.spec('i2vgen_xl.i2v')), what='i2v')); "
+    code = ("import sys; from sdk.plugins import load_plugins; "
+            "from sdk.weights_check import check_weights, weights_layouts; reg = load_plugins(); "
+            f"print(check_weights({str(path)!r}, weights_layouts(reg, reg.spec('i2vgen_xl.i2v')), what='i2v')); "
             "assert 'torch' not in sys.modules")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                          env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)

@@ -122,6 +122,10 @@ def _queue(a: argparse.Namespace, spec_id: str, kind: str | None) -> int:
         batch = queue_jobs(p, load_plugins(), spec_id, kind=kind, prompts=prompts,
                            seeds=a.seeds, params=params, image=getattr(a, "image", None), subject=_one_or_many(a.subject),
                            motion=_one_or_many(a.motion), weights=a.weights)
+    from sdk.safe_text import printable
+
+    for warning in batch.warnings:
+        print(f"warning: {printable(warning)}", file=sys.stderr)
     print(f"Queued {len(batch.job_ids)} job(s) in batch {batch.id}: {' '.join(batch.job_ids)}")
     return 0
 
@@ -315,8 +319,9 @@ def cmd_models_make_tiny(a: argparse.Namespace) -> int:
     from sdk.plugins import load_plugins
 
     spec = load_plugins().weights_spec(a.id)
-    path = w.make_tiny(spec, Path(a.dir), a.format, register=a.register)
-    print(f"Wrote tiny {a.format} weights for {a.id} to {path} (random: they render noise, for tests and demos)")
+    fmt = a.format or (spec.formats[0] if spec.formats else None)  # the spec's first format, as the library does
+    path = w.make_tiny(spec, Path(a.dir), fmt, register=a.register)
+    print(f"Wrote tiny {fmt} weights for {a.id} to {path} (random: they render noise, for tests and demos)")
     return 0
 
 
@@ -478,9 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
     c = cmd(g, "list", cmd_models_list, "known and installed weights")
     c.add_argument("--json", action="store_true")
     c = cmd(g, "make-tiny", cmd_models_make_tiny, "write tiny random weights in a real format (tests, demos)")
-    c.add_argument("id"); c.add_argument("dir"); c.add_argument("--format", default="diffusers", choices=["diffusers", "vgen"])
+    c.add_argument("id"); c.add_argument("dir")
+    c.add_argument("--format", default=None, help="one of the formats the weights offer (default: their first)")
     c.add_argument("--register", action="store_true", help="also register them under ID")
-    c = cmd(g, "import", cmd_models_import, "register weights you already have")
+    c = cmd(g, "import", cmd_models_import, "register weights you already have (a known weights id, or user.NAME)")
     c.add_argument("id"); c.add_argument("path"); c.add_argument("--copy", action="store_true")
     c = cmd(g, "fetch", cmd_models_fetch, "download weights (check the licence)")
     c.add_argument("id")

@@ -5,19 +5,43 @@ Names follow diffusers wherever it has one, so users meet names they already kno
 from __future__ import annotations
 
 import json
+import math
+import re
+import unicodedata
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from sdk.errors import InvalidRequest
+from sdk.safe_text import find_control
 
 MAX_SEED = 2**63 - 1
+#: The longest text any parameter (a prompt) may hold; the text encoder reads only 77 tokens of it anyway.
+MAX_TEXT_CHARS = 10_000
+#: Training steps of every VGen noise schedule; DDIM step counts that divide it give VGen's own timesteps.
+TRAIN_TIMESTEPS = 1000
 
 
 class Params(BaseModel):
-    """Base of every params model: unknown keys are refused (a typo must not pass silently)."""
+    """Base of every params model: unknown keys are refused (a typo must not pass silently); text values are at
+    most :data:`MAX_TEXT_CHARS` long and hold no control characters (tab and newline are fine).
+
+    A model may define ``queue_warnings(self) -> list[str]``: things a user should know about these values, shown
+    when the job is queued (it is queued anyway)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _plain_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if len(value) > MAX_TEXT_CHARS:
+                raise ValueError(f"it is {len(value):,} characters long; at most {MAX_TEXT_CHARS:,} are accepted")
+            ch = find_control(value)
+            if ch is not None:
+                raise ValueError(f"it contains a control character ({unicodedata.name(ch, f'U+{ord(ch):04X}')}, "
+                                 f"{ch!r})")
+        return value
 
 
 class GenerateParams(Params):
@@ -39,6 +63,17 @@ class GenerateParams(Params):
             raise ValueError("must not be empty")
         return value
 
+    def queue_warnings(self) -> list[str]:
+        """A DDIM step count that does not divide 1000 gives other timesteps than VGen's own scripts
+        (``sdk.ml.schedulers.set_timesteps``; docs/architecture.md, Weights)."""
+        n = self.num_inference_steps
+        if getattr(self, "scheduler", "ddim") != "ddim" or TRAIN_TIMESTEPS % n == 0:
+            return []
+        vgen = math.ceil(TRAIN_TIMESTEPS / max(1, TRAIN_TIMESTEPS // n))  # len(1 + arange(0, 1000, 1000 // n))
+        return [f"{n} steps: VGen's own scripts would take {vgen} steps for this count; the output will differ "
+                f"slightly from VGen's (see docs/architecture.md, num_inference_steps). Step counts that divide "
+                f"{TRAIN_TIMESTEPS} (20, 25, 40, 50 …) match VGen exactly."]
+
 
 class TrainParams(Params):
     """Common training parameters (names as in diffusers' training scripts)."""
@@ -55,38 +90,52 @@ class TrainParams(Params):
     seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
+_SEED_ITEM = re.compile(r"^(\d+)(?:-(\d+))?$")
+_SEEDS_HINT = "Write seeds as integers from 0 to 2**63-1, separated by commas, with ranges as A-B: e.g. --seeds 1,2,5-8."
+
+
 def parse_seeds(text: str | int | list[int] | None) -> list[int]:
-    """Parse ``"1,2,5-8"`` into ``[1, 2, 5, 6, 7, 8]``; seeds are integers ≥ 0."""
+    """Parse ``"1,2,5-8"`` into ``[1, 2, 5, 6, 7, 8]``; seeds are integers ≥ 0.
+
+    None or ``""`` means ``[0]``. Anything malformed — an empty item (``1,,2``, ``1,``), a range without an end
+    (``1-``), a word, a negative number — raises InvalidRequest(field="seed") naming it."""
     if text is None or text == "":
         return [0]
+    if isinstance(text, bool):
+        raise InvalidRequest(f"Seed {text!r} is not an integer.", hint=_SEEDS_HINT, field="seed")
     if isinstance(text, int):
         items: list[str] = [str(text)]
     elif isinstance(text, list):
-        items = [str(x) for x in text]
+        items = [str(x).strip() for x in text]
     else:
-        items = [s.strip() for s in str(text).split(",") if s.strip()]
+        items = [s.strip() for s in str(text).split(",")]
     seeds: list[int] = []
     for item in items:
+        if not item:
+            raise InvalidRequest(f"The seed list {str(text)!r} has an empty item.",
+                                 hint="Remove the extra comma. " + _SEEDS_HINT, field="seed")
         try:
-            if item.startswith("-"):
+            if item.startswith("-") and item[1:].isdigit():
                 raise InvalidRequest(
                     f"Seed {item!r} is negative.", hint="Seeds are integers from 0 to 2**63-1, e.g. --seeds 1,2,5-8.",
                     field="seed",
                 )
-            if "-" in item:
-                lo_s, hi_s = item.split("-", 1)
-                lo, hi = int(lo_s), int(hi_s)
+            m = _SEED_ITEM.match(item)
+            if m is None:
+                if "-" in item:
+                    raise InvalidRequest(f"Seed range {item!r} is not A-B.", hint=_SEEDS_HINT, field="seed")
+                raise ValueError(item)
+            if m.group(2) is not None:
+                lo, hi = int(m.group(1)), int(m.group(2))
                 if hi < lo:
                     raise InvalidRequest(f"Seed range {item!r} runs backwards.", hint=f"Write {hi}-{lo}.", field="seed")
                 if hi - lo > 10_000:
                     raise InvalidRequest(f"Seed range {item!r} is too long.", hint="At most 10000 seeds a range.", field="seed")
                 seeds.extend(range(lo, hi + 1))
             else:
-                seeds.append(int(item))
+                seeds.append(int(m.group(1)))
         except ValueError:
-            raise InvalidRequest(
-                f"Seed {item!r} is not an integer.", hint="Write seeds like 1,2,5-8.", field="seed"
-            ) from None
+            raise InvalidRequest(f"Seed {item[:40]!r} is not an integer.", hint=_SEEDS_HINT, field="seed") from None
     for s in seeds:
         if s > MAX_SEED:
             raise InvalidRequest(f"Seed {s} is too large.", hint="Seeds go up to 2**63-1.", field="seed")
@@ -135,9 +184,21 @@ def validate_params(model: type[BaseModel], values: dict[str, Any], *, spec_id: 
             msg = f"Unknown parameter {field!r}{where}."
             hint = f"Known parameters: {known}."
         else:
-            msg = f"Parameter {field!r} has invalid value {value!r}{where}: {err['msg']}."
-            hint = _hint_for(model, field)
+            reason = str(err["msg"]).removeprefix("Value error, ")
+            msg = f"Parameter {field!r} has invalid value {_short(value)}{where}: {reason}."
+            if "control character" in reason:
+                hint = "Remove it: prompts and other text take printable characters only (tab and newline are fine)."
+            elif "characters long" in reason:
+                hint = "Shorten it: the text encoder reads only the first 77 tokens (about 50 words) of a prompt."
+            else:
+                hint = _hint_for(model, field)
         raise InvalidRequest(msg, hint=hint, field=field) from None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters (a 100,000-character prompt must not flood the message)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(value) if isinstance(value, str) else len(text):,} characters)"
 
 
 def _hint_for(model: type[BaseModel], field: str) -> str:
@@ -154,9 +215,10 @@ def _hint_for(model: type[BaseModel], field: str) -> str:
     if "pattern" in schema:
         parts.append(f"matching {schema['pattern']}")
     desc = f" ({info.description})" if info.description else ""
+    default = "it has no default" if info.is_required() else f"default {info.default!r}"
     if parts:
-        return f"Use a value {' and '.join(parts)}{desc}; default {info.default!r}."
-    return f"Default is {info.default!r}{desc}."
+        return f"Use a value {' and '.join(parts)}{desc}; {default}."
+    return f"{default[0].upper()}{default[1:]}{desc}."
 
 
 def params_schema(model: type[BaseModel]) -> dict[str, Any]:

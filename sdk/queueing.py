@@ -1,9 +1,14 @@
 """Turn what a user asks for (prompts × seeds × parameter values) into validated jobs.
 
-Everything is validated before anything is queued: one bad combination refuses the whole batch.
+Everything is validated before anything is queued: one bad combination refuses the whole batch, and a refused
+batch leaves no trace (an image is imported only once everything else passed, and removed again if the batch
+cannot be added). What is worth knowing but not wrong — a prompt longer than the text encoder reads, a step count
+that differs from VGen's — comes back as warnings (:attr:`QueuePlan.warnings`, ``BatchRecord.warnings``).
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -17,6 +22,25 @@ if TYPE_CHECKING:
     from sdk.project import Project
 
 MAX_JOBS_PER_BATCH = 10_000
+#: params whose text the CLIP text encoder reads (77 tokens); ``positive_suffix`` is appended to the prompt first
+TEXT_PARAMS = (("prompt", "The prompt"), ("negative_prompt", "The negative prompt"))
+
+
+class QueuePlan(list):  # type: ignore[type-arg]
+    """The jobs of a request (a ``list[NewJob]``), plus ``warnings`` to show the user (one line each) and
+    ``new_assets``, the hashes of assets imported for it (removed again if the batch is not added)."""
+
+    def __init__(self, jobs: Sequence[NewJob] = (), warnings: Sequence[str] = (), new_assets: Sequence[str] = ()):
+        super().__init__(jobs)
+        self.warnings: list[str] = list(warnings)
+        self.new_assets: list[str] = list(new_assets)
+
+    def extend_plan(self, other: "QueuePlan | Sequence[NewJob]") -> None:
+        self.extend(other)
+        for w in getattr(other, "warnings", ()):
+            if w not in self.warnings:
+                self.warnings.append(w)
+        self.new_assets += [h for h in getattr(other, "new_assets", ()) if h not in self.new_assets]
 
 
 def plan_jobs(
@@ -32,11 +56,14 @@ def plan_jobs(
     subject: str | int | Sequence[str | int] | None = None,
     motion: str | int | Sequence[str | int] | None = None,
     weights: str | None = None,
-) -> list[NewJob]:
+) -> QueuePlan:
     """Validate a request and expand it into jobs: every prompt × seed × listed param value is one job.
 
     ``subject`` / ``motion`` may be lists: each is then one more grid axis. A trainer with ``expands_to`` becomes
-    consecutive jobs of those trainers (each gets the params its own model knows)."""
+    consecutive jobs of those trainers (each gets the params its own model knows). The weights are inspected without
+    running code (:mod:`sdk.weights_check`). Returns a :class:`QueuePlan` (a list of NewJob with ``warnings``).
+    Raises InvalidRequest, WeightsMissing or IncompatibleCheckpoint naming the first problem; nothing is written then.
+    """
     spec = registry.trainer(spec_id) if kind == "train" else registry.spec(spec_id)
     kind = spec.kind
     params = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in (params or {}).items()}
@@ -44,11 +71,16 @@ def plan_jobs(
     if getattr(spec, "expands_to", ()):
         return _expand(project, registry, spec, params, subject=subject, motion=motion, **args)
     if isinstance(subject, (list, tuple)) or isinstance(motion, (list, tuple)):
-        jobs = []
-        for s in (subject if isinstance(subject, (list, tuple)) else [subject]):
-            for m in (motion if isinstance(motion, (list, tuple)) else [motion]):
-                jobs += plan_jobs(project, registry, spec_id, kind=kind, params=params, subject=s, motion=m, **args)
-        return jobs
+        plan = QueuePlan()
+        try:
+            for s in (subject if isinstance(subject, (list, tuple)) else [subject]):
+                for m in (motion if isinstance(motion, (list, tuple)) else [motion]):
+                    plan.extend_plan(plan_jobs(project, registry, spec_id, kind=kind, params=params, subject=s,
+                                               motion=m, **args))
+        except BaseException:
+            _discard(project, plan.new_assets)
+            raise
+        return plan
     declared = set(spec.inputs)
     required = set(spec.required_inputs if spec.required_inputs is not None else declared)
 
@@ -80,7 +112,8 @@ def plan_jobs(
     given = {"image": image, "subject": subject, "motion": motion}
     for name in ("image", "subject", "motion"):
         if name in required and given[name] is None:
-            raise InvalidRequest(f"{spec_id} needs a {name}.", hint=f"Give it with --{name}.", field=name)
+            article = "an" if name[0] in "aeiou" else "a"
+            raise InvalidRequest(f"{spec_id} needs {article} {name}.", hint=f"Give it with --{name}.", field=name)
 
     seed_list = parse_seeds(seeds)
     keys = sorted(params)
@@ -93,6 +126,7 @@ def plan_jobs(
         )
 
     validated: list[tuple[str | None, dict[str, Any]]] = []
+    warnings: list[str] = []
     for prompt in prompts or [None]:
         for combo in combos:
             values = dict(zip(keys, combo))
@@ -103,29 +137,85 @@ def plan_jobs(
                     values["negative_prompt"] = negatives[prompt]
             model = validate_params(spec.params, values, spec_id=spec_id)
             validated.append((prompt, model.model_dump(mode="json")))
+            for w in _text_warnings(model) + list(getattr(model, "queue_warnings", lambda: [])()):
+                if w not in warnings:
+                    warnings.append(w)
 
-    # Inputs are resolved after the parameters are known good; an imported image is harmless
-    # (content-addressed) even if a later check refuses the batch.
+    # Inputs are resolved after the parameters are known good, and the image is imported last: a batch refused
+    # for its weights or adapters leaves no asset behind.
     if subject is not None:
         inputs["subject"] = project.subject(subject).id
     if motion is not None:
         inputs["motion"] = project.motion(motion).id
-    if image is not None:
-        inputs["image"] = project.import_asset(Path(image), "image").hash
-
-    weights_value = _check_weights(weights, spec.default_weights)
+    weights_value = _check_weights(weights, spec, registry)
     if getattr(spec, "adapter_params", ()):
         from sdk.adapters import check_adapter_params
 
         for _, p in validated:
             check_adapter_params(project, spec.adapter_params, p)
+    new_assets: list[str] = []
+    if image is not None:
+        inputs["image"], is_new = _import_image(project, Path(image))
+        new_assets = [inputs["image"]] if is_new else []
 
-    return [
+    return QueuePlan([
         NewJob(kind=kind, spec_id=spec.id, spec_version=spec.version, params=p, seed=seed, prompt=prompt,
                inputs=dict(inputs), weights=weights_value)
         for prompt, p in validated
         for seed in seed_list
-    ]
+    ], warnings, new_assets)
+
+
+def _text_warnings(model: Any) -> list[str]:
+    """Where the text encoder cuts a prompt or negative prompt (77 CLIP tokens)."""
+    from sdk.tokens import truncation_warning
+
+    out = []
+    for name, what in TEXT_PARAMS:
+        text = getattr(model, name, None)
+        if not isinstance(text, str) or not text.strip():
+            continue
+        suffix = getattr(model, "positive_suffix", "") if name == "prompt" else ""
+        shown = text if len(text) <= 40 else text[:40] + "…"
+        w = truncation_warning(text + (suffix or ""), f'{what} "{shown}"' + (" with its positive_suffix" if suffix else ""))
+        if w:
+            out.append(w)
+    return out
+
+
+def _import_image(project: "Project", path: Path) -> tuple[str, bool]:
+    """Import ``path`` as an image asset: (its hash, whether this import added it to the project)."""
+    from sdk.store.assets import MAX_FILE_BYTES
+
+    existed = False
+    try:
+        if path.is_file() and path.stat().st_size <= MAX_FILE_BYTES:
+            with open(path, "rb") as f:
+                sha = hashlib.file_digest(f, "sha256").hexdigest()
+            existed = _has_asset(project, sha)
+    except OSError:
+        pass  # import_asset names the problem
+    record = project.import_asset(path, "image")
+    return record.hash, not existed
+
+
+def _has_asset(project: "Project", sha: str) -> bool:
+    try:
+        project.asset(sha)
+    except InvalidRequest:
+        return False
+    return True
+
+
+def _discard(project: "Project", hashes: Sequence[str]) -> None:
+    """Remove assets this request imported (only those nothing else uses)."""
+    for h in hashes:
+        try:
+            project.discard_asset(h)
+        except Exception:  # noqa: BLE001 - cleanup after a failure: the original error is what the user must see
+            import logging
+
+            logging.getLogger(__name__).exception("Could not remove asset %s imported for a refused batch", h)
 
 
 def _expand(project: "Project", registry: "PluginRegistry", spec: Any, params: dict[str, list[Any]],
@@ -138,21 +228,37 @@ def _expand(project: "Project", registry: "PluginRegistry", spec: Any, params: d
         if key not in known:
             raise InvalidRequest(f"Unknown parameter {key!r} for {spec.id}.",
                                  hint=f"Known parameters: {', '.join(sorted(known))}.", field=key)
-    jobs: list[NewJob] = []
-    for sub in subs:
-        mine = {k: v for k, v in params.items() if k in sub.params.model_fields}
-        jobs += plan_jobs(project, registry, sub.id, kind="train", params=mine, **kwargs)
-    return jobs
+    plan = QueuePlan()
+    try:
+        for sub in subs:
+            mine = {k: v for k, v in params.items() if k in sub.params.model_fields}
+            plan.extend_plan(plan_jobs(project, registry, sub.id, kind="train", params=mine, **kwargs))
+    except BaseException:
+        _discard(project, plan.new_assets)
+        raise
+    return plan
 
 
-def _check_weights(weights: str | None, default_id: str | None) -> str | None:
-    """Weights must be resolvable now, so a batch never fails later for a typo."""
+def _check_weights(weights: str | None, spec: Any, registry: "PluginRegistry") -> str | None:
+    """Weights must be resolvable now, so a batch never fails later for a typo, and must fit the generator: they
+    are inspected without running code (:func:`sdk.weights_check.check_weights`)."""
     from sdk import weights as w
+    from sdk.weights_check import check_weights, weights_layouts
 
-    path, wid = w.resolve(weights, default_id)
+    path, wid = w.resolve(weights, spec.default_weights)
+    check_weights(path, weights_layouts(registry, spec), what=spec.id)
     return wid if wid is not None and (weights is None or weights == wid) else str(Path(path).resolve())
 
 
 def queue_jobs(project: "Project", registry: "PluginRegistry", spec_id: str, **kwargs: Any) -> BatchRecord:
-    """:func:`plan_jobs` then add them to the queue as one batch (one transaction)."""
-    return project.add_jobs(plan_jobs(project, registry, spec_id, **kwargs))
+    """:func:`plan_jobs` then add them to the queue as one batch (one transaction).
+
+    Returns the BatchRecord with the plan's ``warnings``. If the batch cannot be added, images imported for it are
+    removed again."""
+    plan = plan_jobs(project, registry, spec_id, **kwargs)
+    try:
+        batch = project.add_jobs(plan)
+    except BaseException:
+        _discard(project, plan.new_assets)
+        raise
+    return dataclasses.replace(batch, warnings=tuple(plan.warnings))

@@ -130,6 +130,7 @@ class BatchRecord:
     id: str
     created_at: float
     job_ids: tuple[str, ...]
+    warnings: tuple[str, ...] = ()  # from queueing: things worth knowing (e.g. a prompt the encoder cuts)
 
 
 @dataclass(frozen=True)

@@ -78,12 +78,47 @@ class WeightsFile:
     sha256: str | None = None
 
 
+#: Tensors per top-level key prefix of the 3D-UNet core that VGen's released 1.4B UNets share (manifests of
+#: ``UNetSD_T2VBase`` and its descendants); a plugin adds its own branches' counts.
+RELEASED_UNET_CORE: tuple[tuple[str, int], ...] = (("input_blocks", 558), ("middle_block", 104),
+                                                     ("output_blocks", 810), ("out", 4), ("time_embed", 4))
+
+
+@dataclass(frozen=True)
+class WeightsLayout:
+    """What weights a generator reads must hold, checked without running code or importing torch when they are
+    imported or queued (:mod:`sdk.weights_check`).
+
+    Shapes are checked for consistency inside the folder (UNet width, cross-attention width = text encoder width,
+    latent channels = VAE channels), so tiny twins pass as the real weights do; ``released`` adds the tensor count
+    per top-level key prefix of the released UNet, checked for UNets of the released width.
+    """
+
+    #: diffusers format: the ``_class_name`` in ``model_index.json`` ("" = this method has no diffusers format)
+    diffusers_pipeline: str = ""
+    #: VGen format: input channels of the UNet's first conv (4 latent + any concatenated condition channels)
+    unet_in_channels: int = 4
+    #: VGen format: top-level key prefixes beyond the 3D-UNet core that the UNet must hold / may hold
+    unet_extra: tuple[str, ...] = ()
+    unet_optional: tuple[str, ...] = ()
+    #: VGen format: file-name prefixes that pick the UNet ``.pth`` when a folder holds several (as the loader does)
+    unet_files: tuple[str, ...] = ()
+    #: the OpenCLIP file must hold the image tower (``visual.*``) too
+    clip_visual: bool = False
+    #: ``meta.json`` kinds of checkpoint folders (a diffusers-named ``weights.safetensors``) also read
+    checkpoint_kinds: tuple[str, ...] = ()
+    #: tensors per top-level prefix of the released UNet, checked when the UNet is ``released_width`` wide
+    released: tuple[tuple[str, int], ...] = ()
+    released_width: int = 320
+
+
 @dataclass(frozen=True)
 class WeightsSpec:
     """Weights a plugin knows how to fetch and load.
 
     ``tiny`` (``"pkg.module:function"``) writes a tiny twin in the same on-disk format:
-    ``function(dir, format) -> None``.
+    ``function(dir, format) -> None``. ``layout`` says what the weights hold, so that files are checked at the
+    door; the generators and trainers of the same ``method`` (and those naming it as ``default_weights``) read them.
     """
 
     id: str
@@ -98,6 +133,7 @@ class WeightsSpec:
     size_gb: float = 0.0
     tiny: str | None = None
     description: str = ""
+    layout: WeightsLayout | None = None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,11 @@ user data dir) holds downloaded/copied weights and ``registry.json``, a list of 
      "sha256": {relative file: hex}, "installed_at", "licence"}
 
 Imported weights are referenced in place by default. Nothing here imports torch.
+
+Ids: weights are registered under a known weights id (a :class:`~sdk.specs.WeightsSpec` of a plugin; the files must
+then fit that spec's generators) or under the user's own id in the ``user.`` namespace (``user.my-finetune``),
+checked against the generator it is used with when a job is queued. Every import is inspected first, without running
+code (:mod:`sdk.weights_check`): nothing is registered when it does not fit.
 """
 from __future__ import annotations
 
@@ -19,10 +24,13 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sdk.errors import InvalidRequest, VGenError, WeightsMissing
 from sdk.specs import WeightsSpec, load_entry
+
+if TYPE_CHECKING:
+    from sdk.plugins import PluginRegistry
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +42,8 @@ CHECKPOINT_SUFFIXES = (".pth", ".ckpt", ".bin", ".safetensors", ".pt")
 #: Seconds to wait on the hub before a download counts as offline.
 HUB_TIMEOUT = 10
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+#: the namespace of the user's own weights ids (``user.my-finetune``); every other id must be a known WeightsSpec id
+USER_NAMESPACE = "user."
 
 
 def models_dir() -> Path:
@@ -211,10 +221,28 @@ def detect_format(path: Path) -> str | None:
 
 
 def _check_id(weights_id: str) -> None:
-    if not isinstance(weights_id, str) or not _ID_RE.match(weights_id):
+    if not isinstance(weights_id, str) or not _ID_RE.match(weights_id) or weights_id == USER_NAMESPACE:
         raise InvalidRequest(f"Invalid weights id {weights_id!r}.",
-                             hint="Use letters, digits, '.', '_' and '-', e.g. modelscope_t2v.base.",
+                             hint="Use letters, digits, '.', '_' and '-', e.g. modelscope_t2v.v1_5 or user.my-finetune.",
                              field="weights_id")
+
+
+def _known_spec(weights_id: str, registry: "PluginRegistry") -> WeightsSpec | None:
+    """The WeightsSpec of ``weights_id``; None for a ``user.`` id; InvalidRequest for anything else."""
+    if weights_id in registry.weights:
+        return registry.weights[weights_id]
+    if weights_id.startswith(USER_NAMESPACE):
+        return None
+    used = registry.generators.get(weights_id) or registry.trainers.get(weights_id)
+    if used is not None:
+        own = f" ({used.default_weights})" if used.default_weights else ""
+        raise InvalidRequest(f"{weights_id!r} is a {'trainer' if used.kind == 'train' else 'generator'} id, "
+                             "not a weights id.",
+                             hint=f"Import under the weights id it reads{own}, or under your own id, e.g. "
+                                  f"{USER_NAMESPACE}{weights_id.split('.')[-1]}.", field="weights_id")
+    raise InvalidRequest(f"Unknown weights id {weights_id!r}.",
+                         hint=f"Use a known weights id (`vgen models list`) or your own id in the {USER_NAMESPACE} "
+                              f"namespace, e.g. {USER_NAMESPACE}my-finetune.", field="weights_id")
 
 
 def _entry(weights_id: str, path: Path, fmt: str, source: str, licence: str, sha: dict[str, str]) -> dict[str, Any]:
@@ -225,13 +253,25 @@ def _entry(weights_id: str, path: Path, fmt: str, source: str, licence: str, sha
     }
 
 
-def import_weights(weights_id: str, src: Path, *, copy: bool = False, licence: str = "") -> dict[str, Any]:
+def import_weights(weights_id: str, src: Path, *, copy: bool = False, licence: str = "",
+                   registry: "PluginRegistry | None" = None) -> dict[str, Any]:
     """Register weights you already have (a diffusers folder or VGen checkpoint files) as ``weights_id``.
 
-    By default they are referenced in place; ``copy=True`` copies them into
-    ``models_dir()/weights_id`` first. Computes the sha256 of every file. Returns the entry.
+    ``weights_id`` is a known weights id (the files must fit its generators) or the user's own ``user.<name>``
+    (files checked for integrity now, for fit when queued). The files are inspected without running code first
+    (:func:`sdk.weights_check.check_weights`). By default they are referenced in place; ``copy=True`` copies them
+    into ``models_dir()/weights_id`` first. Computes the sha256 of every file. Returns the entry.
+    ``registry`` defaults to the installed plugins. Raises InvalidRequest (id, path), IncompatibleCheckpoint or
+    WeightsMissing naming the first problem; nothing is registered then.
     """
+    from sdk.weights_check import check_weights, weights_layouts
+
     _check_id(weights_id)
+    if registry is None:
+        from sdk.plugins import load_plugins
+
+        registry = load_plugins()
+    spec = _known_spec(weights_id, registry)
     src = Path(src).expanduser().absolute()
     if not src.exists():
         raise InvalidRequest(f"No weights at {src}: the path does not exist.", hint="Check the path.", field="path")
@@ -243,6 +283,8 @@ def import_weights(weights_id: str, src: Path, *, copy: bool = False, licence: s
             f"{src} does not look like model weights.",
             hint="Expected a diffusers folder (with model_index.json) or VGen checkpoint files ("
             + ", ".join(CHECKPOINT_SUFFIXES) + ").", field="path")
+    found = check_weights(src, weights_layouts(registry, spec) if spec else [], what=weights_id)
+    fmt = found if found in ("diffusers", "vgen", "checkpoint") else fmt
     if copy:
         dest = models_dir() / weights_id
         if not (dest.exists() and dest.resolve() == src.resolve()):

@@ -3,7 +3,7 @@ Hook implementations only: no torch here."""
 from __future__ import annotations
 
 from sdk.hookspecs import hookimpl
-from sdk.specs import GeneratorSpec, TrainerSpec, WeightsFile, WeightsSpec
+from sdk.specs import RELEASED_UNET_CORE, GeneratorSpec, TrainerSpec, WeightsFile, WeightsLayout, WeightsSpec
 
 from plugins.dreamvideo.params import (EMBEDDING_KIND, IDENTITY_KIND, MOTION_KIND, ComposeParams, MotionParams,
                                        SubjectParams, SubjectStep1Params, SubjectStep2Params)
@@ -67,6 +67,8 @@ def vgen_weights() -> list[WeightsSpec]:
         files=(WeightsFile("model_scope_v1-5_0632000.pth"), WeightsFile("open_clip_pytorch_model.bin"),
                WeightsFile("v2-1_512-ema-pruned.ckpt")),
         licence=NON_COMMERCIAL, size_gb=11.0, tiny=TINY,
+        # the ModelScope T2V v1.5 UNet; the OpenCLIP image tower encodes the appearance image
+        layout=WeightsLayout(unet_files=("model_scope",), clip_visual=True, released=RELEASED_UNET_CORE),
         description="The base of DreamVideo (eps / linear_sd, 256×256); the open_clip file also gives the appearance "
                     "image encoder.",
     )]

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 from sdk.hookspecs import hookimpl
-from sdk.specs import GeneratorSpec, WeightsFile, WeightsSpec
+from sdk.specs import RELEASED_UNET_CORE, GeneratorSpec, WeightsFile, WeightsLayout, WeightsSpec
 
 from plugins.tf_t2v.params import TFT2VParams
 
 TINY = "plugins.tf_t2v.tiny:make_tiny_weights"
 NON_COMMERCIAL = "research / non-commercial use only (trained on WebVid-10M and LAION-400M)"
 ENCODERS = (WeightsFile("open_clip_pytorch_model.bin"), WeightsFile("v2-1_512-ema-pruned.ckpt"))
+# 12 input channels (latent + 8 condition channels); the style-image branch is optional (VideoLCM lacks it)
+LAYOUT = WeightsLayout(unet_in_channels=12, unet_optional=("pre_image_condition",), unet_files=("tft2v_t2v",),
+                       released=RELEASED_UNET_CORE + (("pre_image_condition", 4),))
 
 
 @hookimpl
@@ -35,14 +38,14 @@ def vgen_weights() -> list[WeightsSpec]:
             id="tf_t2v.tft2v_t2v_16f", title="TF-T2V text-to-video, 16 frames (VGen .pth)", method="TF-T2V",
             formats=("vgen",), source="modelscope", repo_id="iic/tf-t2v",
             files=(WeightsFile("tft2v_t2v_non_ema_512000.pth"),) + ENCODERS,
-            licence=NON_COMMERCIAL, size_gb=14.5, tiny=TINY,
+            licence=NON_COMMERCIAL, size_gb=14.5, tiny=TINY, layout=LAYOUT,
             description="TF-T2V t2v checkpoint (448×256, 16 frames); also the teacher of videolcm.distill.",
         ),
         WeightsSpec(
             id="tf_t2v.tft2v_t2v_32f", title="TF-T2V text-to-video, 32 frames (VGen .pth)", method="TF-T2V",
             formats=("vgen",), source="modelscope", repo_id="iic/tf-t2v",
             files=(WeightsFile("tft2v_t2v_32frames_non_ema_560000.pth"),) + ENCODERS,
-            licence=NON_COMMERCIAL, size_gb=14.5, tiny=TINY,
+            licence=NON_COMMERCIAL, size_gb=14.5, tiny=TINY, layout=LAYOUT,
             description="TF-T2V t2v checkpoint trained on 32-frame clips (448×256); use num_frames=32.",
         ),
     ]

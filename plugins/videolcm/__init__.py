@@ -3,13 +3,15 @@ Hook implementations only: no torch here."""
 from __future__ import annotations
 
 from sdk.hookspecs import hookimpl
-from sdk.specs import GeneratorSpec, TrainerSpec, WeightsFile, WeightsSpec
+from sdk.specs import RELEASED_UNET_CORE, GeneratorSpec, TrainerSpec, WeightsFile, WeightsLayout, WeightsSpec
 
 from plugins.videolcm.params import DistillParams, VideoLCMParams
 
 TINY = "plugins.videolcm.tiny:make_tiny_weights"
 NON_COMMERCIAL = "research / non-commercial use only (trained on WebVid-10M and LAION-400M)"
 TEACHER = "tf_t2v.tft2v_t2v_16f"  # offered by the tf_t2v plugin
+LAYOUT = WeightsLayout(unet_in_channels=12, unet_optional=("pre_image_condition",), unet_files=("videolcm_t2v",),
+                       checkpoint_kinds=("videolcm.student",), released=RELEASED_UNET_CORE)
 
 
 @hookimpl
@@ -54,6 +56,6 @@ def vgen_weights() -> list[WeightsSpec]:
         formats=("vgen", "student"), source="modelscope", repo_id="iic/tf-t2v",
         files=(WeightsFile("videolcm_t2v_non_ema_544000.pth"), WeightsFile("open_clip_pytorch_model.bin"),
                WeightsFile("v2-1_512-ema-pruned.ckpt")),
-        licence=NON_COMMERCIAL, size_gb=14.5, tiny=TINY,
+        licence=NON_COMMERCIAL, size_gb=14.5, tiny=TINY, layout=LAYOUT,
         description="The released VideoLCM t2v checkpoint (448×256, 16 frames, 4 LCM steps).",
     )]

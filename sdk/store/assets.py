@@ -18,15 +18,20 @@ from sdk.errors import InvalidRequest
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 MAX_SIDE_PX = 8192
+#: the smallest image side a model can use (subject image, mask, I2V input: all are resized to the video size)
+MIN_SIDE_PX = 32
 MAX_FRAMES = 10_000
+#: a motion is change between frames: a video needs at least two
+MIN_FRAMES = 2
 ASSET_KINDS = ("image", "mask", "video")
 IMPORT_PREFIX = ".import-"  # temp copies in .staging/; start-up recovery leaves them alone
 
 _IMAGE_EXT = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "GIF": "gif", "TIFF": "tif"}
 _VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif"}
-_IMAGE_HINT = "Accepted images: PNG, JPEG, WebP, BMP, TIFF or GIF, at most 8192 px a side and 200 MB."
+_IMAGE_HINT = ("Accepted images: PNG, JPEG, WebP, BMP, TIFF or GIF, at least 32×32 px, at most 8192 px a side "
+               "and 200 MB.")
 _VIDEO_HINT = ("Accepted videos: MP4, MOV, WebM, MKV, AVI or animated GIF that ffmpeg can decode, "
-               "at most 10,000 frames, 8192 px a side and 200 MB.")
+               "at least 2 frames, at most 10,000 frames, 8192 px a side and 200 MB.")
 
 
 @dataclass
@@ -120,6 +125,8 @@ def _probe_image(path: Path, src: Path, kind: str) -> tuple[str, int, int]:
             width, height = img.size
             if max(width, height) > MAX_SIDE_PX:
                 raise _refuse(kind, src, f"it is {width}x{height} px; the limit is {MAX_SIDE_PX} px a side")
+            if min(width, height) < MIN_SIDE_PX:
+                raise _refuse(kind, src, f"it is {width}x{height} px; images need at least {MIN_SIDE_PX}x{MIN_SIDE_PX} px")
             img.load()  # decodes every pixel: truncated or corrupt data fails here
     except InvalidRequest:
         raise
@@ -169,6 +176,9 @@ def _probe_video(path: Path, src: Path) -> tuple[str, int, int, int, float | Non
         reader.close()
     if frames < 1:
         raise _refuse("video", src, "it contains no video frames")
+    if frames < MIN_FRAMES:
+        raise _refuse("video", src, f"it has only {frames} frame; a motion needs at least {MIN_FRAMES} (use an image "
+                                    "for a still)")
     ext = src.suffix.lower().lstrip(".")
     if not ext or len(ext) > 8 or not ext.isalnum():
         ext = "mp4"

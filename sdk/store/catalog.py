@@ -24,7 +24,7 @@ from sdk.errors import InvalidRequest, UnsafeProject
 from sdk.records import AdapterRecord, AssetRecord, MotionRecord, PromptRecord, SubjectRecord
 from sdk.store import models as m
 from sdk.store.access import StoreAccess
-from sdk.store.assets import StagedAsset, place_staged, stage_asset
+from sdk.store.assets import StagedAsset, asset_rel_path, place_staged, stage_asset
 from sdk.store.convert import (
     adapter_problem,
     adapter_record,
@@ -130,6 +130,26 @@ class CatalogMixin(StoreAccess):
             record = asset_record(self.path, by_prefix(s, m.Asset, m.Asset.hash, hash_or_prefix, "asset"),
                                   self.real_path)
         return _refuse_invalid(record, "asset")
+
+    def discard_asset(self, sha: str) -> bool:
+        """Remove the asset ``sha`` if nothing refers to it (no subject image, mask, motion video or job): undoes
+        an import whose batch was refused after all. Returns True if it was removed."""
+        from sqlalchemy import String, cast, or_
+
+        with self._writing() as s:
+            row = s.get(m.Asset, sha)
+            if row is None or asset_name_problem(row.hash, row.ext):
+                return False
+            refs = (select(m.SubjectImage.id).where(or_(m.SubjectImage.asset_hash == sha, m.SubjectImage.mask_hash == sha)),
+                    select(m.MotionVideo.id).where(m.MotionVideo.asset_hash == sha),
+                    select(m.Job.id).where(cast(m.Job.inputs, String).contains(sha)))
+            if any(s.scalar(q.limit(1)) is not None for q in refs):
+                return False
+            name = asset_rel_path(sha, row.ext).rsplit("/", 1)[1]
+            s.delete(row)
+        with self._writing_files():
+            remove_entry(real_dir(self.path, "assets", sha[:2]), name)
+        return True
 
     def _stage_all(self, items: Sequence[tuple[PathLike | None, str]]) -> list[StagedAsset | None]:
         staged: list[StagedAsset | None] = []

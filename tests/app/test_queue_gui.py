@@ -42,12 +42,20 @@ def test_cancel_a_running_job_then_the_queue_goes_on(qtbot: Any, window: Any, in
 
 
 def test_a_failed_job_shows_its_message_and_traceback_and_can_be_retried(qtbot: Any, window: Any,
-                                                                          tmp_path: Path) -> None:
+                                                                          tmp_path: Path, tiny_t2v_weights: Path) -> None:
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
     create_project(qtbot, window, tmp_path)
     qtbot.waitUntil(lambda: window.loader.prompts.rowCount() == 3, timeout=10_000)
-    broken = tmp_path / "not-weights"
-    broken.mkdir()
-    (broken / "model_index.json").write_text("{ this is not json")
+    # weights that pass the checks at the door (headers, layout) but fail the loader's strict load at run time
+    broken = tmp_path / "broken-weights"
+    shutil.copytree(tiny_t2v_weights, broken)
+    unet = broken / "unet" / "diffusion_pytorch_model.safetensors"
+    sd = load_file(str(unet))
+    sd.pop(next(k for k in sd if k.startswith("mid_block.")))
+    save_file(sd, str(unet))
     window.editor.weights.setEditText(str(broken))
     queue_one(qtbot, window)
     qtbot.waitUntil(lambda: job_statuses(window) == ["FAILED"], timeout=120_000)

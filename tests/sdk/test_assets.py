@@ -49,14 +49,14 @@ def state(project: Project) -> tuple[Any, ...]:
 
 
 def test_image_import_records_size_and_dedupes_by_content(project: Project, tmp_path: Path) -> None:
-    src = make_png(tmp_path / "face.png", (40, 30))
+    src = make_png(tmp_path / "face.png", (40, 32))
     copy = tmp_path / "other-name.png"
     copy.write_bytes(src.read_bytes())
 
     first = project.import_asset(src, "image")
     again = project.import_asset(copy, "image")
 
-    assert (first.width, first.height, first.kind, first.original_name) == (40, 30, "image", "face.png")
+    assert (first.width, first.height, first.kind, first.original_name) == (40, 32, "image", "face.png")
     assert again == first
     assert first.path.read_bytes() == src.read_bytes()
     assert first.path.parent.name == first.hash[:2] and first.path.suffix == ".png"
@@ -142,6 +142,18 @@ def _image_as_video(d: Path) -> Path:
     return make_png(d / "still.png")
 
 
+def _one_pixel(d: Path) -> Path:
+    return make_png(d / "dot.png", (1, 1))
+
+
+def _thin_image(d: Path) -> Path:
+    return make_png(d / "strip.png", (512, 31))
+
+
+def _one_frame_video(d: Path) -> Path:
+    return make_mp4(d / "one.mp4", frames=1)
+
+
 @pytest.mark.parametrize(("make", "kind", "problem"), [
     (_text_as_png, "image", "not an image"),
     (_truncated_png, "image", "truncated"),
@@ -155,6 +167,10 @@ def _image_as_video(d: Path) -> Path:
     (_huge_image, "image", "8192"),
     (_video_as_image, "image", "is a video"),
     (_image_as_video, "video", "not a video"),
+    (_one_pixel, "image", "1x1 px; images need at least 32x32 px"),
+    (_one_pixel, "mask", "1x1 px"),
+    (_thin_image, "image", "512x31 px"),
+    (_one_frame_video, "video", "only 1 frame; a motion needs at least 2"),
 ])
 def test_bad_file_is_refused_naming_it_and_nothing_changes(project: Project, tmp_path: Path, make: Any,
                                                            kind: str, problem: str) -> None:
@@ -216,6 +232,19 @@ def test_motion_with_a_corrupt_video_stores_nothing(project: Project, tmp_path: 
     with pytest.raises(InvalidRequest, match="noise.mp4"):
         project.add_motion("jump", [good, _garbage_mp4(tmp_path)])
     assert state(project) == before
+
+
+def test_tiny_subject_images_and_one_frame_motions_store_nothing(project: Project, tmp_path: Path) -> None:
+    before = state(project)
+    with pytest.raises(InvalidRequest, match="dot.png.*1x1 px") as err:
+        project.add_subject("Rex", [make_png(tmp_path / "dog.png"), _one_pixel(tmp_path)])
+    assert "at least 32×32 px" in err.value.hint
+    with pytest.raises(InvalidRequest, match="one.mp4.*only 1 frame") as err:
+        project.add_motion("jump", [make_mp4(tmp_path / "ok.mp4"), _one_frame_video(tmp_path)])
+    assert "at least 2 frames" in err.value.hint
+    assert state(project) == before
+    assert project.import_asset(make_mp4(tmp_path / "two.mp4", frames=2), "video").num_frames == 2
+    assert project.import_asset(make_png(tmp_path / "min.png", (32, 32)), "image").width == 32
 
 
 def test_refused_import_leaves_no_temp_file(project: Project, tmp_path: Path) -> None:

@@ -65,6 +65,10 @@ def add(project_path: str, weights: Path, *extra: str) -> int:
         (["--seeds", "-5", "--prompt", "a"], "Seed"),
         ([], "prompt"),
         (["--prompt", "a", "--image", "x.png"], "takes no image"),
+        (["--seeds", "1,,2", "--prompt", "a"], "empty item"),
+        (["--seeds", "1-", "--prompt", "a"], "not A-B"),
+        (["--prompt", "a fox\x00"], "control character"),
+        (["--prompt", "fox " * 30_000], "120,000 characters long"),
     ],
 )
 def test_invalid_requests_are_refused_before_anything_is_queued(project_path: str, tiny_t2v_weights: Path,
@@ -97,6 +101,33 @@ def test_grid_of_prompts_seeds_and_values_is_one_batch(project_path: str, tiny_t
     assert len(jobs) == 2 * 3 * 2 and len({j.batch_id for j in jobs}) == 1
     assert {(j.prompt, j.seed, j.params["guidance_scale"]) for j in jobs} == {
         (pr, s, g) for pr in "ab" for s in (1, 5, 6) for g in (7.0, 9.0)}
+
+
+def test_queue_add_prints_warnings_and_still_queues(project_path: str, tiny_t2v_weights: Path, capsys) -> None:
+    long = "a red fox " + " ".join(f"detail{i}" for i in range(40))
+    assert add(project_path, tiny_t2v_weights, "--prompt", long, "--param", "num_inference_steps=30") == 0
+    out = capsys.readouterr()
+    assert "warning: 30 steps: VGen's own scripts would take 31 steps" in out.err
+    assert 'warning: The prompt "a red fox detail0' in out.err and "CLIP tokens" in out.err
+    assert "Queued 1 job(s)" in out.out and len(job_ids(project_path)) == 1
+
+
+def test_models_make_tiny_defaults_to_the_weights_own_format(tmp_path: Path, capsys) -> None:
+    assert vgen(["models", "make-tiny", "tf_t2v.tft2v_t2v_16f", str(tmp_path / "tiny")]) == 0  # VGen format only
+    assert "Wrote tiny vgen weights" in capsys.readouterr().out
+    assert (tmp_path / "tiny" / "open_clip_pytorch_model.bin").is_file()
+    assert vgen(["models", "make-tiny", "tf_t2v.tft2v_t2v_16f", str(tmp_path / "d"), "--format", "diffusers"]) == 2
+    assert "have no 'diffusers' format" in capsys.readouterr().err
+
+
+def test_models_import_refuses_generator_ids_and_wrong_models(tiny_t2v_weights: Path, capsys) -> None:
+    assert vgen(["models", "import", "modelscope_t2v.t2v", str(tiny_t2v_weights)]) == 2
+    err = capsys.readouterr().err
+    assert "generator id, not a weights id" in err and "hint:" in err and "user.t2v" in err
+    assert vgen(["models", "import", "i2vgen_xl.i2vgen_xl", str(tiny_t2v_weights)]) == 2
+    assert "names TextToVideoSDPipeline; i2vgen_xl.i2vgen_xl reads I2VGenXLPipeline folders" in capsys.readouterr().err
+    assert vgen(["models", "import", "user.t2v", str(tiny_t2v_weights)]) == 0
+    assert "Registered user.t2v (diffusers)" in capsys.readouterr().out
 
 
 def test_corrupt_image_on_import_is_refused_and_nothing_changes(project_path: str, tmp_path: Path, capsys) -> None:

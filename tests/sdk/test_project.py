@@ -94,8 +94,8 @@ def test_open_missing_or_damaged_project_names_the_path(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- templates
 def make_template(root: Path) -> Path:
     root.mkdir()
-    png(root / "dog1.png", (24, 24), 1)
-    png(root / "dog1-mask.png", (24, 24), 2, "L")
+    png(root / "dog1.png", (32, 32), 1)
+    png(root / "dog1-mask.png", (32, 32), 2, "L")
     mp4(root / "jump.mp4")
     (root / "template.json").write_text(json.dumps({
         "title": "Dog demo", "description": "A dog that jumps",

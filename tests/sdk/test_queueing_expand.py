@@ -17,7 +17,7 @@ from sdk.queueing import plan_jobs
 def project(tmp_path: Path):
     imgs = []
     for i in range(2):
-        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(tmp_path / f"a{i}.png")
+        Image.fromarray(np.full((32, 32, 3), 40 * i, np.uint8)).save(tmp_path / f"a{i}.png")
         imgs.append(tmp_path / f"a{i}.png")
     p = Project.create(tmp_path / "P.vgen")
     p.add_subject("dog", imgs)
@@ -30,7 +30,7 @@ def project(tmp_path: Path):
 def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Weights must resolve at queue time; a folder is enough (nothing is loaded)."""
     (tmp_path / "w").mkdir()
-    monkeypatch.setattr("sdk.queueing._check_weights", lambda w, d: str(tmp_path / "w"))
+    monkeypatch.setattr("sdk.queueing._check_weights", lambda *a: str(tmp_path / "w"))
 
 
 @pytest.fixture()

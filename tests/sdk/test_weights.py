@@ -7,9 +7,10 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from sdk import weights as W
-from sdk.errors import InvalidRequest, VGenError, WeightsMissing
+from sdk.errors import IncompatibleCheckpoint, InvalidRequest, VGenError, WeightsMissing
 from sdk.specs import WeightsFile, WeightsSpec
 
 
@@ -55,40 +56,40 @@ def test_models_dir_follows_env(models, monkeypatch):
 
 def test_import_lists_with_sha256_and_survives_reread(tmp_path, models):
     src = make_diffusers_folder(tmp_path / "ms")
-    entry = W.import_weights("modelscope_t2v.base", src)
+    entry = W.import_weights("user.ms", src)
     assert entry["format"] == "diffusers" and entry["source"] == "imported"
     assert entry["path"] == str(src.absolute())
     expected = hashlib.sha256((src / "vae" / "config.json").read_bytes()).hexdigest()
     assert entry["sha256"] == {"model_index.json": entry["sha256"]["model_index.json"], "vae/config.json": expected}
-    assert [e["id"] for e in W.list_installed()] == ["modelscope_t2v.base"]
+    assert [e["id"] for e in W.list_installed()] == ["user.ms"]
     # the registry is plain JSON on disk; a fresh read sees the same entry
     data = json.loads((models / "registry.json").read_text(encoding="utf-8"))
     assert data["weights"] == [entry]
-    assert W.installed("modelscope_t2v.base") == entry
+    assert W.installed("user.ms") == entry
     assert W.installed("nope.nope") is None
     assert not list(models.glob(".registry-*"))  # no temporary files left behind
     # a second import keeps the first
     ckpt = tmp_path / "v.pth"
-    ckpt.write_bytes(b"\x00" * 10)
-    assert W.import_weights("i2vgen_xl.base", ckpt)["format"] == "vgen"
-    assert [e["id"] for e in W.list_installed()] == ["i2vgen_xl.base", "modelscope_t2v.base"]
+    torch.save({"w": torch.zeros(2)}, ckpt)
+    assert W.import_weights("user.i2v", ckpt)["format"] == "vgen"
+    assert [e["id"] for e in W.list_installed()] == ["user.i2v", "user.ms"]
 
 
 def test_import_copy_and_validation(tmp_path, models):
     src = make_diffusers_folder(tmp_path / "ms")
-    entry = W.import_weights("x.copy", src, copy=True)
-    assert Path(entry["path"]) == models / "x.copy"
-    assert (models / "x.copy" / "vae" / "config.json").is_file()
-    assert W.import_weights("x.copy", src, copy=True)["sha256"] == entry["sha256"]  # re-import replaces
+    entry = W.import_weights("user.copy", src, copy=True)
+    assert Path(entry["path"]) == models / "user.copy"
+    assert (models / "user.copy" / "vae" / "config.json").is_file()
+    assert W.import_weights("user.copy", src, copy=True)["sha256"] == entry["sha256"]  # re-import replaces
     with pytest.raises(InvalidRequest, match="does not exist"):
-        W.import_weights("x.y", tmp_path / "missing")
+        W.import_weights("user.y", tmp_path / "missing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(InvalidRequest, match="empty"):
-        W.import_weights("x.y", tmp_path / "empty")
+        W.import_weights("user.y", tmp_path / "empty")
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "readme.txt").write_text("hi")
     with pytest.raises(InvalidRequest, match="does not look like"):
-        W.import_weights("x.y", tmp_path / "notes")
+        W.import_weights("user.y", tmp_path / "notes")
     with pytest.raises(InvalidRequest) as err:
         W.import_weights("../evil", src)
     assert err.value.field == "weights_id"
@@ -96,9 +97,9 @@ def test_import_copy_and_validation(tmp_path, models):
 
 def test_resolve_by_id_path_and_default(tmp_path):
     src = make_diffusers_folder(tmp_path / "ms")
-    W.import_weights("modelscope_t2v.base", src)
-    assert W.resolve("modelscope_t2v.base", None) == (src.absolute(), "modelscope_t2v.base")
-    assert W.resolve(None, "modelscope_t2v.base") == (src.absolute(), "modelscope_t2v.base")
+    W.import_weights("user.ms", src)
+    assert W.resolve("user.ms", None) == (src.absolute(), "user.ms")
+    assert W.resolve(None, "user.ms") == (src.absolute(), "user.ms")
     assert W.resolve(str(src), "other.id") == (src.absolute(), None)
     with pytest.raises(WeightsMissing, match="path does not exist"):
         W.resolve(str(tmp_path / "gone"), None)
@@ -118,7 +119,7 @@ def test_resolve_missing_id_names_id_and_fixes():
 
 def test_hash_weights_uses_registry_cache_and_fingerprints(tmp_path):
     src = make_diffusers_folder(tmp_path / "ms")
-    entry = W.import_weights("m.base", src)
+    entry = W.import_weights("user.m", src)
     (src / "vae" / "config.json").write_text("changed after import")
     assert W.hash_weights(src) == entry["sha256"]  # cached in the registry entry
     plain = tmp_path / "plain"
@@ -187,9 +188,61 @@ def test_corrupt_registry_is_reported(models):
 
 def test_remove_only_deletes_inside_models_dir(tmp_path, models):
     src = make_diffusers_folder(tmp_path / "ms")
-    W.import_weights("a.ref", src)
-    W.import_weights("a.copy", src, copy=True)
-    assert W.remove("a.ref", delete_files=True) and src.exists()
-    assert W.remove("a.copy", delete_files=True) and not (models / "a.copy").exists()
-    assert not W.remove("a.copy")
+    W.import_weights("user.ref", src)
+    W.import_weights("user.acopy", src, copy=True)
+    assert W.remove("user.ref", delete_files=True) and src.exists()
+    assert W.remove("user.acopy", delete_files=True) and not (models / "user.acopy").exists()
+    assert not W.remove("user.acopy")
     assert W.list_installed() == []
+
+
+# -- ids and the door (real plugins, their tiny twins) ----------------------------------------------------------------
+def test_import_under_a_known_weights_id_checks_the_files_fit_its_generators(tiny_t2v_weights):
+    entry = W.import_weights("modelscope_t2v.ms_1_7b", tiny_t2v_weights)
+    assert entry["format"] == "diffusers" and W.installed("modelscope_t2v.ms_1_7b") == entry
+    with pytest.raises(IncompatibleCheckpoint) as err:  # a ModelScope diffusers folder is not TF-T2V weights
+        W.import_weights("tf_t2v.tft2v_t2v_16f", tiny_t2v_weights)
+    assert "reads VGen-format weights only" in err.value.user_message
+    assert W.installed("tf_t2v.tft2v_t2v_16f") is None
+
+
+def test_generator_and_unknown_ids_are_refused_with_the_ids_to_use(tiny_t2v_weights):
+    with pytest.raises(InvalidRequest) as err:
+        W.import_weights("modelscope_t2v.t2v", tiny_t2v_weights)
+    assert "is a generator id, not a weights id" in err.value.user_message and err.value.field == "weights_id"
+    assert "modelscope_t2v.ms_1_7b" in err.value.hint and "user.t2v" in err.value.hint
+    with pytest.raises(InvalidRequest) as err:
+        W.import_weights("my.weights", tiny_t2v_weights)
+    assert "Unknown weights id 'my.weights'" in err.value.user_message and "user." in err.value.hint
+    with pytest.raises(InvalidRequest):
+        W.import_weights("user.", tiny_t2v_weights)
+    assert W.list_installed() == []
+
+
+def test_user_ids_are_checked_against_the_generator_at_queue_time(tiny_t2v_weights, tmp_path):
+    from sdk.plugins import load_plugins
+    from sdk.project import Project
+    from sdk.queueing import queue_jobs
+
+    assert W.import_weights("user.my-t2v", tiny_t2v_weights)["format"] == "diffusers"
+    with Project.create(tmp_path / "P.vgen") as project:
+        batch = queue_jobs(project, load_plugins(), "modelscope_t2v.t2v", prompts=["a fox"], weights="user.my-t2v")
+        assert project.job(batch.job_ids[0]).weights == "user.my-t2v"
+        with pytest.raises(IncompatibleCheckpoint, match="tf_t2v.t2v reads VGen-format weights only"):
+            queue_jobs(project, load_plugins(), "tf_t2v.t2v", prompts=["a fox"], weights="user.my-t2v")
+        assert len(project.jobs()) == 1
+
+
+def test_files_that_would_run_code_or_are_damaged_are_never_registered(tmp_path, code_checkpoint):
+    marker = tmp_path / "pwned"
+    evil = code_checkpoint(tmp_path / "evil.pth", marker)
+    with pytest.raises(IncompatibleCheckpoint, match="would run code"):
+        W.import_weights("user.evil", evil)
+    from safetensors.torch import save_file
+
+    save_file({"w": torch.zeros(64, 64)}, str(tmp_path / "cut.safetensors"))
+    data = (tmp_path / "cut.safetensors").read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(IncompatibleCheckpoint, match="truncated"):
+        W.import_weights("user.cut", tmp_path / "cut.safetensors")
+    assert not marker.exists() and W.list_installed() == []

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-SMALL = dict(height=32, width=32, sample_steps=2, sample_num_frames=2, lr_warmup_steps=0)
+SMALL = dict(height=32, width=32, sample_steps=2, sample_num_frames=2, lr_warmup_steps=0, train_batch_size=1)
 
 
 @pytest.fixture(scope="session")

@@ -130,8 +130,9 @@ def ddim_invert(unet: torch.nn.Module, latents: torch.Tensor, embeds: torch.Tens
     Timesteps t = 0, s, 2s, … below 1000 with s = 1000 // ``steps`` (``steps`` + 1 UNet calls when it does not divide
     1000, as VGen). Each step: x̂0 = (x − √(1−ᾱ_t)·ε̂)/√ᾱ_t, then x ← √ᾱ_next·x̂0 + √(1−ᾱ_next)·ε̂ with
     ᾱ_next = ᾱ[t + s], and ᾱ = 0 past the end: the last step returns the predicted noise itself (not ᾱ[999]).
-    ᾱ is VGen's float64 table, cast to the latents' dtype when used; the step arithmetic runs in float32 at least
-    (VGen inverts outside autocast). ``embeds`` [B, 77, D] is the text context as given."""
+    ᾱ and its square-root tables are VGen's float64 ones, cast when used to the working dtype (float32, or float64
+    for float64 latents: VGen inverts outside autocast); the UNet runs in the latents' dtype. ``embeds`` [B, 77, D]
+    is the text context as given."""
     alphas = vgen_alphas_cumprod()
     total = alphas.shape[0]
     # float64 tables first, cast when used: the rounding VGen's DiffusionDDIM has
@@ -172,7 +173,7 @@ def inverse_noise(unet: torch.nn.Module, adapters: DreamVideoAdapters | None, te
             empty = encode_text(text_encoder, [""]).to(dtype)
         return ddim_invert(unet, latents, empty.expand(latents.shape[0], -1, -1), steps, ctx)
     finally:
-        if adapters is not None and saved is not None:
+        if saved is not None:
             adapters.state.condition, adapters.state.lam = saved
 
 

@@ -44,7 +44,7 @@ class DistillParams(TrainParams):
     max_train_steps: int = Field(1000, ge=1, le=1_000_000)
     learning_rate: float = Field(3e-5, gt=0.0, le=1.0)
     train_batch_size: int = Field(16, ge=1, le=256, description="Clips per step (VGen: 16 clips of 16 frames).")
-    # VGen: warm-up 10, then cosine over its num_steps = 1,000,000, i.e. constant within any run we make
+    # VGen: warm-up 10, then cosine over its num_steps = 1,000,000 (the LR moves < 0.25 % in 32,000 steps)
     lr_scheduler: str = Field("constant_with_warmup", pattern="^(constant|constant_with_warmup|linear|cosine)$")
     lr_warmup_steps: int = Field(10, ge=0)
     adam_weight_decay: float = Field(0.0, ge=0.0, le=1.0)

@@ -163,6 +163,9 @@ def _add_delta(slot: _Slot, state: AdapterState):
             if state.lam is not None:
                 c = c * state.lam.to(c)[:, None]
             # temporal hidden states are [(B·h·w), F, d], B-major: repeat each sample over its positions
+            if h.shape[0] % c.shape[0]:
+                raise RuntimeError(f"The adapters hold a condition for a batch of {c.shape[0]}, but the UNet runs "
+                                   f"{h.shape[0]} rows: set_condition() must match the batch of every call.")
             c = c.repeat_interleave(h.shape[0] // c.shape[0], dim=0)[:, None, :]
         delta = slot.adapter.delta(h, c)
         return output + (delta if scale == 1.0 else scale * delta)

@@ -26,7 +26,11 @@ class _DreamVideoTrain(TrainParams):
     sample_guidance_scale: float = Field(9.0, ge=0.0, le=50.0, description="Guidance of the sample previews.")
 
 
-class SubjectStep1Params(_DreamVideoTrain):
+class _SubjectTrain(_DreamVideoTrain):
+    train_batch_size: int = Field(4, ge=1, le=256, description="Images per step (VGen's subject configs: 4).")
+
+
+class SubjectStep1Params(_SubjectTrain):
     """Textual inversion of the subject's token (one 1024-d vector), base UNet frozen."""
 
     max_train_steps: int = Field(3000, ge=1, le=1_000_000)
@@ -38,7 +42,7 @@ class SubjectStep1Params(_DreamVideoTrain):
     use_masks: bool = Field(True, description="Masked loss where the subject has masks.")
 
 
-class SubjectStep2Params(_DreamVideoTrain):
+class SubjectStep2Params(_SubjectTrain):
     """Identity adapter beside every spatial cross-attention; the step-1 embedding frozen."""
 
     max_train_steps: int = Field(1000, ge=1, le=1_000_000)
@@ -69,6 +73,7 @@ class MotionParams(_DreamVideoTrain):
     learning_rate: float = Field(1e-5, gt=0.0, le=1.0)
     checkpointing_steps: int = Field(100, ge=1)
     validation_steps: int = Field(100, ge=1)
+    train_batch_size: int = Field(1, ge=1, le=256, description="Clips per step (VGen's motion configs: 1).")
     num_frames: int = Field(32, ge=2, le=128, description="Frames per training clip.")
     sample_fps: int = Field(8, ge=1, le=60, description="Frames per second the clips are sampled at.")
     p_zero: float = Field(0.5, ge=0.0, le=1.0, description="Probability the caption is dropped.")

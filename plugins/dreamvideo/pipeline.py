@@ -18,7 +18,7 @@ from sdk.ml.checkpoints import load_state_dict
 from sdk.ml.device import configure_attention, place, resolve_device, resolve_dtype
 from sdk.ml.guidance import uses_cfg
 from sdk.ml.sampling import denoise, initial_latents
-from sdk.ml.schedulers import make_scheduler, set_timesteps
+from sdk.ml.schedulers import make_scheduler, preset_config, set_timesteps
 from sdk.ml.tft2v import VGenFolder, detect_vgen_folder
 from sdk.video import Video
 
@@ -114,21 +114,67 @@ def sample_ddim(unet: torch.nn.Module, embeds: torch.Tensor, latents: torch.Tens
                    guidance_scale=guidance_scale, report=report)
 
 
+def vgen_alphas_cumprod() -> torch.Tensor:
+    """ᾱ of the preset as VGen computes it: ``linspace(√β0, √β1, 1000)²`` in float64, cumulative product of 1 − β."""
+    cfg = preset_config(PRESET)
+    betas = torch.linspace(cfg["beta_start"] ** 0.5, cfg["beta_end"] ** 0.5, cfg["num_train_timesteps"],
+                           dtype=torch.float64) ** 2
+    return torch.cumprod(1 - betas, dim=0)
+
+
 @torch.no_grad()
-def ddim_invert(unet: torch.nn.Module, latents: torch.Tensor, embeds: torch.Tensor, steps: int = 50) -> torch.Tensor:
-    """VGen's ``ddim_reverse_sample_loop`` (eta 0, no guidance): timesteps 0, 20, …, 980 → the noise that DDIM maps
-    back to ``latents``."""
-    alphas = make_scheduler(PRESET).alphas_cumprod.to(latents.device, torch.float32)
-    skip = 1000 // steps
-    x = latents.float()
-    for t in range(0, 1000, skip):
-        t_next = min(t + skip, 999)
-        eps = unet(x.to(latents.dtype), torch.tensor([t], device=x.device), encoder_hidden_states=embeds,
-                   return_dict=False)[0].float()
-        a, a_next = alphas[t], alphas[t_next]
-        x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+def ddim_invert(unet: torch.nn.Module, latents: torch.Tensor, embeds: torch.Tensor, steps: int = 50,
+                ctx: JobContext | None = None) -> torch.Tensor:
+    """VGen's ``ddim_reverse_sample_loop`` (eta 0, no guidance, ε-prediction) → the noise DDIM maps back to ``latents``.
+
+    Timesteps t = 0, s, 2s, … below 1000 with s = 1000 // ``steps`` (``steps`` + 1 UNet calls when it does not divide
+    1000, as VGen). Each step: x̂0 = (x − √(1−ᾱ_t)·ε̂)/√ᾱ_t, then x ← √ᾱ_next·x̂0 + √(1−ᾱ_next)·ε̂ with
+    ᾱ_next = ᾱ[t + s], and ᾱ = 0 past the end: the last step returns the predicted noise itself (not ᾱ[999]).
+    ᾱ and its square-root tables are VGen's float64 ones, cast when used to the working dtype (float32, or float64
+    for float64 latents: VGen inverts outside autocast); the UNet runs in the latents' dtype. ``embeds`` [B, 77, D]
+    is the text context as given."""
+    alphas = vgen_alphas_cumprod()
+    total = alphas.shape[0]
+    # float64 tables first, cast when used: the rounding VGen's DiffusionDDIM has
+    recip, recipm1 = (1 / alphas).sqrt(), (1 / alphas - 1).sqrt()
+    nxt = torch.cat([alphas, alphas.new_zeros(1)])  # ᾱ past the last training step is 0
+    work = torch.promote_types(latents.dtype, torch.float32)
+    skip = max(1, total // steps)
+    x = latents.to(work)
+    b = x.shape[0]
+
+    def at(table: torch.Tensor, i: int) -> torch.Tensor:
+        return table[i].to(device=x.device, dtype=work)
+
+    for t in range(0, total, skip):
+        if ctx is not None:
+            ctx.check_cancelled()
+        eps_hat = unet(x.to(latents.dtype), torch.full((b,), t, device=x.device, dtype=torch.long),
+                       encoder_hidden_states=embeds, return_dict=False)[0].to(work)
+        x0 = at(recip, t) * x - at(recipm1, t) * eps_hat
+        eps = (at(recip, t) * x - x0) / at(recipm1, t)  # VGen recovers ε from x̂0 (equal up to rounding)
+        a_next = at(nxt, min(t + skip, total))
         x = a_next.sqrt() * x0 + (1 - a_next).sqrt() * eps
     return x.to(latents.dtype)
+
+
+def inverse_noise(unet: torch.nn.Module, adapters: DreamVideoAdapters | None, text_encoder: Any, latents: torch.Tensor,
+                  steps: int, ctx: JobContext | None = None) -> torch.Tensor:
+    """DreamVideo's inverse noise as ``inference_dreamvideo_entrance`` computes it: DDIM inversion of the motion's
+    training latents conditioned on the empty prompt only: no appearance image (the motion adapters run without
+    their condition term, which is not the same as a zero image) and no guidance. Whatever condition the adapters
+    hold for sampling is put back afterwards."""
+    dtype = next(unet.parameters()).dtype
+    saved = (adapters.state.condition, adapters.state.lam) if adapters is not None else None
+    try:
+        if adapters is not None:
+            adapters.set_condition(None)
+        with torch.inference_mode():
+            empty = encode_text(text_encoder, [""]).to(dtype)
+        return ddim_invert(unet, latents, empty.expand(latents.shape[0], -1, -1), steps, ctx)
+    finally:
+        if saved is not None:
+            adapters.state.condition, adapters.state.lam = saved
 
 
 # -- the generator ------------------------------------------------------------------------------------------------
@@ -180,7 +226,7 @@ class ComposeGenerator:
                 shape = (1, unet.config["in_channels"], p.num_frames, p.height // factor, p.width // factor)
                 latents = initial_latents(shape, ctx.generator(req.seed), dtype, p.offset_noise, device)
                 if p.inverse_noise_strength > 0:
-                    latents = self._inverse_noise(unet, motion, embeds[-1:], latents, p)
+                    latents = self._inverse_noise(ctx, unet, adapters, text, motion, latents, p)
 
                 # 6. denoising loop, 7. decode
                 latents = sample_ddim(unet, embeds, latents, p.num_inference_steps, p.guidance_scale, ctx)
@@ -228,8 +274,8 @@ class ComposeGenerator:
                 torch.tensor([p.appearance_guide_strength_uncond, p.appearance_guide_strength_cond]))
 
     @staticmethod
-    def _inverse_noise(unet: torch.nn.Module, motion: AdapterFile | None, embeds: torch.Tensor, latents: torch.Tensor,
-                       p: ComposeParams) -> torch.Tensor:
+    def _inverse_noise(ctx: JobContext, unet: torch.nn.Module, adapters: DreamVideoAdapters | None, text: Any,
+                       motion: AdapterFile | None, latents: torch.Tensor, p: ComposeParams) -> torch.Tensor:
         if motion is None or not motion.latents:
             raise InvalidRequest("inverse_noise_strength needs the training latents of a motion adapter.",
                                  hint="Pick a motion Adapter trained with save_latents=true, or set "
@@ -241,7 +287,8 @@ class ComposeGenerator:
                                  f"needs {tuple(latents.shape[2:])}.",
                                  hint="Use the training's num_frames and size, or inverse_noise_strength=0.",
                                  field="inverse_noise_strength")
-        inverted = ddim_invert(unet, z, embeds)
+        ctx.log.info("inverse noise: DDIM inversion of the motion's training latents (%d steps)", p.num_inference_steps)
+        inverted = inverse_noise(unet, adapters, text, z, p.num_inference_steps, ctx)
         s = p.inverse_noise_strength
         return s ** 0.5 * inverted + (1 - s) ** 0.5 * latents
 

@@ -1,7 +1,8 @@
 """The DreamVideo trainers (vgen-notes §12): subject step 1 (textual inversion), subject step 2 (identity adapter),
 motion (motion adapter with appearance guidance).
 
-Shared loop (:class:`_Trainer.train`): AdamW (weight decay 0), warm-up 10, eps-prediction MSE on
+Shared loop (:class:`_Trainer.train`): AdamW (weight decay 0), warm-up 10 then constant, no gradient clipping, the base
+UNet in train mode with VGen's dropout (resnets and temporal convs, p 0.1), eps-prediction MSE on
 ``x_t = add_noise(z0, ε + offset·N(0,1)[b,c,f], t)``, t ~ U{0..999}, optionally masked. Every step:
 ``check_cancelled``, ``progress(step, total, loss=…)``; every ``validation_steps`` a sample video with the current
 weights; every ``checkpointing_steps`` (and at the end) a checkpoint that becomes a project Adapter, with the
@@ -11,6 +12,7 @@ parameters train; the base weights stay bitwise equal (they are frozen and share
 from __future__ import annotations
 
 import math
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ from sdk.ml.device import resolve_device
 from sdk.ml.image import read_video_frames
 from sdk.ml.sampling import initial_latents
 from sdk.ml.schedulers import make_scheduler
+from sdk.ml.unet_training import vgen_dropout
 
 from plugins.dreamvideo.adapters import IDENTITY, MOTION, DreamVideoAdapters
 from plugins.dreamvideo.formats import TextualInversion, artifact_tensors, read_adapter, read_text_embedding
@@ -168,11 +171,15 @@ class _Trainer:
         self.adapters: DreamVideoAdapters | None = None
         for m in (self.unet, self.vae, self.text):
             m.requires_grad_(False)  # frozen; only the embedding / adapters train
+        # VGen trains with model.train(): its ResBlocks drop (p 0.1) as well as its temporal convs
+        self._dropout = ExitStack()
+        self._dropout.enter_context(vgen_dropout(self.unet))
 
     def close(self) -> None:
         """The cached base models go back to what they were (no adapters, eval mode, as loaded)."""
         if self.adapters is not None:
             self.adapters.detach()
+        self._dropout.close()
         for m in (self.unet, self.vae, self.text):
             m.eval().requires_grad_(True)
 
@@ -187,7 +194,7 @@ class _Trainer:
         if ctx.resume_from is not None:
             start = self._resume(Path(ctx.resume_from), opt, sched)
             ctx.log.info("resumed from %s at step %d", Path(ctx.resume_from).name, start)
-        torch.manual_seed(p.seed + start)  # dropout in the base UNet's temporal convs (train mode, as VGen)
+        torch.manual_seed(p.seed + start)  # dropout in the base UNet's resnets and temporal convs (train mode, as VGen)
         ctx.log.info("%s: steps %d→%d, %d trainable parameters", self.kind, start, p.max_train_steps,
                      sum(t.numel() for t in params))
         for step in range(start + 1, p.max_train_steps + 1):

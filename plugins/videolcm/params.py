@@ -43,10 +43,16 @@ class DistillParams(TrainParams):
     data_dir: str = Field("", description="Instead of a motion: a folder of videos, each with a same-name .txt caption.")
     max_train_steps: int = Field(1000, ge=1, le=1_000_000)
     learning_rate: float = Field(3e-5, gt=0.0, le=1.0)
-    lr_scheduler: str = Field("cosine", pattern="^(constant|constant_with_warmup|linear|cosine)$")
+    train_batch_size: int = Field(16, ge=1, le=256, description="Clips per step (VGen: 16 clips of 16 frames).")
+    # VGen: warm-up 10, then cosine over its num_steps = 1,000,000 (the LR moves < 0.25 % in 32,000 steps)
+    lr_scheduler: str = Field("constant_with_warmup", pattern="^(constant|constant_with_warmup|linear|cosine)$")
     lr_warmup_steps: int = Field(10, ge=0)
     adam_weight_decay: float = Field(0.0, ge=0.0, le=1.0)
-    max_grad_norm: float = Field(1.0, gt=0.0)
+    max_grad_norm: float | None = Field(None, gt=0.0, description="Clip the gradient norm (VGen: no clipping).")
+    spatial_grad_scale: float = Field(0.5, ge=0.0, le=1.0,
+                                      description="Gradient scale of the student's spatial (SD-2D) weights (VGen: 0.5).")
+    target_eval: bool = Field(False, description="Teacher and target without dropout (eval mode); VGen runs them in "
+                                                 "train mode like the student.")
     num_frames: int = Field(16, ge=1, le=128, description="Frames per training clip.")
     height: int = Field(256, ge=8, le=2048, multiple_of=8, description="Training clip height (multiple of 8).")
     width: int = Field(448, ge=8, le=2048, multiple_of=8, description="Training clip width (multiple of 8).")

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import copy
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -67,6 +68,28 @@ class Distiller:
         self.alphas_cumprod = alphas
         self.skip = 1000 // p.num_ddim_timesteps
         self.solver_timesteps = (torch.arange(1, p.num_ddim_timesteps + 1, device=device) * self.skip - 1).long()
+
+    @contextmanager
+    def vgen_training(self) -> Iterator[None]:
+        """The models as VGen's ``train_videolcm_t2v`` holds them while training: all three in train mode (its
+        teacher is never set to eval and its target gets ``.train()``; ``target_eval`` is its ``set_target_eval``),
+        the resnets dropping with p 0.1 as its ResBlocks do, and the student's spatial gradients scaled by
+        ``spatial_grad_scale`` (its ``grad_scale`` hook). The shared teacher is put back in eval mode afterwards."""
+        from sdk.ml.unet_training import scale_gradients, spatial_parameters, vgen_dropout
+
+        self.student.train()
+        for m in (self.teacher, self.target):
+            m.train(not self.p.target_eval)
+        hooks = scale_gradients(spatial_parameters(self.student), self.p.spatial_grad_scale) \
+            if self.p.spatial_grad_scale != 1.0 else []
+        try:
+            with vgen_dropout(self.teacher, self.student, self.target):
+                yield
+        finally:
+            for h in hooks:
+                h.remove()
+            self.teacher.eval()
+            self.target.eval()
 
     # -- v-parameterisation ------------------------------------------------------------------------------------
     def _coeffs(self, t: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -202,7 +225,7 @@ class DistillTrainer:
         dist = Distiller(comps["teacher"], p, device)
         opt, sched = make_optimizer(dist.student, p)
         gen = torch.Generator("cpu").manual_seed(p.seed)
-        torch.manual_seed(p.seed)  # dropout in the student
+        torch.manual_seed(p.seed)  # dropout in the student, teacher and target
 
         start = 0
         if ctx.resume_from is not None:
@@ -228,38 +251,39 @@ class DistillTrainer:
             amp_dtype = None
         scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
 
-        step = start
-        for step in range(start + 1, p.max_train_steps + 1):
-            ctx.check_cancelled()
-            opt.zero_grad(set_to_none=True)
-            total = 0.0
-            for _ in range(p.gradient_accumulation_steps):
-                batch = [clips[int(i)] for i in torch.randint(0, len(clips), (p.train_batch_size,), generator=gen)]
-                pixels = []
-                for c in batch:
-                    if c.path not in videos:
-                        videos[c.path] = read_video_frames(c.path)
-                    pixels.append(clip_pixels(*videos[c.path], p, gen))
-                z0 = encode_latents(vae, torch.stack(pixels), gen).to(device)
-                cond = torch.stack([embeds[c.caption] for c in batch]).to(device)
-                with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                    loss = dist.loss(z0, cond, uncond.expand(len(batch), -1, -1).to(device), gen)
-                scaler.scale(loss / p.gradient_accumulation_steps).backward()
-                total += float(loss.detach()) / p.gradient_accumulation_steps
-            if not math.isfinite(total):
-                raise InvalidRequest(f"The loss became {total} at step {step}.",
-                                     hint="Lower learning_rate.", field="learning_rate")
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(dist.student.parameters(), p.max_grad_norm)
-            scaler.step(opt)
-            scaler.update()
-            sched.step()
-            dist.update_target()
-            ctx.progress(step, p.max_train_steps, loss=total, lr=sched.get_last_lr()[0])
-            if step % p.validation_steps == 0 or step == p.max_train_steps:
-                self._sample(ctx, dist.student, vae, embeds[p.prompt], p, step)
-            if step % p.checkpointing_steps == 0 or step == p.max_train_steps:
-                self._save(ctx, dist, opt, sched, gen, step, meta)
+        with dist.vgen_training():
+            for step in range(start + 1, p.max_train_steps + 1):
+                ctx.check_cancelled()
+                opt.zero_grad(set_to_none=True)
+                total = 0.0
+                for _ in range(p.gradient_accumulation_steps):
+                    batch = [clips[int(i)] for i in torch.randint(0, len(clips), (p.train_batch_size,), generator=gen)]
+                    pixels = []
+                    for c in batch:
+                        if c.path not in videos:
+                            videos[c.path] = read_video_frames(c.path)
+                        pixels.append(clip_pixels(*videos[c.path], p, gen))
+                    z0 = encode_latents(vae, torch.stack(pixels), gen).to(device)
+                    cond = torch.stack([embeds[c.caption] for c in batch]).to(device)
+                    with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                        loss = dist.loss(z0, cond, uncond.expand(len(batch), -1, -1).to(device), gen)
+                    scaler.scale(loss / p.gradient_accumulation_steps).backward()
+                    total += float(loss.detach()) / p.gradient_accumulation_steps
+                if not math.isfinite(total):
+                    raise InvalidRequest(f"The loss became {total} at step {step}.",
+                                         hint="Lower learning_rate.", field="learning_rate")
+                if p.max_grad_norm is not None:  # VGen does not clip
+                    scaler.unscale_(opt)
+                    torch.nn.utils.clip_grad_norm_(dist.student.parameters(), p.max_grad_norm)
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                dist.update_target()
+                ctx.progress(step, p.max_train_steps, loss=total, lr=sched.get_last_lr()[0])
+                if step % p.validation_steps == 0 or step == p.max_train_steps:
+                    self._sample(ctx, dist.student, vae, embeds[p.prompt], p, step)
+                if step % p.checkpointing_steps == 0 or step == p.max_train_steps:
+                    self._save(ctx, dist, opt, sched, gen, step, meta)
 
     # -- helpers ----------------------------------------------------------------------------------------------------
     @staticmethod

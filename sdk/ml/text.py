@@ -149,25 +149,39 @@ def load_clip_text_folder(folder: str | Path, *, skip_last_layers: int = 0):
 
 
 def clip_tokenizer_ids(folder: str | Path) -> Callable[[list[str]], torch.Tensor]:
-    """A transformers ``CLIPTokenizer`` that pads with ``<|endoftext|>`` and then sets padded ids to 0 (rule 10)."""
+    """Token ids exactly as open_clip makes them (the padding the model was trained with), from a transformers
+    tokenizer folder: a ``CLIPTokenizer`` built from the BPE tables alone (``vocab.json`` + ``merges.txt``, or the
+    ``model`` of ``tokenizer.json``), padded with ``<|endoftext|>`` and then every padded id set to 0, no attention mask
+    (numerics rule 10). The folder's special-token files are not read: real folders (SD 2, text-to-video-ms-1.7b,
+    i2vgen-xl) declare pad_token "!" (id 0), which pads alike but would also cut every "!" of a prompt off as a
+    special token (numerics §4, pitfall 2)."""
     from transformers import CLIPTokenizer
 
     folder = require_file(Path(folder), "tokenizer folder")
-    if (folder / "vocab.json").exists() and (folder / "merges.txt").exists():
-        # Built from the BPE files alone: a saved SD-2 style config (pad_token "!") would make every "!" in a
-        # prompt a special token (numerics §4, pitfall 2).
-        vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
-        merges = [tuple(ln.split()) for ln in (folder / "merges.txt").read_text(encoding="utf-8").splitlines()
-                  if ln and not ln.startswith("#version")]
-        tok = CLIPTokenizer(vocab=vocab, merges=merges, pad_token="<|endoftext|>", model_max_length=CONTEXT_LENGTH)
-    else:
-        tok = CLIPTokenizer.from_pretrained(str(folder), pad_token="<|endoftext|>")
+    vocab, merges = _bpe_tables(folder)
+    tok = CLIPTokenizer(vocab=vocab, merges=merges, pad_token="<|endoftext|>", model_max_length=CONTEXT_LENGTH)
 
     def tokenize(prompts: list[str]) -> torch.Tensor:
         enc = tok(prompts, padding="max_length", max_length=CONTEXT_LENGTH, truncation=True, return_tensors="pt")
         return enc.input_ids.masked_fill(enc.attention_mask == 0, 0).long()
 
     return tokenize
+
+
+def _bpe_tables(folder: Path) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """The CLIP BPE vocabulary and merges of a tokenizer folder (slow-tokenizer files first, then tokenizer.json)."""
+    if (folder / "vocab.json").exists() and (folder / "merges.txt").exists():
+        vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+        merges = [tuple(ln.split()) for ln in (folder / "merges.txt").read_text(encoding="utf-8").splitlines()
+                  if ln and not ln.startswith("#version")]
+        return vocab, merges  # type: ignore[return-value]
+    if (folder / "tokenizer.json").exists():
+        model = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8")).get("model") or {}
+        if model.get("type") == "BPE" and model.get("vocab") and model.get("merges") is not None:
+            merges = [tuple(m.split()) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+            return dict(model["vocab"]), merges  # type: ignore[return-value]
+    raise IncompatibleCheckpoint(f"The tokenizer folder {str(folder)!r} has neither vocab.json + merges.txt nor a BPE "
+                                 "tokenizer.json.", hint="Give the pipeline's tokenizer/ folder as downloaded.")
 
 
 def load_diffusers_text_encoder(text_encoder_dir: str | Path, tokenizer_dir: str | Path, *,
@@ -177,8 +191,39 @@ def load_diffusers_text_encoder(text_encoder_dir: str | Path, tokenizer_dir: str
 
 
 # -- tokenizer files from open_clip's bundled BPE ------------------------------------------------------------------
+#: ``tokenizer/tokenizer_config.json`` of ali-vilab/text-to-video-ms-1.7b (SD 2's, without its name_or_path: 755 bytes)
+HUB_TOKENIZER_CONFIG: dict[str, Any] = {
+    "add_prefix_space": False,
+    "bos_token": {"__type": "AddedToken", "content": "<|startoftext|>", "lstrip": False, "normalized": True,
+                  "rstrip": False, "single_word": False},
+    "do_lower_case": True,
+    "eos_token": {"__type": "AddedToken", "content": "<|endoftext|>", "lstrip": False, "normalized": True,
+                  "rstrip": False, "single_word": False},
+    "errors": "replace",
+    "model_max_length": CONTEXT_LENGTH,
+    "pad_token": "<|endoftext|>",
+    "special_tokens_map_file": "./special_tokens_map.json",
+    "tokenizer_class": "CLIPTokenizer",
+    "unk_token": {"__type": "AddedToken", "content": "<|endoftext|>", "lstrip": False, "normalized": True,
+                  "rstrip": False, "single_word": False},
+}
+#: its ``special_tokens_map.json`` (460 bytes): pad_token "!" (id 0), which transformers reads over the config's
+HUB_SPECIAL_TOKENS_MAP: dict[str, Any] = {
+    "bos_token": {"content": "<|startoftext|>", "lstrip": False, "normalized": True, "rstrip": False,
+                  "single_word": False},
+    "eos_token": {"content": "<|endoftext|>", "lstrip": False, "normalized": True, "rstrip": False,
+                  "single_word": False},
+    "pad_token": "!",
+    "unk_token": {"content": "<|endoftext|>", "lstrip": False, "normalized": True, "rstrip": False,
+                  "single_word": False},
+}
+
+
 def write_clip_tokenizer_files(folder: str | Path) -> Path:
-    """Write ``vocab.json`` + ``merges.txt`` (+ configs) of the real CLIP BPE, derived from open_clip's bundled file."""
+    """Write a diffusers ``tokenizer/`` folder equal to text-to-video-ms-1.7b's (SD 2's): ``vocab.json`` and
+    ``merges.txt`` of the CLIP BPE (derived from open_clip's bundled file, written as transformers saves them) and
+    the hub's ``tokenizer_config.json`` / ``special_tokens_map.json``, so that transformers (and diffusers' own
+    pipelines) pad with "!" = id 0, like open_clip."""
     from open_clip.tokenizer import SimpleTokenizer
 
     st = SimpleTokenizer()
@@ -187,13 +232,12 @@ def write_clip_tokenizer_files(folder: str | Path) -> Path:
     merges = sorted(st.bpe_ranks.items(), key=lambda kv: kv[1])
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, sort_keys=False), encoding="utf-8")
+
+    def dump(obj: Any, **kw: Any) -> str:
+        return json.dumps(obj, indent=2, ensure_ascii=False, **kw) + "\n"
+
+    (folder / "vocab.json").write_text(dump(vocab, sort_keys=True), encoding="utf-8")
     (folder / "merges.txt").write_text("#version: 0.2\n" + "".join(f"{a} {b}\n" for (a, b), _ in merges), encoding="utf-8")
-    (folder / "tokenizer_config.json").write_text(json.dumps({
-        "tokenizer_class": "CLIPTokenizer", "model_max_length": CONTEXT_LENGTH, "do_lower_case": True,
-        "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
-        "pad_token": "<|endoftext|>"}, indent=2))
-    (folder / "special_tokens_map.json").write_text(json.dumps({
-        "bos_token": "<|startoftext|>", "eos_token": "<|endoftext|>", "unk_token": "<|endoftext|>",
-        "pad_token": "<|endoftext|>"}, indent=2))
+    (folder / "tokenizer_config.json").write_text(dump(HUB_TOKENIZER_CONFIG), encoding="utf-8")
+    (folder / "special_tokens_map.json").write_text(dump(HUB_SPECIAL_TOKENS_MAP), encoding="utf-8")
     return folder

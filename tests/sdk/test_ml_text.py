@@ -75,3 +75,25 @@ def test_sd2_style_tokenizer_config_does_not_mangle_exclamation_marks(tmp_path: 
     (folder / "tokenizer_config.json").write_text(json.dumps(cfg))
     ids = clip_tokenizer_ids(folder)(PROMPTS)
     assert torch.equal(ids, openclip_tokenizer()(PROMPTS))
+
+
+def test_padding_rule_holds_for_every_tokenizer_folder_layout(tmp_path: Path) -> None:
+    """docs/architecture.md: token ids are open_clip's (pad id 0, "!" a plain character) whatever the folder's
+    special-token files say: the hub's SD-2 files (pad "!"), and a folder with only tokenizer.json."""
+    from transformers import CLIPTokenizer
+
+    hub = write_clip_tokenizer_files(tmp_path / "hub")
+    theirs = openclip_tokenizer()(PROMPTS)
+    assert torch.equal(clip_tokenizer_ids(hub)(PROMPTS), theirs)
+    assert CLIPTokenizer.from_pretrained(str(hub)).pad_token == "!"  # what transformers itself reads there
+
+    fast = tmp_path / "fast"
+    CLIPTokenizer.from_pretrained(str(hub)).save_pretrained(str(fast))
+    for name in ("vocab.json", "merges.txt"):
+        (fast / name).unlink(missing_ok=True)
+    assert (fast / "tokenizer.json").exists()
+    assert torch.equal(clip_tokenizer_ids(fast)(PROMPTS), theirs)
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(IncompatibleCheckpoint, match="neither vocab.json"):
+        clip_tokenizer_ids(tmp_path / "empty")

@@ -11,9 +11,11 @@ import torch
 from sdk.context import JobContext, JobRequest
 
 from plugins.dreamvideo.adapters import IDENTITY, MOTION, DreamVideoAdapters
-from plugins.dreamvideo.formats import (TextualInversion, read_adapter, read_text_embedding, write_released_adapter,
+from plugins.dreamvideo.formats import (read_adapter, read_text_embedding, write_released_adapter,
                                         write_text_embedding)
 from plugins.dreamvideo.params import ComposeParams
+
+from tests.plugins.dreamvideo.conftest import write_trained_adapters
 
 MANIFESTS = Path(__file__).resolve().parents[3].parent / "shared" / "reference" / "vgen_unet_manifests"
 GEN = dict(prompt="a dog running", num_frames=2, height=32, width=32, num_inference_steps=2, seed=None)
@@ -22,31 +24,7 @@ GEN = dict(prompt="a dog running", num_frames=2, height=32, width=32, num_infere
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, dv_weights) -> dict[str, Path]:
     """Identity and motion adapters with non-zero weights, as a project would hold them (tensors made directly)."""
-    from safetensors.torch import save_file
-
-    from sdk.ml.convert import KeyMap
-    from sdk.ml.tiny import TEXT_WIDTH, tiny_unet3d
-
-    from plugins.dreamvideo.formats import artifact_tensors
-
-    tmp = tmp_path_factory.mktemp("adapters")
-    unet = tiny_unet3d(0)
-    ad = DreamVideoAdapters(unet, identity=True, motion=True, condition_dim=TEXT_WIDTH)
-    g = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for kind in (IDENTITY, MOTION):
-            for t in ad.parameters(kind):
-                t.copy_(0.05 * torch.randn(t.shape, generator=g))
-    km = KeyMap.for_model(unet)
-    out = {}
-    ti = TextualInversion({"*": torch.randn(1, TEXT_WIDTH, generator=g)}, {"*": 265})
-    latents = [torch.randn(4, 2, 4, 4, generator=g)]
-    for kind, extra in ((IDENTITY, dict(ti=ti)), (MOTION, dict(latents=latents))):
-        folder = tmp / kind
-        folder.mkdir()
-        save_file(artifact_tensors(km.diffusers_to_vgen(ad.state_dict(kind)), **extra), str(folder / "weights.safetensors"))
-        out[kind] = folder
-    return out
+    return write_trained_adapters(tmp_path_factory.mktemp("adapters"))
 
 
 def _generate(gen, weights: Path, params, inputs=None, seed=7) -> np.ndarray:

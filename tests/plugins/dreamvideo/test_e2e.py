@@ -18,7 +18,7 @@ def test_subject_training_then_compose_in_the_worker(tmp_path: Path, dv_weights,
     imgs = [str(i) for i in dv_data["images"]]
     assert vgen(["subject", "add", str(path), "dog", *imgs, "--token", "<dog>"]) == 0, capsys.readouterr().err
     params = ["max_train_steps=2", "checkpointing_steps=1", "validation_steps=2", "height=32", "width=32",
-              "sample_steps=1", "sample_num_frames=1", "lr_warmup_steps=0"]
+              "sample_steps=1", "sample_num_frames=1", "lr_warmup_steps=0", "train_batch_size=1"]
     argv = ["train", str(path), "dreamvideo.subject", "--subject", "dog", "--weights", str(dv_weights)]
     assert vgen(argv + [a for p in params for a in ("--param", p)]) == 0, capsys.readouterr().err
     with Project.open(path) as project:

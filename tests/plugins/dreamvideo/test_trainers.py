@@ -127,3 +127,34 @@ def test_bad_training_inputs_get_clear_errors(tmp_path, dv_weights, dv_data) -> 
     with pytest.raises(InvalidRequest, match="has no text embedding yet"):
         SubjectStep2Trainer().train(_ctx(tmp_path, "d", []), JobRequest(
             "d", "train", "x", p2, 0, {"subject": _subject(dv_data), "adapters": {"embedding": None}}, dv_weights))
+
+
+def test_defaults_follow_vgens_configs() -> None:
+    """dog2/wolf_plushie step 1 and 2: batch_sizes {"1": 4}; motion: {"32": 1}; all: warm-up 10 then constant."""
+    s1, s2, m = SubjectStep1Params(), SubjectStep2Params(), MotionParams()
+    assert (s1.train_batch_size, s2.train_batch_size, m.train_batch_size) == (4, 4, 1)
+    assert {(x.lr_scheduler, x.lr_warmup_steps) for x in (s1, s2, m)} == {("constant_with_warmup", 10)}
+    assert (s1.learning_rate, s2.learning_rate, m.learning_rate) == (1e-4, 1e-5, 1e-5)
+
+
+def test_the_base_unet_trains_with_vgens_dropout_then_is_restored(tmp_path, dv_weights, dv_data) -> None:
+    """VGen calls model.train() every step: its ResBlocks drop with p 0.1 like its temporal convs. The cached base
+    UNet is back in eval mode with its own dropout afterwards (generators share it)."""
+    from sdk.ml.unet_training import resnet_dropouts
+
+    seen: list[tuple[bool, frozenset[float]]] = []
+    p = SubjectStep1Params(**SMALL, max_train_steps=1, checkpointing_steps=1, validation_steps=5)
+    trainer = SubjectStep1Trainer()
+    trainer.prepare(_ctx(tmp_path, "d", []), JobRequest("d", "train", "dreamvideo.subject_step1", p, 0,
+                                                        {"subject": _subject(dv_data)}, dv_weights))
+    unet = trainer.unet
+    handle = unet.register_forward_pre_hook(
+        lambda m, a: seen.append((m.training, frozenset(d.p for d in resnet_dropouts(m)))))
+    try:
+        trainer.setup()
+        trainer.run()
+    finally:
+        trainer.close()
+        handle.remove()
+    assert (True, frozenset({0.1})) in seen, seen  # the training step
+    assert not unet.training and {d.p for d in resnet_dropouts(unet)} == {0.0}

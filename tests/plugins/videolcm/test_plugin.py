@@ -55,6 +55,10 @@ def test_distill_defaults_follow_vgen() -> None:
     p = validate_params(vgen_trainers()[0].params, {"prompt": "a dog"})
     assert (p.ema_decay, p.num_ddim_timesteps, p.guidance_scale, p.huber_c, p.learning_rate) == (0.95, 50, 9.0, 0.001, 3e-5)
     assert 1000 // p.num_ddim_timesteps == 20, "skip 20"
+    # videolcm_t2v_train.yaml: batch_sizes {"16": 16}; AnnealingLR warm-up 10 then cosine over 1,000,000 steps
+    # (constant within any run); no clipping (use_fsdp False); Pretrain grad_scale 0.5 on the spatial keys
+    assert (p.train_batch_size, p.lr_scheduler, p.lr_warmup_steps) == (16, "constant_with_warmup", 10)
+    assert (p.max_grad_norm, p.spatial_grad_scale, p.target_eval) == (None, 0.5, False)
 
 
 def test_lcm_scheduler_preset() -> None:

@@ -27,7 +27,7 @@ def test_vgen_train_runs_in_the_worker_and_adds_adapters(tmp_path: Path, capsys:
     Project.create(path).close()
     assert vgen(["motion", "add", str(path), "walk", str(video)]) == 0
     params = ["prompt=a person walking", "max_train_steps=2", "checkpointing_steps=1", "validation_steps=2",
-              "num_frames=2", "height=32", "width=32", "lr_warmup_steps=0"]
+              "num_frames=2", "height=32", "width=32", "lr_warmup_steps=0", "train_batch_size=1"]
     argv = ["train", str(path), "videolcm.distill", "--motion", "walk", "--weights", str(teacher)]
     assert vgen(argv + [a for p in params for a in ("--param", p)]) == 0, capsys.readouterr().err
 

@@ -14,7 +14,7 @@ from sdk.context import JobContext, JobRequest, ModelCache, MotionInput
 from sdk.errors import InvalidRequest, JobCancelled
 
 SMALL = dict(prompt="a dog running", max_train_steps=4, checkpointing_steps=2, validation_steps=2, num_frames=2,
-             height=32, width=32, learning_rate=1e-3, lr_scheduler="constant", lr_warmup_steps=0)
+             height=32, width=32, learning_rate=1e-3, lr_scheduler="constant", lr_warmup_steps=0, train_batch_size=1)
 
 
 def write_video(path: Path, n: int = 10, size: int = 40, seed: int = 0) -> Path:
@@ -153,3 +153,55 @@ def test_the_student_checkpoint_renders_with_videolcm_t2v(first_run: list[ev.Eve
                      VideoLCMParams(prompt="a dog", num_frames=2, height=32, width=32), seed=1, weights=student)
     video = VideoLCMGenerator().generate(ctx, req)
     assert video.frames.shape == (2, 32, 32, 3)
+
+
+def _teacher(setup: dict):
+    return next(v for v, _ in setup["cache"]._items.values())["teacher"]
+
+
+@pytest.mark.parametrize("target_eval", [False, True])
+def test_teacher_and_target_run_in_train_mode_with_vgens_dropout(setup: dict, first_run, tmp_path: Path,
+                                                                 target_eval: bool) -> None:
+    """VGen's train_videolcm_t2v never puts its teacher in eval mode and calls target_unet.train() (unless
+    set_target_eval): all three UNets drop (resnets 0.1, temporal convs 0.1) while distilling."""
+    from sdk.ml.unet_training import resnet_dropouts
+
+    teacher = _teacher(setup)
+    # (is the teacher, grad enabled, train mode, resnet dropout p); the student and target are deep copies of the
+    # teacher, so they carry the hook too: grad-free calls that are not the teacher's are the target's (or a sample's)
+    seen: list[tuple[bool, bool, bool, frozenset[float]]] = []
+    handle = teacher.register_forward_pre_hook(lambda m, a, k: seen.append(
+        (m is teacher, torch.is_grad_enabled(), m.training, frozenset(d.p for d in resnet_dropouts(m)))),
+        with_kwargs=True)
+    try:
+        run(setup, tmp_path / "r", max_train_steps=1, checkpointing_steps=1, validation_steps=5, target_eval=target_eval)
+    finally:
+        handle.remove()
+    train = not target_eval
+    assert {s[1:] for s in seen if s[0]} == {(False, train, frozenset({0.1}))}, "the teacher"
+    assert (False, False, train, frozenset({0.1})) in seen, "the target"
+    assert (False, True, True, frozenset({0.1})) in seen, "the student"
+    assert not teacher.training and {d.p for d in resnet_dropouts(teacher)} == {0.0}, "the cached teacher comes back"
+
+
+def test_the_students_spatial_gradients_are_halved(setup: dict, first_run) -> None:
+    """VGen's Pretrain pretrain_specific_strategies(grad_scale=0.5): a hook on each spatial (SD-2D) parameter."""
+    from plugins.videolcm.params import DistillParams
+    from plugins.videolcm.trainer import Distiller
+    from sdk.ml.unet_training import spatial_parameters
+
+    z0, text, uncond = torch.randn(1, 4, 2, 4, 4), torch.randn(1, 77, 64), torch.randn(1, 77, 64)
+
+    def grads(scale: float) -> tuple[dict[str, torch.Tensor], set[str]]:
+        dist = Distiller(_teacher(setup), DistillParams(**{**SMALL, "spatial_grad_scale": scale}), torch.device("cpu"))
+        with dist.vgen_training():
+            torch.manual_seed(5)  # the same dropout masks in both runs
+            dist.loss(z0, text, uncond, torch.Generator().manual_seed(3)).backward()
+        return ({k: p.grad for k, p in dist.student.named_parameters() if p.grad is not None},
+                {k for k, _ in spatial_parameters(dist.student)})
+
+    half, spatial = grads(0.5)
+    full, _ = grads(1.0)
+    assert spatial and set(full) - spatial
+    for k, g in full.items():
+        assert torch.equal(half[k], g * 0.5 if k in spatial else g), k

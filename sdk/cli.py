@@ -213,7 +213,10 @@ def cmd_queue_list(a: argparse.Namespace) -> int:
     print(f"{'JOB':<13} {'STATUS':<10} {'GENERATOR':<24} {'SEED':>6} {'STEP':>9}  PROMPT")
     for j in jobs:
         step = f"{j.progress_step}/{j.progress_total}" if j.progress_total else ""
-        print(f"{_p(j.id):<13} {j.status.value:<10} {_p(j.spec_id):<24} {j.seed:>6} {step:>9}  {_p((j.prompt or '')[:50])}")
+        status = "INVALID" if j.problem else j.status.value
+        print(f"{_p(j.id):<13} {status:<10} {_p(j.spec_id):<24} {_p(j.seed):>6} {step:>9}  {_p((j.prompt or '')[:50])}")
+        if j.problem:
+            print(f"{'':<13} ↳ the stored row is invalid: {_p(j.problem)}")
     return 0
 
 

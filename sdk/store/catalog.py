@@ -65,6 +65,27 @@ def by_prefix(s: Session, model: Any, column: Any, prefix: str, field: str) -> A
     return rows[0]
 
 
+NAME_MAX_CHARS = 200
+
+
+def _checked_text(value: str, field: str, what: str, *, one_line: bool = False, limit: int | None = None) -> str:
+    """``value`` stripped, refused (InvalidRequest naming the field) when it holds control characters, a line
+    break where one line is expected, or more than ``limit`` characters (names: 200; prompts: the params limit)."""
+    from sdk.params import MAX_TEXT_CHARS
+    from sdk.safe_text import refuse_controls
+
+    value = (value or "").strip()
+    refuse_controls(value, field, what)
+    if one_line and ("\n" in value or "\t" in value):
+        raise InvalidRequest(f"The {what} {printable(value[:60])!r} spans several lines.",
+                             hint="Give a one-line name.", field=field)
+    limit = limit or (NAME_MAX_CHARS if one_line else MAX_TEXT_CHARS)
+    if len(value) > limit:
+        raise InvalidRequest(f"The {what} is {len(value):,} characters long.",
+                             hint=f"Keep it to {limit:,} characters.", field=field)
+    return value
+
+
 def _refuse_invalid(record: Any, what: str) -> Any:
     """Lookups by name or id refuse a record built from an invalid row (listings show it flagged)."""
     if record.problem:
@@ -173,7 +194,9 @@ class CatalogMixin(StoreAccess):
         masks: None, or one entry per image (a mask file of the same size, or None).
         Raises InvalidRequest naming the field and file; every file is checked before anything is stored.
         """
-        name = (name or "").strip()
+        name = _checked_text(name, "name", "subject name", one_line=True)
+        if token is not None:
+            token = _checked_text(token, "token", "subject token", one_line=True) or None
         if not name:
             raise InvalidRequest("A subject needs a name.", hint="Give it a short name, e.g. 'Rex'.", field="name")
         images = list(images)
@@ -246,7 +269,7 @@ class CatalogMixin(StoreAccess):
 
         Raises InvalidRequest naming the field and the file.
         """
-        name = (name or "").strip()
+        name = _checked_text(name, "name", "motion name", one_line=True)
         if not name:
             raise InvalidRequest("A motion needs a name.", hint="Give it a short name, e.g. 'jumping jacks'.",
                                  field="name")
@@ -281,10 +304,12 @@ class CatalogMixin(StoreAccess):
     # ------------------------------------------------------------------ prompts
     def add_prompt(self, text: str, negative: str = "") -> PromptRecord:
         """Save a prompt (and its negative prompt). Raises InvalidRequest(field="prompt") if empty."""
-        if not (text or "").strip():
+        text = _checked_text(text, "prompt", "prompt")
+        negative = _checked_text(negative, "negative_prompt", "negative prompt")
+        if not text:
             raise InvalidRequest("The prompt is empty.", hint="Describe the video you want.", field="prompt")
         with self._writing() as s:
-            row = m.Prompt(text=text.strip(), negative=(negative or "").strip(), created_at=time.time())
+            row = m.Prompt(text=text, negative=negative, created_at=time.time())
             s.add(row)
             s.flush()
             return prompt_record(row)
@@ -303,14 +328,16 @@ class CatalogMixin(StoreAccess):
 
     def update_prompt(self, prompt_id: int, text: str | None = None, negative: str | None = None) -> PromptRecord:
         """Change a prompt's text and/or negative prompt; returns the updated record."""
-        if text is not None and not text.strip():
+        text = _checked_text(text, "prompt", "prompt") if text is not None else None
+        negative = _checked_text(negative, "negative_prompt", "negative prompt") if negative is not None else None
+        if text is not None and not text:
             raise InvalidRequest("The prompt is empty.", hint="Describe the video you want.", field="prompt")
         with self._writing() as s:
             row = self._prompt_row(s, prompt_id)
             if text is not None:
-                row.text = text.strip()
+                row.text = text
             if negative is not None:
-                row.negative = negative.strip()
+                row.negative = negative
             return prompt_record(row)
 
     def remove_prompt(self, prompt_id: int) -> None:

@@ -45,3 +45,27 @@ def test_job_details_escape_control_characters(crafted: Path, capsys: pytest.Cap
     assert vgen(["jobs", "show", str(crafted), job]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\\x1b[2J" in out
+
+
+@pytest.mark.parametrize("name", ["dog\x1b[2J", "dog\x00", "two\nlines", "x" * 201])
+def test_names_with_control_characters_or_breaks_are_refused(tmp_path: Path, name: str) -> None:
+    from sdk.errors import InvalidRequest
+
+    img = tmp_path / "dog.png"
+    Image.new("RGB", (64, 64), "white").save(img)
+    with Project.create(tmp_path / "P.vgen") as p:
+        with pytest.raises(InvalidRequest) as err:
+            p.add_subject(name, [img])
+        assert err.value.field == "name"
+        with pytest.raises(InvalidRequest):
+            p.add_prompt("a\x07dog")  # a prompt may span lines, but never ring the terminal's bell
+        assert p.subjects() == [] and p.prompts() == []
+
+
+def test_an_invalid_row_is_listed_as_invalid(crafted: Path, capsys: pytest.CaptureFixture) -> None:
+    with Project.open(crafted) as p:
+        with p._wengine.begin() as conn:
+            conn.execute(text("UPDATE jobs SET params = '[1, 2]', seed = 'abc'"))
+    assert vgen(["queue", "list", str(crafted)]) == 0
+    out = capsys.readouterr().out
+    assert "INVALID" in out and "the stored row is invalid" in out

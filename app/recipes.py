@@ -25,6 +25,9 @@ def request_from_meta(meta: Any, project: "Project | None" = None) -> tuple[str,
     }
     if meta.get("weights"):
         request["weights"] = str(meta["weights"])
+    options = {k: v for k, v in (meta.get("options") or {}).items() if k in ("precision", "memory_mode")}
+    if options:
+        request["options"] = options
     inputs = meta.get("inputs") or {}
     if project is not None:
         if inputs.get("image"):

@@ -121,13 +121,22 @@ def _queue(a: argparse.Namespace, spec_id: str, kind: str | None) -> int:
             prompts += [(pr.text, pr.negative) for pr in p.prompts()]
         batch = queue_jobs(p, load_plugins(), spec_id, kind=kind, prompts=prompts,
                            seeds=a.seeds, params=params, image=getattr(a, "image", None), subject=_one_or_many(a.subject),
-                           motion=_one_or_many(a.motion), weights=a.weights)
+                           motion=_one_or_many(a.motion), weights=a.weights, options=_run_options(a))
     from sdk.safe_text import printable
 
     for warning in batch.warnings:
         print(f"warning: {printable(warning)}", file=sys.stderr)
     print(f"Queued {len(batch.job_ids)} job(s) in batch {batch.id}: {' '.join(batch.job_ids)}")
     return 0
+
+
+def _run_options(a: argparse.Namespace) -> dict[str, list[str]]:
+    """``--precision`` / ``--memory-mode`` (comma lists are grid axes), as :mod:`sdk.options` names them."""
+    out = {}
+    for key, value in (("precision", a.precision), ("memory_mode", a.memory_mode)):
+        if value:
+            out[key] = [v.strip() for v in str(value).split(",") if v.strip()]
+    return out
 
 
 def _one_or_many(values: list[str] | None) -> str | list[str] | None:
@@ -437,6 +446,10 @@ def build_parser() -> argparse.ArgumentParser:
         c.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                        help="a parameter; KEY=V1,V2 makes a grid axis")
         c.add_argument("--weights", default=None, help="installed weights id or a weights folder/file")
+        c.add_argument("--precision", default=None, help="auto (fp16 on CUDA, bf16 on CPUs that run it natively, "
+                       "else fp32) | fp32 | bf16 | fp16; a list (fp32,bf16) is a grid axis")
+        c.add_argument("--memory-mode", default=None, help="auto (the fastest that fits) | none | balanced | low | "
+                       "minimum; a list is a grid axis")
 
     g = group("queue", "the render queue")
     c = cmd(g, "add", cmd_queue_add, "queue prompts × seeds × param values as one batch")

@@ -84,12 +84,23 @@ class JobFailed(Event):
     exit_code: int | None = None
     #: why, when it is a known resource fault: "disk_full", "out_of_memory", "hung", "crashed" ("" otherwise)
     reason: str = ""
+    #: what the job ran with when it failed (the worker's runtime record: memory_mode, preflight …)
+    details: dict[str, Any] = field(default_factory=dict)
     type: ClassVar[str] = "job_failed"
 
 
 @dataclass
 class JobCancelled(Event):
     type: ClassVar[str] = "job_cancelled"
+
+
+@dataclass
+class JobRequeued(Event):
+    """The service put a job back in the queue by itself (an out-of-memory retry in a lighter mode)."""
+
+    reason: str = ""
+    message: str = ""
+    type: ClassVar[str] = "job_requeued"
 
 
 @dataclass

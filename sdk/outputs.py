@@ -348,6 +348,7 @@ def build_meta(
     weights_hashes: dict[str, str],
     timings: dict[str, float],
     extra: dict[str, Any] | None = None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The job spec an output carries (in ``meta.json`` and the MP4 comment). Stable keys:
 
@@ -361,6 +362,9 @@ def build_meta(
     - ``weights``: weights id or path (None when the spec needs none);
       ``weights_hashes``: relative file → sha256 (or size/mtime fingerprint for huge plain files)
     - ``timings``: name → seconds (e.g. ``load``, ``generate``, ``total``)
+    - ``options``: run options (``precision``, ``memory_mode``, and ``oom_retry`` after an out-of-memory retry)
+    - ``runtime`` (added by the worker): what it really ran on: device and its name, the dtype of the denoiser's
+      weights and activations, attention backend, memory mode, preflight estimate, library versions
     - ``extra``: anything else, a dict (``{}`` when none)
 
     Raises :class:`InvalidRequest` if any value is not JSON-serialisable.
@@ -382,6 +386,7 @@ def build_meta(
         "weights": None if weights is None else str(weights),
         "weights_hashes": dict(weights_hashes),
         "timings": {k: float(v) for k, v in timings.items()},
+        "options": dict(options or {}),
         "extra": dict(extra or {}),
     }
     for key, value in meta.items():

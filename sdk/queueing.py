@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from sdk.errors import InvalidRequest
+from sdk.options import OPTION_KEYS, validate_options
 from sdk.params import parse_seeds, validate_params
 from sdk.records import BatchRecord, NewJob
 
@@ -56,9 +57,12 @@ def plan_jobs(
     subject: str | int | Sequence[str | int] | None = None,
     motion: str | int | Sequence[str | int] | None = None,
     weights: str | None = None,
+    options: dict[str, Any] | None = None,
 ) -> QueuePlan:
     """Validate a request and expand it into jobs: every prompt × seed × listed param value is one job.
 
+    ``options`` are run options (:mod:`sdk.options`: ``precision``, ``memory_mode``), a value or a list each; they
+    may also come among ``params`` (``--param precision=fp32,bf16``), and each list is a grid axis too.
     ``subject`` / ``motion`` may be lists: each is then one more grid axis. A trainer with ``expands_to`` becomes
     consecutive jobs of those trainers (each gets the params its own model knows). The weights are inspected without
     running code (:mod:`sdk.weights_check`). Returns a :class:`QueuePlan` (a list of NewJob with ``warnings``).
@@ -67,6 +71,8 @@ def plan_jobs(
     spec = registry.trainer(spec_id) if kind == "train" else registry.spec(spec_id)
     kind = spec.kind
     params = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in (params or {}).items()}
+    for key, value in (options or {}).items():
+        params.setdefault(key, []).extend(value if isinstance(value, (list, tuple)) else [value])
     args = dict(prompts=prompts, seeds=seeds, image=image, weights=weights)
     if getattr(spec, "expands_to", ()):
         return _expand(project, registry, spec, params, subject=subject, motion=motion, **args)
@@ -125,18 +131,19 @@ def plan_jobs(
             field="seeds",
         )
 
-    validated: list[tuple[str | None, dict[str, Any]]] = []
+    validated: list[tuple[str | None, dict[str, Any], dict[str, str]]] = []
     warnings: list[str] = []
     for prompt in prompts or [None]:
         for combo in combos:
             values = dict(zip(keys, combo))
+            run_options = validate_options({k: values.pop(k) for k in OPTION_KEYS if k in values}, kind=kind)
             if prompt is not None:
                 values["prompt"] = prompt
                 # a prompt's own negative applies where the generator has one (VideoLCM has none)
                 if prompt in negatives and "negative_prompt" not in values and "negative_prompt" in spec.params.model_fields:
                     values["negative_prompt"] = negatives[prompt]
             model = validate_params(spec.params, values, spec_id=spec_id)
-            validated.append((prompt, model.model_dump(mode="json")))
+            validated.append((prompt, model.model_dump(mode="json"), run_options))
             for w in _text_warnings(model) + list(getattr(model, "queue_warnings", lambda: [])()):
                 if w not in warnings:
                     warnings.append(w)
@@ -151,7 +158,7 @@ def plan_jobs(
     if getattr(spec, "adapter_params", ()):
         from sdk.adapters import check_adapter_params
 
-        for _, p in validated:
+        for _, p, _ in validated:
             check_adapter_params(project, spec.adapter_params, p)
     new_assets: list[str] = []
     if image is not None:
@@ -160,8 +167,8 @@ def plan_jobs(
 
     return QueuePlan([
         NewJob(kind=kind, spec_id=spec.id, spec_version=spec.version, params=p, seed=seed, prompt=prompt,
-               inputs=dict(inputs), weights=weights_value)
-        for prompt, p in validated
+               inputs=dict(inputs), weights=weights_value, options=dict(o))
+        for prompt, p, o in validated
         for seed in seed_list
     ], warnings, new_assets)
 
@@ -223,7 +230,7 @@ def _expand(project: "Project", registry: "PluginRegistry", spec: Any, params: d
     """A composite trainer: the jobs of each trainer in ``spec.expands_to``, in that order (the queue runs them one
     after the other; a later one finds what an earlier one saved at run time, e.g. through "latest" adapters)."""
     subs = [registry.trainer(t) for t in spec.expands_to]
-    known = {k for s in subs for k in s.params.model_fields}
+    known = {k for s in subs for k in s.params.model_fields} | set(OPTION_KEYS)
     for key in params:
         if key not in known:
             raise InvalidRequest(f"Unknown parameter {key!r} for {spec.id}.",
@@ -231,7 +238,7 @@ def _expand(project: "Project", registry: "PluginRegistry", spec: Any, params: d
     plan = QueuePlan()
     try:
         for sub in subs:
-            mine = {k: v for k, v in params.items() if k in sub.params.model_fields}
+            mine = {k: v for k, v in params.items() if k in sub.params.model_fields or k in OPTION_KEYS}
             plan.extend_plan(plan_jobs(project, registry, sub.id, kind="train", params=mine, **kwargs))
     except BaseException:
         _discard(project, plan.new_assets)

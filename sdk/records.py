@@ -88,6 +88,8 @@ class NewJob:
     prompt: str | None = None
     inputs: dict[str, Any] = field(default_factory=dict)   # {"image": asset_hash, "subject": id, "motion": id, ...}
     weights: str | None = None   # weights id or absolute path
+    #: how to run it: {"precision": auto|fp32|bf16|fp16, "memory_mode": auto|none|balanced|low|minimum}
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,8 @@ class JobRecord:
     #: Why the row is invalid (damaged or crafted: e.g. params not a JSON object, an id that is not 12 hex
     #: characters), else None. An invalid job is listed but never run: claim_next_job() marks it FAILED.
     problem: str | None = None
+    #: run options: precision, memory_mode and, after an out-of-memory retry, ``oom_retry`` (see sdk.options)
+    options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from sdk.records import JobRecord
 
 log = logging.getLogger("vgen.service")
+
+
+def _gb(n: float) -> str:
+    return f"{n / 2**30:.1f} GB" if n >= 2**30 else f"{n / 2**20:.0f} MB"
 Subscriber = Callable[[ev.Event], None]
 
 
@@ -355,12 +359,44 @@ class RenderService:
                 if event.reason == "disk_full":  # fails the job and pauses the queue (publishes both)
                     self._pause_for(DiskFull(event.message, event.hint), job_id, executor)
                     return
+                if event.reason == "out_of_memory" and self._retry_lighter(job, executor, event):
+                    return
                 self._fail(job_id, event.message, event.hint, event.traceback, publish=False, reason=event.reason)
             elif isinstance(event, ev.JobCancelled):
                 self._cancelled(job_id, publish=False)
             self._publish(event)
             if isinstance(event, ev.TERMINAL):
                 return
+
+    def _retry_lighter(self, job: "JobRecord", executor: "Executor", event: ev.JobFailed) -> bool:
+        """Out of memory: put the job back once, one memory mode lighter, for a fresh worker (True); or, after a
+        retry or in the lightest mode, turn the event into a failure that gives the figures (False)."""
+        from sdk.options import MEMORY_MODES
+
+        used = str(event.details.get("memory_mode") or job.options.get("memory_mode") or "none")
+        used = "none" if used == "auto" else used
+        earlier = job.options.get("oom_retry")
+        lighter = MEMORY_MODES[MEMORY_MODES.index(used) + 1] if used in MEMORY_MODES[1:-1] else None
+        est = event.details.get("preflight") or {}
+        figures = (f" The preflight estimated {_gb(est['total_bytes'])} needed and {_gb(est['available_bytes'])} "
+                   f"available on {event.details.get('device', 'the device')}." if est.get("total_bytes") else "")
+        if earlier or lighter is None:
+            if event.details.get("preflight_refused"):
+                return False  # the preflight's own message has the figures
+            tried = f"memory_mode={earlier['from']} and then memory_mode={used}" if earlier else f"memory_mode={used}"
+            event.message = f"Out of memory {'twice' if earlier else 'in the lightest mode'}: {tried}.{figures}"
+            event.hint = ("Lower num_frames, height or width, use precision bf16/fp16 rather than fp32, or free "
+                          "memory used by other programs.")
+            return False
+        executor.terminate()  # the retry starts in a fresh worker: nothing of the failed attempt stays resident
+        message = (f"out of memory in memory_mode={used} ({event.message}); retrying once in memory_mode={lighter} "
+                   f"in a fresh worker.{figures}")
+        options = {**job.options, "memory_mode": lighter,
+                   "oom_retry": {"from": used, "to": lighter, "error": event.message, "preflight": est}}
+        self.project.requeue_job(job.id, options, message)
+        log.warning("job %s: %s", job.id, message)
+        self._publish(ev.JobRequeued(job.id, reason="out_of_memory", message=message))
+        return True
 
     def _fail(self, job_id: str, message: str, hint: str, tb: str, exit_code: int | None = None,
               publish: bool = True, reason: str = "") -> None:
@@ -380,6 +416,7 @@ class RenderService:
         """Everything the worker needs, with inputs resolved to files."""
         from sdk import weights as w
         from sdk.outputs import build_meta
+        from sdk.options import OPTION_KEYS, validate_options
         from sdk.params import validate_params
 
         spec = self.registry.spec(job.spec_id)
@@ -413,17 +450,20 @@ class RenderService:
                 motion_id=job.inputs.get("motion"))
             hashes["adapters"] = {k: (v["id"] or v["path"]) if v else None for k, v in inputs["adapters"].items()}
         weights_path, weights_id = w.resolve(job.weights, spec.default_weights)
+        options = {**validate_options({k: v for k, v in job.options.items() if k in OPTION_KEYS}, kind=job.kind),
+                   **{k: v for k, v in job.options.items() if k not in OPTION_KEYS}}
         meta = build_meta(
             job_id=job.id, kind=job.kind, spec_id=job.spec_id, spec_version=job.spec_version, params=job.params,
             seed=job.seed, prompt=job.prompt, inputs=hashes, weights=weights_id or str(weights_path),
             weights_hashes=w.hash_weights(weights_path), timings={"queued_at": job.created_at},
+            options=options,
         )
         resume = self._latest_checkpoint(job)
         return {
             "resume_from": str(resume.path) if resume else None, "resume_step": resume.step if resume else 0,
             "job_id": job.id, "kind": job.kind, "spec_id": job.spec_id, "params": job.params, "seed": job.seed,
             "inputs": inputs, "weights": str(weights_path), "weights_id": weights_id, "staging_dir": str(staging),
-            "meta": meta,
+            "meta": meta, "precision": options["precision"], "memory_mode": options["memory_mode"],
         }
 
     def _latest_checkpoint(self, job: "JobRecord") -> Any:

@@ -122,6 +122,7 @@ def _run_job(payload: dict, chan: _Channel, registry: Any, cache: Any, instances
     job_id = payload["job_id"]
     staging = Path(payload["staging_dir"])
     started = time.monotonic()
+    runtime: dict[str, Any] = {}
     try:
         chan.send(ev.JobStarted(job_id, kind=payload["kind"], spec_id=payload["spec_id"]))
         spec = registry.spec(payload["spec_id"])
@@ -143,13 +144,18 @@ def _run_job(payload: dict, chan: _Channel, registry: Any, cache: Any, instances
         )
         from sdk.ml.runtime import plan_runtime
 
-        plan = plan_runtime(payload, params, request.weights, device, cache)
+        try:
+            plan = plan_runtime(payload, params, request.weights, device, cache)
+        except OutOfMemory:
+            runtime.update(memory_mode="minimum", preflight_refused=True)  # no lighter mode is left to try
+            raise
         ctx = JobContext(job_id, chan.send, staging_dir=staging, models=cache, device=device, dtype=plan.dtype,
                          memory_mode=plan.memory_mode, kind=payload["kind"],
                          cancel_flag=lambda: job_id in chan.cancelled or chan.parent_gone,
                          preview_every=int(payload.get("preview_every", 1)),
                          resume_from=payload.get("resume_from"), resume_step=int(payload.get("resume_step") or 0))
-        ctx.runtime.update(plan.record(info))
+        ctx.runtime = runtime
+        runtime.update(plan.record(info))
         for line in plan.log:
             ctx.log.info(line)
         if spec.id not in instances:
@@ -183,7 +189,9 @@ def _run_job(payload: dict, chan: _Channel, registry: Any, cache: Any, instances
         chan.send(ev.JobCancelled(job_id))
     except Exception as exc:  # process boundary: every failure is reported, the worker lives on
         message, hint, reason = _describe(exc, staging)
-        chan.send(ev.JobFailed(job_id, message=message, hint=hint, traceback=traceback.format_exc(), reason=reason))
+        chan.send(ev.JobFailed(job_id, message=message, hint=hint, traceback=traceback.format_exc(), reason=reason,
+                               details={k: v for k, v in runtime.items() if k in ("memory_mode", "preflight", "dtype",
+                                                                               "device", "preflight_refused")}))
     finally:
         chan.cancelled.discard(job_id)
 
@@ -200,9 +208,12 @@ def _describe(exc: BaseException, staging: Path) -> tuple[str, str, str]:
     text = str(exc).lower()
     if ("out of memory" in text or "can't allocate memory" in text or "cannot allocate memory" in text
             or type(exc).__name__ == "OutOfMemoryError" or isinstance(exc, MemoryError)):
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first.split("DefaultCPUAllocator: ", 1)[-1][:240]  # keep what was asked for, drop the C++ prefix
         oom = OutOfMemory(
-            "The device ran out of memory.",
-            hint="Lower height/width/num_frames, set decode_chunk_size=1, or use a lower-memory mode (fp16/bf16, CPU offload).",
+            f"The device ran out of memory ({first}).",
+            hint="Lower height/width/num_frames, set decode_chunk_size=1, or use a lighter memory_mode "
+                 "(balanced, low, minimum) or precision bf16/fp16.",
         )
         return oom.user_message, oom.hint, "out_of_memory"
     if isinstance(exc, VGenError):

@@ -211,6 +211,7 @@ _JOB_FIELDS: tuple[tuple[str, Check, str], ...] = (
     ("spec_id", lambda v: isinstance(v, str) and bool(v.strip()), "a generator or trainer id"),
     ("spec_version", _str, "text"),
     ("params", _obj, "a JSON object"),
+    ("options", _obj, "a JSON object"),
     ("seed", _int, "an integer"),
     ("prompt", _opt(_str), "text"),
     ("inputs", _obj, "a JSON object"),
@@ -229,7 +230,7 @@ _JOB_FIELDS: tuple[tuple[str, Check, str], ...] = (
     ("exit_code", _opt(_int), "an integer"),
 )
 # what a field that failed validation shows in the record (text fields show the raw value as text)
-_JOB_NEUTRAL: dict[str, Any] = {"params": {}, "inputs": {}, "seed": 0, "status": JobStatus.FAILED.value,
+_JOB_NEUTRAL: dict[str, Any] = {"params": {}, "options": {}, "inputs": {}, "seed": 0, "status": JobStatus.FAILED.value,
                                 "position": 0, "attempts": 0, "created_at": 0.0, "progress_step": 0,
                                 "progress_total": 0, "started_at": None, "finished_at": None, "exit_code": None}
 
@@ -258,7 +259,8 @@ def job_record(j: m.Job) -> JobRecord:
             values[col] = ""
     return JobRecord(
         id=values["id"], batch_id=values["batch_id"], kind=values["kind"], spec_id=values["spec_id"],
-        spec_version=values["spec_version"], params=dict(values["params"]), seed=values["seed"],
+        spec_version=values["spec_version"], params=dict(values["params"]), options=dict(values["options"]),
+        seed=values["seed"],
         prompt=values["prompt"], inputs=dict(values["inputs"]), weights=values["weights"],
         status=JobStatus(values["status"]), position=values["position"], attempts=values["attempts"],
         created_at=float(values["created_at"]), started_at=values["started_at"], finished_at=values["finished_at"],

@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -148,6 +149,8 @@ class Job(Base):
     spec_id: Mapped[str] = mapped_column(String(200))
     spec_version: Mapped[str] = mapped_column(String(64), default="")
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: how to run it, not what to make: {"precision", "memory_mode", "oom_retry"} (see sdk.options)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, server_default=text("'{}'"), default=dict)
     seed: Mapped[int] = mapped_column(BigInteger)
     prompt: Mapped[str | None] = mapped_column(Text)
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON)

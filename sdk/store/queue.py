@@ -62,7 +62,8 @@ class QueueMixin(StoreAccess):
             ids = []
             for i, job in enumerate(jobs):
                 row = m.Job(id=new_id(), batch_id=batch.id, kind=job.kind, spec_id=job.spec_id,
-                            spec_version=job.spec_version, params=dict(job.params), seed=int(job.seed),
+                            spec_version=job.spec_version, params=dict(job.params), options=dict(job.options),
+                            seed=int(job.seed),
                             prompt=job.prompt, inputs=dict(job.inputs), weights=job.weights,
                             status=JobStatus.QUEUED.value, position=pos + i, attempts=0, created_at=now,
                             progress_step=0, progress_total=0, cancel_requested=False)
@@ -378,6 +379,20 @@ class QueueMixin(StoreAccess):
     def mark_cancelled(self, job_id: str) -> None:
         """Mark a job CANCELLED (the service stopped it); drop its staging."""
         self._end_job(job_id, JobStatus.CANCELLED)
+
+    def requeue_job(self, job_id: str, options: dict[str, Any], message: str) -> None:
+        """RenderService only: put a RUNNING job back in the queue at its place, with new run ``options`` (an
+        out-of-memory retry in a lighter mode), its staging dropped and ``message`` in its log."""
+        with self._writing() as s:
+            row = self._running_row(s, job_id)
+            if row.status != JobStatus.RUNNING.value:
+                raise InvalidRequest(f"Job {printable(job_id)} is {row.status}, not RUNNING.", field="job")
+            row.status = JobStatus.QUEUED.value
+            row.options = dict(options)
+            row.started_at = None
+            row.progress_step = row.progress_total = 0
+            s.add(m.JobLog(job_id=row.id, ts=time.time(), level="WARNING", message=str(message)))
+        self._drop_staging(job_id)
 
     def requeue_running(self) -> int:
         """Start-up recovery (render-lock holder only): jobs left RUNNING by a dead service go back to

@@ -149,10 +149,16 @@ class MainWindow(QMainWindow):
         m.addAction(self.editor_dock.toggleViewAction())
         m = self.menuBar().addMenu("&Tools")
         act(m, "&Plugins and models…", "Ctrl+Shift+L", self.show_plugins_dialog)
+        act(m, "&Rendering settings…", "", self.show_render_settings, "Device, precision and memory mode")
         m = self.menuBar().addMenu("&Help")
         act(m, "&About VGen Studio", "", lambda: QMessageBox.about(
             self, "About VGen Studio", "VGen Studio: a batch app and Python SDK for the VGen video-diffusion methods."))
         self._update_recent_menu()
+
+    def show_render_settings(self) -> None:
+        from app.dialogs.render_settings import RenderSettingsDialog
+
+        RenderSettingsDialog(self).exec()
 
     def _update_recent_menu(self) -> None:
         self.recent_menu.clear()

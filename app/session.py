@@ -108,8 +108,10 @@ class ProjectSession(QObject):
         def work() -> "RenderService":
             from sdk.service import RenderService
 
+            from app.settings import render_setting
+
             svc = RenderService(self.project, registry=self.registry, grace_period=self.grace_period,
-                                holder="VGen Studio")
+                                holder="VGen Studio", device=render_setting("device"))
             svc.subscribe(self.bridge.on_event)
             svc.pause()
             svc.start()  # raises ProjectLocked when another process renders this project
@@ -165,6 +167,11 @@ class ProjectSession(QObject):
     def queue(self, spec_id: str, start: bool = False, **request: Any) -> None:
         """Validate and queue a batch (``sdk.queueing.plan_jobs`` arguments, e.g. ``kind="train"``); optionally start
         the queue. A refused request (InvalidRequest, WeightsMissing) comes back as ``error_raised``."""
+        if request.get("kind") != "train" and "options" not in request:
+            from app.settings import render_setting
+
+            request["options"] = {k: render_setting(k) for k in ("precision", "memory_mode")}
+
         def work() -> Any:
             from sdk.queueing import queue_jobs
 

@@ -35,3 +35,21 @@ def remove_recent_project(path: Path | str) -> None:
     s = settings()
     s.setValue("recent_projects", [p for p in recent_projects() if p != path])
     s.sync()
+
+
+# -- rendering (device, precision, memory mode) ------------------------------------------------------------------
+RENDER_DEFAULTS = {"device": "auto", "precision": "auto", "memory_mode": "auto"}
+
+
+def render_setting(key: str) -> str:
+    """``device`` (where the worker runs), ``precision`` and ``memory_mode`` (defaults of new jobs)."""
+    value = settings().value(f"render/{key}", RENDER_DEFAULTS[key])
+    return str(value or RENDER_DEFAULTS[key])
+
+
+def set_render_setting(key: str, value: str) -> None:
+    if key not in RENDER_DEFAULTS:
+        raise KeyError(key)
+    s = settings()
+    s.setValue(f"render/{key}", str(value))
+    s.sync()

@@ -17,22 +17,7 @@ from pydantic import BaseModel
 
 from sdk import events as ev
 from sdk.errors import JobCancelled
-
-
-@dataclass
-class SubjectInput:
-    """A subject as a generator/trainer receives it: its token and image files (masks optional)."""
-
-    name: str
-    token: str
-    images: list[Path]
-    masks: list[Path | None] = field(default_factory=list)
-
-
-@dataclass
-class MotionInput:
-    name: str
-    videos: list[Path]
+from sdk.inputs import AdapterInput, ConditionInput, MotionInput, SubjectInput, VideoInput  # noqa: F401 (re-export)
 
 
 @dataclass

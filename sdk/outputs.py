@@ -108,6 +108,31 @@ def _write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def check_video(spec: Any, params: Any, result: Any) -> Video:
+    """What a generator (or extractor) returned, checked: a :class:`Video` whose frame count and size are those
+    asked for (``num_frames``, ``height``, ``width`` in its params), unless the spec ``resizes``. Raises
+    :class:`VGenError` naming the plugin and what it returned."""
+    from sdk.errors import VGenError
+
+    who = f"{spec.id} ({spec.entry})"
+    if result is None:
+        raise VGenError(f"The generator {who} returned nothing (None) instead of a Video.",
+                        hint="This is a bug in that plugin: generate() must return sdk.Video(frames, fps).")
+    if not isinstance(result, Video):
+        raise VGenError(f"The generator {who} returned a {type(result).__name__}, not a Video.",
+                        hint="This is a bug in that plugin: generate() must return sdk.Video(frames, fps).")
+    if getattr(spec, "resizes", False):
+        return result
+    asked = {k: getattr(params, k, None) for k in ("num_frames", "height", "width")}
+    got = {"num_frames": result.num_frames, "height": result.frames.shape[1], "width": result.frames.shape[2]}
+    wrong = [f"{k} {got[k]} (asked {asked[k]})" for k in asked if isinstance(asked[k], int) and asked[k] != got[k]]
+    if wrong:
+        raise VGenError(f"The generator {who} returned a video of the wrong shape: {', '.join(wrong)}.",
+                        hint="This is a bug in that plugin; a plugin that changes the size or frame count on "
+                             "purpose (an upscaler, an interpolator) declares resizes=True.")
+    return result
+
+
 def write_output(dest_dir: Path, video: Video, meta: dict[str, Any]) -> dict[str, Path]:
     """Write a complete output folder for ``video`` with recipe ``meta`` into ``dest_dir``.
 
@@ -179,6 +204,15 @@ def _parse_ffmetadata(text: str) -> dict[str, str]:
         if seen_eq:
             tags["".join(key).lower()] = "".join(value)
     return tags
+
+
+def read_output_meta(output_dir: Path) -> dict[str, Any]:
+    """An output folder's recipe (``meta.json``), or ``{}`` when it is missing or not a JSON object."""
+    try:
+        meta = json.loads((Path(output_dir) / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def read_meta_from_mp4(path: Path) -> dict[str, Any]:

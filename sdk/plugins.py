@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from sdk import hookspecs
 from sdk.errors import InvalidRequest
-from sdk.specs import ConditionSpec, GeneratorSpec, MetricSpec, TrainerSpec, WeightsSpec
+from sdk.specs import ConditionSpec, GeneratorSpec, JobSpec, MetricSpec, TrainerSpec, WeightsSpec
 
 ENTRY_POINT_GROUP = "vgen_studio"
 _ID_RE = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
@@ -28,10 +28,51 @@ class PluginInfo:
     module: str
     generators: list[str] = field(default_factory=list)
     trainers: list[str] = field(default_factory=list)
+    extractors: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    weights: list[str] = field(default_factory=list)
     error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def check_spec(spec: JobSpec) -> None:
+    """Refuse a spec that contradicts itself (the plugin is then listed with this reason and not loaded)."""
+    params = spec.params
+    if not (isinstance(params, type) and issubclass(params, BaseModel)):
+        raise TypeError(f"{spec.id}: params must be a pydantic model class")
+    if not isinstance(spec.inputs, (tuple, list)):
+        raise TypeError(f"{spec.id}: inputs must be a tuple of typed fields (ImageRef(...), …)")
+    from sdk.inputs import normalize
+
+    try:
+        takes_text, fields = normalize(spec.inputs, spec.required_inputs)
+    except ValueError as exc:
+        raise ValueError(f"{spec.id}: {exc}") from None
+    names = {f.name for f in fields}
+    if spec.required_inputs is not None:
+        legacy = {i for i in spec.inputs if isinstance(i, str)}
+        extra = set(spec.required_inputs) - legacy
+        if extra:
+            raise ValueError(f"{spec.id}: required_inputs names inputs it does not declare: {', '.join(sorted(extra))}")
+    if takes_text and "prompt" not in params.model_fields:
+        raise ValueError(f"{spec.id}: it declares a 'text' input but its params have no 'prompt' field")
+    clash = names & set(params.model_fields)
+    if clash:
+        raise ValueError(f"{spec.id}: {', '.join(sorted(clash))} is both an input and a param")
+    for param, _kind in spec.adapter_params:
+        if param not in params.model_fields:
+            raise ValueError(f"{spec.id}: adapter param {param!r} is not a field of its params")
+
+
+def _plugin_traceback(exc: BaseException) -> str:
+    """The traceback of a plugin's import error without the import machinery's frames: it ends at the plugin's
+    own file and line."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if "importlib" not in f.filename
+              and not f.filename.endswith(("sdk/plugins.py", "metadata/__init__.py"))]
+    text = "".join(traceback.format_list(frames)) + "".join(traceback.format_exception_only(type(exc), exc))
+    return "Traceback (most recent call last):\n" + text
 
 
 class PluginRegistry:
@@ -61,8 +102,8 @@ class PluginRegistry:
             version = ep.dist.version if ep.dist is not None else "?"
             try:
                 obj = ep.load()
-            except Exception:  # a broken plugin is reported, never fatal
-                self.plugins[ep.name] = PluginInfo(ep.name, version, ep.value, error=traceback.format_exc(limit=3))
+            except Exception as exc:  # a broken plugin is reported, never fatal
+                self.plugins[ep.name] = PluginInfo(ep.name, version, ep.value, error=_plugin_traceback(exc))
                 continue
             self.register(obj, name=ep.name, version=version)
 
@@ -85,10 +126,9 @@ class PluginRegistry:
         for spec in found:
             table = self._table_for(spec)
             table[spec.id] = spec
-            if isinstance(spec, GeneratorSpec):
-                info.generators.append(spec.id)
-            elif isinstance(spec, TrainerSpec):
-                info.trainers.append(spec.id)
+            listing = {GeneratorSpec: info.generators, TrainerSpec: info.trainers, ConditionSpec: info.extractors,
+                       MetricSpec: info.metrics, WeightsSpec: info.weights}[type(spec)]
+            listing.append(spec.id)
         return info
 
     def _table_for(self, spec: Any) -> dict[str, Any]:
@@ -120,9 +160,8 @@ class PluginRegistry:
                     raise ValueError(f"id {spec.id!r} must look like '<plugin>.<name>' (lowercase, digits, _)")
                 if spec.id in self._table_for(spec) or any(s.id == spec.id and type(s) is cls for s in found):
                     raise ValueError(f"id {spec.id!r} is already registered by another plugin")
-                params = getattr(spec, "params", None)
-                if params is not None and not (isinstance(params, type) and issubclass(params, BaseModel)):
-                    raise TypeError(f"{spec.id}: params must be a pydantic model class")
+                if isinstance(spec, JobSpec):
+                    check_spec(spec)
                 found.append(spec)
         return found
 
@@ -149,10 +188,29 @@ class PluginRegistry:
                 field="trainer",
             ) from None
 
-    def spec(self, spec_id: str) -> GeneratorSpec | TrainerSpec:
-        if spec_id in self.trainers:
-            return self.trainers[spec_id]
+    def spec(self, spec_id: str) -> JobSpec:
+        """A generator, trainer, condition extractor or metric by id; InvalidRequest listing the generators
+        otherwise."""
+        for table in (self.trainers, self.conditions, self.metrics):
+            if spec_id in table:
+                return table[spec_id]
         return self.generator(spec_id)
+
+    def extractor(self, extractor_id: str) -> ConditionSpec:
+        try:
+            return self.conditions[extractor_id]
+        except KeyError:
+            raise InvalidRequest(f"Unknown condition extractor {extractor_id!r}.",
+                                 hint="Known extractors: " + (", ".join(sorted(self.conditions)) or "none") + ".",
+                                 field="extractor") from None
+
+    def metric(self, metric_id: str) -> MetricSpec:
+        try:
+            return self.metrics[metric_id]
+        except KeyError:
+            raise InvalidRequest(f"Unknown metric {metric_id!r}.",
+                                 hint="Known metrics: " + (", ".join(sorted(self.metrics)) or "none") + ".",
+                                 field="metric") from None
 
     def weights_spec(self, weights_id: str) -> WeightsSpec:
         try:

@@ -53,84 +53,84 @@ def plan_jobs(
     prompts: Sequence[str | tuple[str, str]] = (),
     seeds: str | int | list[int] | None = None,
     params: dict[str, list[Any]] | None = None,
+    inputs: dict[str, Any] | None = None,
     image: str | Path | None = None,
     subject: str | int | Sequence[str | int] | None = None,
     motion: str | int | Sequence[str | int] | None = None,
     weights: str | None = None,
     options: dict[str, Any] | None = None,
 ) -> QueuePlan:
-    """Validate a request and expand it into jobs: every prompt × seed × listed param value is one job.
+    """Validate a request and expand it into jobs: every prompt × seed × listed param value × listed input value
+    is one job.
 
-    ``options`` are run options (:mod:`sdk.options`: ``precision``, ``memory_mode``), a value or a list each; they
-    may also come among ``params`` (``--param precision=fp32,bf16``), and each list is a grid axis too.
-    ``subject`` / ``motion`` may be lists: each is then one more grid axis. A trainer with ``expands_to`` becomes
-    consecutive jobs of those trainers (each gets the params its own model knows). The weights are inspected without
-    running code (:mod:`sdk.weights_check`). Returns a :class:`QueuePlan` (a list of NewJob with ``warnings``).
-    Raises InvalidRequest, WeightsMissing or IncompatibleCheckpoint naming the first problem; nothing is written then.
+    ``inputs`` maps the spec's declared input fields (:mod:`sdk.inputs`) to what the user gives (a file, a name, an
+    id); a list is a grid axis. ``image``, ``subject`` and ``motion`` are shorthands for those inputs. ``options``
+    are run options (:mod:`sdk.options`: ``precision``, ``memory_mode``), a value or a list each; they may also come
+    among ``params`` (``--param precision=fp32,bf16``). A trainer with ``expands_to`` becomes consecutive jobs of
+    those trainers (each gets the params its own model knows). The weights are inspected without running code
+    (:mod:`sdk.weights_check`). Returns a :class:`QueuePlan` (a list of NewJob with ``warnings``). Raises
+    InvalidRequest, WeightsMissing or IncompatibleCheckpoint naming the first problem; nothing is written then.
     """
     spec = registry.trainer(spec_id) if kind == "train" else registry.spec(spec_id)
     kind = spec.kind
     params = {k: list(v) if isinstance(v, (list, tuple)) else [v] for k, v in (params or {}).items()}
     for key, value in (options or {}).items():
         params.setdefault(key, []).extend(value if isinstance(value, (list, tuple)) else [value])
-    args = dict(prompts=prompts, seeds=seeds, image=image, weights=weights)
+    given = dict(inputs or {})
+    for name, value in (("image", image), ("subject", subject), ("motion", motion)):
+        if value is not None:
+            given[name] = value
     if getattr(spec, "expands_to", ()):
-        return _expand(project, registry, spec, params, subject=subject, motion=motion, **args)
-    if isinstance(subject, (list, tuple)) or isinstance(motion, (list, tuple)):
-        plan = QueuePlan()
-        try:
-            for s in (subject if isinstance(subject, (list, tuple)) else [subject]):
-                for m in (motion if isinstance(motion, (list, tuple)) else [motion]):
-                    plan.extend_plan(plan_jobs(project, registry, spec_id, kind=kind, params=params, subject=s,
-                                               motion=m, **args))
-        except BaseException:
-            _discard(project, plan.new_assets)
-            raise
-        return plan
-    declared = set(spec.inputs)
-    required = set(spec.required_inputs if spec.required_inputs is not None else declared)
+        return _expand(project, registry, spec, params, prompts=prompts, seeds=seeds, inputs=given, weights=weights)
 
-    # a prompt may come with its own negative prompt: (text, negative)
+    # 1. the inputs: each given value checked by its field; a list is a grid axis
+    fields = {f.name: f for f in spec.fields}
+    for name in given:
+        if name not in fields:
+            spec.field(name)  # InvalidRequest naming the inputs it takes
+    for f in fields.values():
+        if f.required and given.get(f.name) in (None, "", [], ()):
+            article = "an" if f.name[0] in "aeiou" else "a"
+            raise InvalidRequest(f"{spec_id} needs {article} {f.name}.",
+                                 hint=f"Give it with --input {f.name}={f.value_help}" + (
+                                     f" (or --{f.name})" if f.name in ("image", "subject", "motion") else "") + ".",
+                                 field=f.name)
+    deferred: list[Any] = []
+    input_axes: list[tuple[str, list[Any]]] = []
+    for name, value in given.items():
+        if value in (None, ""):
+            continue
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        input_axes.append((name, [fields[name].parse(project, v, deferred=deferred) for v in values]))
+
+    # 2. prompts (a prompt may come with its own negative prompt: (text, negative))
     negatives = {p[0]: p[1] for p in prompts if isinstance(p, tuple) and p[1]}
     prompts = [p[0] if isinstance(p, tuple) else p for p in prompts if p is not None]
     if "prompt" in params:
         prompts = prompts + [str(p) for p in params.pop("prompt")]
-    if "text" in declared and ("text" in required or prompts):
-        if not prompts or not any(p.strip() for p in prompts):
-            raise InvalidRequest(
-                f"{spec_id} needs a prompt.", hint="Give one or more with --prompt TEXT.", field="prompt"
-            )
+    if spec.takes_text:
+        prompt_required = "prompt" in spec.params.model_fields and spec.params.model_fields["prompt"].is_required()
+        if prompt_required and (not prompts or not any(p.strip() for p in prompts)):
+            raise InvalidRequest(f"{spec_id} needs a prompt.", hint="Give one or more with --prompt TEXT.",
+                                 field="prompt")
         for p in prompts:
             if not p.strip():
-                raise InvalidRequest("A prompt is empty.", hint="Remove the empty --prompt or write some text.", field="prompt")
+                raise InvalidRequest("A prompt is empty.", hint="Remove the empty --prompt or write some text.",
+                                     field="prompt")
     elif prompts:
         raise InvalidRequest(f"{spec_id} takes no prompt.", hint="Remove --prompt.", field="prompt")
 
-    inputs: dict[str, Any] = {}
-    for name, value in (("image", image), ("subject", subject), ("motion", motion)):
-        if value is None:
-            continue
-        if name not in declared:
-            raise InvalidRequest(
-                f"{spec_id} takes no {name}.",
-                hint=f"It takes: {', '.join(sorted(declared)) or 'nothing but parameters'}.", field=name,
-            )
-    given = {"image": image, "subject": subject, "motion": motion}
-    for name in ("image", "subject", "motion"):
-        if name in required and given[name] is None:
-            article = "an" if name[0] in "aeiou" else "a"
-            raise InvalidRequest(f"{spec_id} needs {article} {name}.", hint=f"Give it with --{name}.", field=name)
-
+    # 3. the grid: prompts × param values × input values × seeds
     seed_list = parse_seeds(seeds)
     keys = sorted(params)
     combos = list(itertools.product(*(params[k] for k in keys))) or [()]
-    total = max(1, len(prompts)) * len(seed_list) * len(combos)
+    input_combos = list(itertools.product(*(vals for _, vals in input_axes))) or [()]
+    total = max(1, len(prompts)) * len(seed_list) * len(combos) * len(input_combos)
     if total > MAX_JOBS_PER_BATCH:
         raise InvalidRequest(
             f"This grid makes {total} jobs.", hint=f"At most {MAX_JOBS_PER_BATCH} per batch: use fewer seeds or values.",
             field="seeds",
         )
-
     validated: list[tuple[str | None, dict[str, Any], dict[str, str]]] = []
     warnings: list[str] = []
     for prompt in prompts or [None]:
@@ -148,12 +148,7 @@ def plan_jobs(
                 if w not in warnings:
                     warnings.append(w)
 
-    # Inputs are resolved after the parameters are known good, and the image is imported last: a batch refused
-    # for its weights or adapters leaves no asset behind.
-    if subject is not None:
-        inputs["subject"] = project.subject(subject).id
-    if motion is not None:
-        inputs["motion"] = project.motion(motion).id
+    # 4. weights and adapters; files are imported last, so a refused batch leaves no asset behind
     weights_value = _check_weights(weights, spec, registry)
     if getattr(spec, "adapter_params", ()):
         from sdk.adapters import check_adapter_params
@@ -161,16 +156,29 @@ def plan_jobs(
         for _, p, _ in validated:
             check_adapter_params(project, spec.adapter_params, p)
     new_assets: list[str] = []
-    if image is not None:
-        inputs["image"], is_new = _import_image(project, Path(image))
-        new_assets = [inputs["image"]] if is_new else []
+    imported: dict[int, str] = {}
+    try:
+        for thunk in deferred:
+            sha, is_new = thunk()
+            imported[id(thunk)] = sha
+            if is_new:
+                new_assets.append(sha)
+    except BaseException:
+        _discard(project, new_assets)
+        raise
+    resolved_axes = [[imported.get(id(v), v) for v in combo] for combo in input_combos]
+    names = [name for name, _ in input_axes]
 
-    return QueuePlan([
-        NewJob(kind=kind, spec_id=spec.id, spec_version=spec.version, params=p, seed=seed, prompt=prompt,
-               inputs=dict(inputs), weights=weights_value, options=dict(o))
-        for prompt, p, o in validated
-        for seed in seed_list
-    ], warnings, new_assets)
+    jobs = []
+    for prompt, p, o in validated:
+        for combo in resolved_axes:
+            stored = dict(zip(names, combo))
+            deps = sorted({d for name, v in stored.items() if (d := fields[name].depends_on(v))})
+            for seed in seed_list:
+                jobs.append(NewJob(kind=kind, spec_id=spec.id, spec_version=spec.version, params=p, seed=seed,
+                                   prompt=prompt, inputs=dict(stored), weights=weights_value, options=dict(o),
+                                   depends_on=tuple(deps)))
+    return QueuePlan(jobs, warnings, new_assets)
 
 
 def _text_warnings(model: Any) -> list[str]:
@@ -190,8 +198,8 @@ def _text_warnings(model: Any) -> list[str]:
     return out
 
 
-def _import_image(project: "Project", path: Path) -> tuple[str, bool]:
-    """Import ``path`` as an image asset: (its hash, whether this import added it to the project)."""
+def import_asset_once(project: "Project", path: Path, kind: str) -> tuple[str, bool]:
+    """Import ``path`` as an asset of ``kind``: (its hash, whether this import added it to the project)."""
     from sdk.store.assets import MAX_FILE_BYTES
 
     existed = False
@@ -202,7 +210,7 @@ def _import_image(project: "Project", path: Path) -> tuple[str, bool]:
             existed = _has_asset(project, sha)
     except OSError:
         pass  # import_asset names the problem
-    record = project.import_asset(path, "image")
+    record = project.import_asset(path, kind)
     return record.hash, not existed
 
 
@@ -236,10 +244,13 @@ def _expand(project: "Project", registry: "PluginRegistry", spec: Any, params: d
             raise InvalidRequest(f"Unknown parameter {key!r} for {spec.id}.",
                                  hint=f"Known parameters: {', '.join(sorted(known))}.", field=key)
     plan = QueuePlan()
+    inputs = kwargs.pop("inputs", {})
     try:
         for sub in subs:
             mine = {k: v for k, v in params.items() if k in sub.params.model_fields or k in OPTION_KEYS}
-            plan.extend_plan(plan_jobs(project, registry, sub.id, kind="train", params=mine, **kwargs))
+            names = {f.name for f in sub.fields}
+            plan.extend_plan(plan_jobs(project, registry, sub.id, kind="train", params=mine,
+                                       inputs={k: v for k, v in inputs.items() if k in names}, **kwargs))
     except BaseException:
         _discard(project, plan.new_assets)
         raise

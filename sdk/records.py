@@ -90,6 +90,8 @@ class NewJob:
     weights: str | None = None   # weights id or absolute path
     #: how to run it: {"precision": auto|fp32|bf16|fp16, "memory_mode": auto|none|balanced|low|minimum}
     options: dict[str, Any] = field(default_factory=dict)
+    #: jobs whose outputs it takes: it waits for them
+    depends_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ class JobRecord:
     problem: str | None = None
     #: run options: precision, memory_mode and, after an out-of-memory retry, ``oom_retry`` (see sdk.options)
     options: dict[str, Any] = field(default_factory=dict)
+    #: ids of the jobs whose outputs it takes; it waits for them
+    depends_on: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         d = dict(self.__dict__)

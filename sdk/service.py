@@ -239,7 +239,10 @@ class RenderService:
         self._running[job.id] = executor
         try:
             try:
-                payload = self._payload(job)
+                from sdk.payload import build_payload
+
+                payload = build_payload(self.project, self.registry.spec(job.spec_id), job,
+                                        device=getattr(executor, "device", "auto"))
             except Exception as exc:  # a stored recipe that no longer validates: that job fails, the queue goes on
                 if is_disk_full(exc):
                     raise
@@ -411,64 +414,3 @@ class RenderService:
         self._count("cancelled")
         if publish:
             self._publish(ev.JobCancelled(job_id))
-
-    def _payload(self, job: "JobRecord") -> dict[str, Any]:
-        """Everything the worker needs, with inputs resolved to files."""
-        from sdk import weights as w
-        from sdk.outputs import build_meta
-        from sdk.options import OPTION_KEYS, validate_options
-        from sdk.params import validate_params
-
-        spec = self.registry.spec(job.spec_id)
-        if not isinstance(job.params, dict) or not isinstance(job.inputs, dict):
-            raise InvalidRequest(f"Job {job.id}'s stored params/inputs are not objects.",
-                                 hint="The row was damaged or crafted; queue the job again.", field="params")
-        validate_params(spec.params, job.params, spec_id=spec.id)  # the stored recipe must still be valid
-        if job.problem:
-            raise InvalidRequest(f"This job's row in project.db is invalid ({job.problem}).",
-                                 hint="The row was damaged or crafted; queue the job again.", field="job")
-        staging = self.project.clear_staging(job.id)  # empty: what an earlier attempt left is gone
-        inputs: dict[str, Any] = {}
-        hashes: dict[str, Any] = {}
-        if "image" in job.inputs:
-            asset = self.project.asset(job.inputs["image"])
-            inputs["image"], hashes["image"] = str(asset.path), asset.hash
-        if "subject" in job.inputs:
-            s = self.project.subject(job.inputs["subject"])
-            inputs["subject"] = {"name": s.name, "token": s.token, "images": [str(i.asset.path) for i in s.images],
-                                 "masks": [str(i.mask.path) if i.mask else None for i in s.images]}
-            hashes["subject"] = {"name": s.name, "images": [i.asset.hash for i in s.images]}
-        if "motion" in job.inputs:
-            m = self.project.motion(job.inputs["motion"])
-            inputs["motion"] = {"name": m.name, "videos": [str(v.path) for v in m.videos]}
-            hashes["motion"] = {"name": m.name, "videos": [v.hash for v in m.videos]}
-        if getattr(spec, "adapter_params", ()):
-            from sdk.adapters import resolve_adapter_params
-
-            inputs["adapters"] = resolve_adapter_params(
-                self.project, spec.adapter_params, job.params, subject_id=job.inputs.get("subject"),
-                motion_id=job.inputs.get("motion"))
-            hashes["adapters"] = {k: (v["id"] or v["path"]) if v else None for k, v in inputs["adapters"].items()}
-        weights_path, weights_id = w.resolve(job.weights, spec.default_weights)
-        options = {**validate_options({k: v for k, v in job.options.items() if k in OPTION_KEYS}, kind=job.kind),
-                   **{k: v for k, v in job.options.items() if k not in OPTION_KEYS}}
-        meta = build_meta(
-            job_id=job.id, kind=job.kind, spec_id=job.spec_id, spec_version=job.spec_version, params=job.params,
-            seed=job.seed, prompt=job.prompt, inputs=hashes, weights=weights_id or str(weights_path),
-            weights_hashes=w.hash_weights(weights_path), timings={"queued_at": job.created_at},
-            options=options,
-        )
-        resume = self._latest_checkpoint(job)
-        return {
-            "resume_from": str(resume.path) if resume else None, "resume_step": resume.step if resume else 0,
-            "job_id": job.id, "kind": job.kind, "spec_id": job.spec_id, "params": job.params, "seed": job.seed,
-            "inputs": inputs, "weights": str(weights_path), "weights_id": weights_id, "staging_dir": str(staging),
-            "meta": meta, "precision": options["precision"], "memory_mode": options["memory_mode"],
-        }
-
-    def _latest_checkpoint(self, job: "JobRecord") -> Any:
-        """The adapter a previous attempt of this training job saved last (None if none)."""
-        if job.kind != "train":
-            return None
-        mine = [a for a in self.project.adapters() if a.job_id == job.id]
-        return max(mine, key=lambda a: a.step) if mine else None

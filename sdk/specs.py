@@ -7,10 +7,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-#: The kinds of input a generator or trainer can declare.
-InputKind = Literal["text", "image", "subject", "motion", "conditions", "video", "adapter"]
-
-
 def load_entry(entry: str) -> Any:
     """Import ``"package.module:attr"`` and return the attribute."""
     module_name, _, attr = entry.partition(":")
@@ -21,12 +17,15 @@ def load_entry(entry: str) -> Any:
 
 
 @dataclass(frozen=True)
-class GeneratorSpec:
-    """A generator a plugin offers.
+class JobSpec:
+    """What every spec that runs as a job has: a generator, a trainer, a condition extractor or a metric.
 
-    ``params`` is a pydantic model: its JSON schema drives validation, CLI flags and GUI forms.
-    ``entry`` (``"pkg.module:Class"``) is imported only inside the worker; the class has a
-    no-argument constructor and ``generate(ctx, request) -> Video``.
+    ``params`` is a pydantic model: its JSON schema drives validation, CLI flags and GUI forms. ``entry``
+    (``"pkg.module:Class"``) is imported only inside the worker; the class has a no-argument constructor.
+    ``inputs`` are typed fields (:mod:`sdk.inputs`: ``ImageRef("image", required=True)``, ``VideoRef``,
+    ``SubjectRef``, ``MotionRef``, ``AdapterRef``, ``ConditionRef``, ``OutputRef``); ``"text"`` among them (or a
+    ``prompt`` field in ``params``) means the spec takes prompts. The legacy spelling ``("text", "image")`` with
+    ``required_inputs`` still works. ``default_weights`` None: the spec needs no weights unless given some.
     """
 
     id: str
@@ -34,36 +33,61 @@ class GeneratorSpec:
     method: str
     params: type[BaseModel]
     entry: str
-    inputs: tuple[InputKind, ...] = ("text",)
+    inputs: tuple[Any, ...] = ()
     default_weights: str | None = None
     version: str = "0.1.0"
     description: str = ""
-    #: inputs that must be given; None means every declared input except "text" for trainers
-    required_inputs: tuple[InputKind, ...] | None = None
+    #: legacy: names of ``inputs`` that must be given (None: all declared); typed fields say ``required=`` instead
+    required_inputs: tuple[str, ...] | None = None
     #: params that name a project Adapter, with the Adapter kind each takes: (param, kind). A value is an adapter
     #: id (or prefix), "latest" (the newest of that kind for the job's subject/motion), "none"/"" or a file path;
     #: the queue checks ids, the service resolves them into ``JobRequest.inputs["adapters"][param]``.
     adapter_params: tuple[tuple[str, str], ...] = ()
+    kind: str = "generate"
+
+    @property
+    def fields(self) -> tuple[Any, ...]:
+        """The typed input fields (:class:`sdk.inputs.InputField`), legacy names converted."""
+        from sdk.inputs import normalize
+
+        return normalize(self.inputs, self.required_inputs)[1]
+
+    @property
+    def takes_text(self) -> bool:
+        """True when the spec takes prompts: ``"text"`` among its inputs or a ``prompt`` field in its params."""
+        from sdk.inputs import normalize
+
+        return normalize(self.inputs, self.required_inputs)[0] or "prompt" in self.params.model_fields
+
+    def field(self, name: str) -> Any:
+        """The input field called ``name``; InvalidRequest listing the inputs this spec takes otherwise."""
+        for f in self.fields:
+            if f.name == name:
+                return f
+        from sdk.errors import InvalidRequest
+
+        names = ", ".join(f.name for f in self.fields) or "none"
+        raise InvalidRequest(f"{self.id} takes no input {name!r}.", hint=f"Its inputs: {names}.", field=name)
+
+
+@dataclass(frozen=True)
+class GeneratorSpec(JobSpec):
+    """A generator: ``generate(ctx, request) -> Video``.
+
+    The worker checks the result: it must be a :class:`sdk.Video` with the requested ``num_frames`` and
+    ``height``×``width`` (when the params have them), unless ``resizes`` says the generator changes them (an
+    upscaler, a frame interpolator).
+    """
+
+    inputs: tuple[Any, ...] = ("text",)
+    resizes: bool = False
     kind: Literal["generate"] = "generate"
 
 
 @dataclass(frozen=True)
-class TrainerSpec:
-    """A trainer a plugin offers; ``entry`` class has ``train(ctx, request) -> None``."""
+class TrainerSpec(JobSpec):
+    """A trainer: ``train(ctx, request) -> None``; checkpoints go through ``ctx.save_artifact``."""
 
-    id: str
-    title: str
-    method: str
-    params: type[BaseModel]
-    entry: str
-    inputs: tuple[InputKind, ...] = ()
-    default_weights: str | None = None
-    version: str = "0.1.0"
-    description: str = ""
-    #: inputs that must be given; None means every declared input except "text" for trainers
-    required_inputs: tuple[InputKind, ...] | None = None
-    #: as :attr:`GeneratorSpec.adapter_params`
-    adapter_params: tuple[tuple[str, str], ...] = ()
     #: a composite action: queueing it queues consecutive jobs of these trainer ids instead (same inputs, seeds;
     #: each param goes to every trainer whose params have it). ``entry`` is then never run.
     expands_to: tuple[str, ...] = ()
@@ -137,21 +161,28 @@ class WeightsSpec:
 
 
 @dataclass(frozen=True)
-class ConditionSpec:
-    """A condition extractor (depth, sketch, canny, motion, mask ...)."""
+class ConditionSpec(JobSpec):
+    """A condition extractor (depth, sketch, canny, motion vectors, mask …): ``extract(ctx, request) -> Video``.
 
-    id: str
-    title: str
-    entry: str
-    output: str = "video"
+    It runs as a job on a source video (its ``video`` input: a file, a motion's video or an earlier output); the
+    video it returns is stored as a condition asset of kind ``condition``, linked to its source and to this
+    extractor's id and version, and can be given to generators as a ``ConditionRef`` input.
+    """
+
+    condition: str = ""
+    inputs: tuple[Any, ...] = ()
+    kind: Literal["extract"] = "extract"
 
 
 @dataclass(frozen=True)
-class MetricSpec:
-    """A metric over outputs (CLIP-T, CLIP-I, DINO-I, temporal consistency ...)."""
+class MetricSpec(JobSpec):
+    """A metric over outputs (CLIP-T, CLIP-I, DINO-I, temporal consistency …): ``score(ctx, request) ->
+    dict[str, float]`` (the first key is the metric's headline score). It runs as a job on an output (its
+    ``output`` input); the scores are stored with that output. ``auto``: score every finished output of the
+    generators it applies to (``applies_to``: generator ids; empty: all)."""
 
-    id: str
-    title: str
-    entry: str
     higher_is_better: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
+    auto: bool = False
+    applies_to: tuple[str, ...] = ()
+    inputs: tuple[Any, ...] = ()
+    kind: Literal["score"] = "score"

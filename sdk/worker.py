@@ -107,41 +107,37 @@ def worker_main(conn: Any, device: str = "auto", threads: int | None = None, hea
         if payload is None or chan.parent_gone:
             break
         if device_error:
-            chan.send(ev.JobStarted(payload["job_id"], kind=payload["kind"], spec_id=payload["spec_id"]))
-            chan.send(ev.JobFailed(payload["job_id"], message=device_error, hint="Run `vgen doctor` to see the "
+            chan.send(ev.JobStarted(payload.job_id, kind=payload.kind, spec_id=payload.spec_id))
+            chan.send(ev.JobFailed(payload.job_id, message=device_error, hint="Run `vgen doctor` to see the "
                                    "devices torch can use, and pick one with --device."))
             continue
         _run_job(payload, chan, registry, cache, instances, device, info)
 
 
-def _run_job(payload: dict, chan: _Channel, registry: Any, cache: Any, instances: dict, device: str,
+#: what each job kind calls on the spec's entry object
+_RUNNERS = {"generate": "generate", "train": "train", "extract": "extract", "score": "score"}
+
+
+def _run_job(payload: Any, chan: _Channel, registry: Any, cache: Any, instances: dict, device: str,
              info: dict[str, Any]) -> None:
-    from sdk.context import JobContext, JobRequest, MotionInput, SubjectInput
+    from sdk.context import JobContext, JobRequest
+    from sdk.params import validate_params
     from sdk.specs import load_entry
 
-    job_id = payload["job_id"]
-    staging = Path(payload["staging_dir"])
+    job_id = payload.job_id
+    staging = Path(payload.staging_dir)
     started = time.monotonic()
     runtime: dict[str, Any] = {}
     try:
-        chan.send(ev.JobStarted(job_id, kind=payload["kind"], spec_id=payload["spec_id"]))
-        spec = registry.spec(payload["spec_id"])
-        params = spec.params.model_validate(payload["params"])
-        inputs = dict(payload.get("inputs") or {})
-        if "subject" in inputs:
-            s = inputs["subject"]
-            inputs["subject"] = SubjectInput(s["name"], s["token"], [Path(p) for p in s["images"]],
-                                             [Path(m) if m else None for m in s.get("masks", [])])
-        if "motion" in inputs:
-            m = inputs["motion"]
-            inputs["motion"] = MotionInput(m["name"], [Path(p) for p in m["videos"]])
-        if "image" in inputs:
-            inputs["image"] = Path(inputs["image"])
-        request = JobRequest(
-            job_id=job_id, kind=payload["kind"], spec_id=spec.id, params=params, seed=int(payload["seed"]),
-            inputs=inputs, weights=Path(payload["weights"]) if payload.get("weights") else None,
-            weights_id=payload.get("weights_id"),
-        )
+        chan.send(ev.JobStarted(job_id, kind=payload.kind, spec_id=payload.spec_id))
+        spec = registry.spec(payload.spec_id)
+        params = validate_params(spec.params, payload.params, spec_id=spec.id)
+        inputs = {f.name: f.materialize(payload.inputs[f.name]) for f in spec.fields if f.name in payload.inputs}
+        if "adapters" in payload.inputs:
+            inputs["adapters"] = payload.inputs["adapters"]
+        request = JobRequest(job_id=job_id, kind=payload.kind, spec_id=spec.id, params=params, seed=int(payload.seed),
+                             inputs=inputs, weights=Path(payload.weights) if payload.weights else None,
+                             weights_id=payload.weights_id)
         from sdk.ml.runtime import plan_runtime
 
         try:
@@ -150,40 +146,29 @@ def _run_job(payload: dict, chan: _Channel, registry: Any, cache: Any, instances
             runtime.update(memory_mode="minimum", preflight_refused=True)  # no lighter mode is left to try
             raise
         ctx = JobContext(job_id, chan.send, staging_dir=staging, models=cache, device=device, dtype=plan.dtype,
-                         memory_mode=plan.memory_mode, kind=payload["kind"],
+                         memory_mode=plan.memory_mode, kind=payload.kind,
                          cancel_flag=lambda: job_id in chan.cancelled or chan.parent_gone,
-                         preview_every=int(payload.get("preview_every", 1)),
-                         resume_from=payload.get("resume_from"), resume_step=int(payload.get("resume_step") or 0))
+                         preview_every=payload.preview_every, resume_from=payload.resume_from,
+                         resume_step=payload.resume_step)
         ctx.runtime = runtime
         runtime.update(plan.record(info))
         for line in plan.log:
             ctx.log.info(line)
         if spec.id not in instances:
             instances[spec.id] = load_entry(spec.entry)()
-        runner = instances[spec.id]
+        runner = getattr(instances[spec.id], _RUNNERS[payload.kind], None)
+        if runner is None:
+            raise VGenError(f"The plugin behind {spec.id} ({spec.entry}) has no {_RUNNERS[payload.kind]}() method.",
+                            hint="This is a bug in that plugin: a spec of this kind must implement it.")
         try:
-            if payload["kind"] == "train":
-                runner.train(ctx, request)
-                video = None
-            else:
-                video = runner.generate(ctx, request)
+            result = runner(ctx, request)
         finally:
             ctx.finish()
         ctx.check_cancelled()
-        meta = dict(payload.get("meta") or {})
+        meta = dict(payload.meta)
         meta.setdefault("timings", {})["run_s"] = round(time.monotonic() - started, 4)
         meta["runtime"] = dict(ctx.runtime)
-        if video is not None:
-            from sdk.outputs import write_output
-
-            meta["num_frames"], meta["fps"] = video.num_frames, video.fps
-            meta["width"], meta["height"] = video.size
-            write_output(staging, video, meta)
-        else:
-            import json
-
-            staging.mkdir(parents=True, exist_ok=True)
-            (staging / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+        _write_result(spec, payload.kind, params, result, staging, meta)
         chan.send(ev.JobFinished(job_id, output_dir=str(staging)))
     except JobCancelled:
         chan.send(ev.JobCancelled(job_id))
@@ -194,6 +179,35 @@ def _run_job(payload: dict, chan: _Channel, registry: Any, cache: Any, instances
                                                                                "device", "preflight_refused")}))
     finally:
         chan.cancelled.discard(job_id)
+
+
+def _write_result(spec: Any, kind: str, params: Any, result: Any, staging: Path, meta: dict[str, Any]) -> None:
+    """Check what the plugin returned and write it into the staging folder (the service publishes it)."""
+    import json
+
+    from sdk.outputs import check_video, write_output
+
+    staging.mkdir(parents=True, exist_ok=True)
+    if kind in ("generate", "extract"):
+        video = check_video(spec, params, result)
+        meta["num_frames"], meta["fps"] = video.num_frames, video.fps
+        meta["width"], meta["height"] = video.size
+        write_output(staging, video, meta)
+        return
+    if kind == "score":
+        meta["scores"] = check_scores(spec, result)
+    (staging / "meta.json").write_text(json.dumps(meta, indent=2, default=str))
+
+
+def check_scores(spec: Any, result: Any) -> dict[str, float]:
+    """A metric's result: a non-empty dict of names to finite numbers (VGenError naming the plugin otherwise)."""
+    import math
+
+    if not isinstance(result, dict) or not result or not all(
+            isinstance(k, str) and isinstance(v, (int, float)) and math.isfinite(v) for k, v in result.items()):
+        raise VGenError(f"The metric {spec.id} ({spec.entry}) returned {type(result).__name__} {str(result)[:80]}, "
+                        "not a dict of names to finite numbers.", hint="This is a bug in that plugin.")
+    return {k: float(v) for k, v in result.items()}
 
 
 def _describe(exc: BaseException, staging: Path) -> tuple[str, str, str]:

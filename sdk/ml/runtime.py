@@ -62,13 +62,16 @@ class RuntimePlan:
                 "versions": info.get("versions", {})}
 
 
-def plan_runtime(payload: dict[str, Any], params: Any, weights: Path | None, device: str, cache: Any) -> RuntimePlan:
-    """Resolve the job's precision and memory mode on ``device`` (see the module docstring)."""
+def plan_runtime(payload: Any, params: Any, weights: Path | None, device: str, cache: Any) -> RuntimePlan:
+    """Resolve the job's precision and memory mode on ``device`` (see the module docstring). ``payload`` is the
+    job's :class:`sdk.payload.WorkerPayload` (or a mapping with ``kind``, ``precision``, ``memory_mode``)."""
+    get = payload.get if isinstance(payload, dict) else lambda k: getattr(payload, k, None)
     dev = resolve_device(device)
-    precision = str(payload.get("precision") or "auto")
-    requested = str(payload.get("memory_mode") or "auto")
-    if payload.get("kind") == "train":
-        # trainers keep fp32 weights (mixed_precision is their own param) and manage their own memory
+    precision = str(get("precision") or "auto")
+    requested = str(get("memory_mode") or "auto")
+    if get("kind") != "generate":
+        # trainers keep fp32 weights (mixed_precision is their own param) and manage their own memory; extractors
+        # and metrics run their (small) models as their plugin loads them
         return RuntimePlan(str(dev), precision, "float32", "none", requested)
     dtype = resolve_precision(precision, dev)
     plan = RuntimePlan(str(dev), precision, str(dtype).removeprefix("torch."), requested, requested)

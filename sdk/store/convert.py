@@ -207,11 +207,12 @@ def output_record(root: Path, o: m.Output, real_root: Path | None = None) -> Out
 _JOB_FIELDS: tuple[tuple[str, Check, str], ...] = (
     ("id", is_id, "a job id (12 hexadecimal characters)"),
     ("batch_id", is_id, "a batch id (12 hexadecimal characters)"),
-    ("kind", lambda v: v in ("generate", "train"), "'generate' or 'train'"),
+    ("kind", lambda v: v in m.JOB_KINDS, "one of " + ", ".join(m.JOB_KINDS)),
     ("spec_id", lambda v: isinstance(v, str) and bool(v.strip()), "a generator or trainer id"),
     ("spec_version", _str, "text"),
     ("params", _obj, "a JSON object"),
     ("options", _obj, "a JSON object"),
+    ("depends_on", lambda v: isinstance(v, list) and all(is_id(x) for x in v), "a list of job ids"),
     ("seed", _int, "an integer"),
     ("prompt", _opt(_str), "text"),
     ("inputs", _obj, "a JSON object"),
@@ -230,7 +231,7 @@ _JOB_FIELDS: tuple[tuple[str, Check, str], ...] = (
     ("exit_code", _opt(_int), "an integer"),
 )
 # what a field that failed validation shows in the record (text fields show the raw value as text)
-_JOB_NEUTRAL: dict[str, Any] = {"params": {}, "options": {}, "inputs": {}, "seed": 0, "status": JobStatus.FAILED.value,
+_JOB_NEUTRAL: dict[str, Any] = {"params": {}, "options": {}, "depends_on": [], "inputs": {}, "seed": 0, "status": JobStatus.FAILED.value,
                                 "position": 0, "attempts": 0, "created_at": 0.0, "progress_step": 0,
                                 "progress_total": 0, "started_at": None, "finished_at": None, "exit_code": None}
 
@@ -260,6 +261,7 @@ def job_record(j: m.Job) -> JobRecord:
     return JobRecord(
         id=values["id"], batch_id=values["batch_id"], kind=values["kind"], spec_id=values["spec_id"],
         spec_version=values["spec_version"], params=dict(values["params"]), options=dict(values["options"]),
+        depends_on=tuple(values["depends_on"]),
         seed=values["seed"],
         prompt=values["prompt"], inputs=dict(values["inputs"]), weights=values["weights"],
         status=JobStatus(values["status"]), position=values["position"], attempts=values["attempts"],

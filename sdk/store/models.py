@@ -33,6 +33,7 @@ NAMING_CONVENTION = {
 }
 
 JOB_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED")
+JOB_KINDS = ("generate", "train", "extract", "score")
 
 
 class Base(DeclarativeBase):
@@ -139,7 +140,7 @@ class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (
         CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status"),
-        CheckConstraint("kind IN ('generate', 'train')", name="kind"),
+        CheckConstraint(f"kind IN {JOB_KINDS!r}", name="kind"),
         Index("ix_jobs_status_position", "status", "position"),
     )
 
@@ -151,6 +152,8 @@ class Job(Base):
     params: Mapped[dict[str, Any]] = mapped_column(JSON)
     #: how to run it, not what to make: {"precision", "memory_mode", "oom_retry"} (see sdk.options)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, server_default=text("'{}'"), default=dict)
+    #: ids of the jobs whose outputs this one takes as inputs: it runs once they all succeeded
+    depends_on: Mapped[list[str]] = mapped_column(JSON, server_default=text("'[]'"), default=list)
     seed: Mapped[int] = mapped_column(BigInteger)
     prompt: Mapped[str | None] = mapped_column(Text)
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON)

@@ -51,9 +51,9 @@ class QueueMixin(StoreAccess):
         if not jobs:
             raise InvalidRequest("No jobs to queue.", hint="Give at least one job.", field="jobs")
         for job in jobs:
-            if job.kind not in ("generate", "train"):
-                raise InvalidRequest(f"Unknown job kind {job.kind!r}.", hint="Use 'generate' or 'train'.",
-                                     field="kind")
+            if job.kind not in m.JOB_KINDS:
+                raise InvalidRequest(f"Unknown job kind {job.kind!r}.", hint="Use one of " + ", ".join(m.JOB_KINDS)
+                                     + ".", field="kind")
         now = time.time()
         with self._writing() as s:
             batch = m.Batch(id=new_id(), created_at=now)
@@ -63,6 +63,7 @@ class QueueMixin(StoreAccess):
             for i, job in enumerate(jobs):
                 row = m.Job(id=new_id(), batch_id=batch.id, kind=job.kind, spec_id=job.spec_id,
                             spec_version=job.spec_version, params=dict(job.params), options=dict(job.options),
+                            depends_on=list(job.depends_on),
                             seed=int(job.seed),
                             prompt=job.prompt, inputs=dict(job.inputs), weights=job.weights,
                             status=JobStatus.QUEUED.value, position=pos + i, attempts=0, created_at=now,
@@ -234,36 +235,83 @@ class QueueMixin(StoreAccess):
 
     # ------------------------------------------------------------------ RenderService only
     def claim_next_job(self) -> JobRecord | None:
-        """Atomically take the first valid QUEUED job: RUNNING, attempts + 1, started now. None if none queued.
+        """Atomically take the first valid QUEUED job whose inputs are ready: RUNNING, attempts + 1, started now.
+        None if no queued job can run now.
 
         A QUEUED row that fails validation (see :attr:`~sdk.records.JobRecord.problem`) is never handed
         out: in the same transaction it is marked FAILED (by its rowid; no path is built from it) with
-        the reason, and the next queued job is taken.
+        the reason, and the next queued job is taken. A job that takes another job's output
+        (``depends_on``) waits while that job is queued or running; it fails when that job failed (or is
+        gone) and is cancelled when that job was cancelled.
         """
         with self._writing() as s:
-            while True:
-                found = s.execute(select(_ROWID, m.Job).where(m.Job.status == JobStatus.QUEUED.value)
-                                  .order_by(m.Job.position).limit(1)).first()
-                if found is None:
-                    return None
-                rowid, row = found
+            for rowid, row in self._queued_rows(s):
                 problem = job_problem(row)
-                if problem is None:
-                    break
-                log.warning("job row %s is invalid and was failed: %s", rowid, problem)
-                s.execute(update(m.Job).where(_ROWID == rowid).values(
-                    status=JobStatus.FAILED.value, finished_at=time.time(),
-                    error_message=f"This job's row in project.db is invalid ({problem}); it was not run.",
-                    error_hint=INVALID_ROW_HINT, error_traceback=None)
-                    .execution_options(synchronize_session=False))
-                s.expire(row)
-            row.status = JobStatus.RUNNING.value
-            row.attempts += 1
-            row.started_at = time.time()
-            row.finished_at = None
-            row.cancel_requested = False
-            row.progress_step = row.progress_total = 0
-            return job_record(row)
+                if problem is not None:
+                    log.warning("job row %s is invalid and was failed: %s", rowid, problem)
+                    self._end_row(s, rowid, JobStatus.FAILED,
+                                  f"This job's row in project.db is invalid ({problem}); it was not run.",
+                                  INVALID_ROW_HINT)
+                    continue
+                waiting, ended = self._dependencies(s, row.depends_on)
+                if ended is not None:
+                    dep, status = ended
+                    verb = {"CANCELLED": "was cancelled", None: "is no longer in the project"}.get(status, "failed")
+                    self._end_row(s, rowid, JobStatus.CANCELLED if status == "CANCELLED" else JobStatus.FAILED,
+                                  f"Job {dep}, whose output this job takes, {verb}.",
+                                  f"Retry job {dep}, then queue this one again.")
+                    continue
+                if waiting:
+                    continue
+                row.status = JobStatus.RUNNING.value
+                row.attempts += 1
+                row.started_at = time.time()
+                row.finished_at = None
+                row.cancel_requested = False
+                row.progress_step = row.progress_total = 0
+                return job_record(row)
+            return None
+
+    @staticmethod
+    def _queued_rows(s: Session, page: int = 64) -> Any:
+        """QUEUED rows in queue order, a page at a time (rows ended while iterating don't shift the pages)."""
+        after: tuple[int, int] | None = None
+        while True:
+            query = select(_ROWID, m.Job).where(m.Job.status == JobStatus.QUEUED.value)
+            if after is not None:
+                query = query.where((m.Job.position > after[0]) | ((m.Job.position == after[0]) & (_ROWID > after[1])))
+            rows = s.execute(query.order_by(m.Job.position, _ROWID).limit(page)).all()
+            if not rows:
+                return
+            for rowid, row in rows:
+                after = (row.position, rowid)
+                yield rowid, row
+
+    @staticmethod
+    def _dependencies(s: Session, deps: Sequence[str]) -> tuple[bool, tuple[str, str | None] | None]:
+        """(still waiting?, (job, status) of a dependency that ended without an output, or None)."""
+        waiting = False
+        for dep in deps or ():
+            status = s.scalar(select(m.Job.status).where(m.Job.id == dep))
+            if status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value):
+                waiting = True
+            elif status != JobStatus.SUCCEEDED.value:
+                return waiting, (dep, status)
+        return waiting, None
+
+    @staticmethod
+    def _end_row(s: Session, rowid: int, status: JobStatus, message: str, hint: str) -> None:
+        s.execute(update(m.Job).where(_ROWID == rowid).values(
+            status=status.value, finished_at=time.time(), error_message=message, error_hint=hint,
+            error_traceback=None).execution_options(synchronize_session=False))
+
+    def waiting_for(self, job: JobRecord) -> list[str]:
+        """The ids of the jobs a QUEUED ``job`` still waits for (their outputs are its inputs)."""
+        if not job.depends_on or job.status is not JobStatus.QUEUED:
+            return []
+        with self._reading() as s:
+            rows = s.execute(select(m.Job.id, m.Job.status).where(m.Job.id.in_(list(job.depends_on)))).all()
+        return [jid for jid, status in rows if status in (JobStatus.QUEUED.value, JobStatus.RUNNING.value)]
 
     def set_progress(self, job_id: str, step: int, total: int) -> None:
         """Record a running job's progress (ignored once the job left RUNNING)."""

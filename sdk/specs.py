@@ -66,8 +66,9 @@ class JobSpec:
                 return f
         from sdk.errors import InvalidRequest
 
-        names = ", ".join(f.name for f in self.fields) or "none"
-        raise InvalidRequest(f"{self.id} takes no input {name!r}.", hint=f"Its inputs: {names}.", field=name)
+        names = ", ".join(f.name for f in self.fields)
+        raise InvalidRequest(f"{self.id} takes no {name}.", hint=f"Its inputs: {names}." if names else
+                             "It takes nothing but its prompts and parameters.", field=name)
 
 
 @dataclass(frozen=True)

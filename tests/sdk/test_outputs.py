@@ -187,7 +187,8 @@ def test_read_meta_refuses_foreign_video(tmp_path):
 def test_build_meta_keys_and_json_check():
     meta = make_meta()
     assert list(meta) == ["schema", "app_version", "created_at", "job_id", "kind", "spec_id", "spec_version",
-                          "params", "seed", "prompt", "inputs", "weights", "weights_hashes", "timings", "extra"]
+                          "params", "seed", "prompt", "inputs", "weights", "weights_hashes", "timings", "options",
+                          "extra"]
     assert meta["extra"] == {} and meta["seed"] == 1234
     with pytest.raises(InvalidRequest) as err:
         build_meta(job_id="j", kind="generate", spec_id="a.b", spec_version="1", params={"x": object()}, seed=0,

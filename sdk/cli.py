@@ -119,15 +119,32 @@ def _queue(a: argparse.Namespace, spec_id: str, kind: str | None) -> int:
         prompts: list = list(getattr(a, "prompt", None) or [])
         if getattr(a, "all_prompts", False):
             prompts += [(pr.text, pr.negative) for pr in p.prompts()]
-        batch = queue_jobs(p, load_plugins(), spec_id, kind=kind, prompts=prompts,
-                           seeds=a.seeds, params=params, image=getattr(a, "image", None), subject=_one_or_many(a.subject),
-                           motion=_one_or_many(a.motion), weights=a.weights, options=_run_options(a))
+        batch = queue_jobs(p, load_plugins(), spec_id, kind=kind, prompts=prompts, seeds=a.seeds, params=params,
+                           inputs=_inputs(a), weights=a.weights, options=_run_options(a))
     from sdk.safe_text import printable
 
     for warning in batch.warnings:
         print(f"warning: {printable(warning)}", file=sys.stderr)
     print(f"Queued {len(batch.job_ids)} job(s) in batch {batch.id}: {' '.join(batch.job_ids)}")
     return 0
+
+
+def _inputs(a: argparse.Namespace) -> dict[str, Any]:
+    """``--input NAME=VALUE`` (repeat a name for a grid axis) and the shorthands ``--image``, ``--subject``,
+    ``--motion``, as the spec's typed input fields take them."""
+    from sdk.errors import InvalidRequest
+
+    out: dict[str, list[str]] = {}
+    for item in getattr(a, "input", None) or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise InvalidRequest(f"--input {item!r} is not NAME=VALUE.",
+                                 hint="Write e.g. --input image=cat.png or --input video=JOB_ID.", field="input")
+        out.setdefault(name.strip(), []).append(value.strip())
+    for name in ("image", "subject", "motion"):
+        for value in ([getattr(a, name)] if isinstance(getattr(a, name, None), str) else getattr(a, name, None) or []):
+            out.setdefault(name, []).append(value)
+    return {k: v[0] if len(v) == 1 else v for k, v in out.items()}
 
 
 def _run_options(a: argparse.Namespace) -> dict[str, list[str]]:
@@ -137,10 +154,6 @@ def _run_options(a: argparse.Namespace) -> dict[str, list[str]]:
         if value:
             out[key] = [v.strip() for v in str(value).split(",") if v.strip()]
     return out
-
-
-def _one_or_many(values: list[str] | None) -> str | list[str] | None:
-    return values[0] if values and len(values) == 1 else values
 
 
 def cmd_queue_add(a: argparse.Namespace) -> int:
@@ -440,6 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("path"); c.add_argument("--json", action="store_true")
 
     def job_args(c: argparse.ArgumentParser) -> None:
+        c.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
+                       help="an input the generator declares (a file, a subject/motion name, a job id whose output "
+                            "to use …); repeat a name for a grid axis")
         c.add_argument("--subject", action="append", default=None, help="repeat for a grid axis")
         c.add_argument("--motion", action="append", default=None, help="repeat for a grid axis")
         c.add_argument("--seeds", default=None, help="e.g. 1,2,5-8 (default 0)")

@@ -44,6 +44,16 @@ class Params(BaseModel):
         return value
 
 
+class VideoParams(Params):
+    """The base of a generator that takes no prompt (image-to-video by motion only, an upscaler, a filter): the
+    video it makes (diffusers names). Its typed inputs say what it works from."""
+
+    num_frames: int = Field(16, ge=1, le=128, description="Number of frames.")
+    height: int = Field(256, ge=8, le=2048, multiple_of=8, description="Frame height in pixels (multiple of 8).")
+    width: int = Field(256, ge=8, le=2048, multiple_of=8, description="Frame width in pixels (multiple of 8).")
+    fps: int = Field(8, ge=1, le=60, description="Frames per second of the written video.")
+
+
 class GenerateParams(Params):
     """Common text-to-video parameters (diffusers names)."""
 

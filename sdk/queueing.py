@@ -263,6 +263,8 @@ def _check_weights(weights: str | None, spec: Any, registry: "PluginRegistry") -
     from sdk import weights as w
     from sdk.weights_check import check_weights, weights_layouts
 
+    if weights in (None, "") and spec.default_weights is None:
+        return None  # a generator that declares no weights runs without any
     path, wid = w.resolve(weights, spec.default_weights)
     check_weights(path, weights_layouts(registry, spec), what=spec.id)
     return wid if wid is not None and (weights is None or weights == wid) else str(Path(path).resolve())

@@ -8,7 +8,7 @@ Nothing here imports torch.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from sdk.errors import InvalidRequest

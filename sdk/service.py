@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from sdk import events as ev
 from sdk.diskspace import MIN_FREE_BYTES, check_free, disk_full, is_disk_full
-from sdk.errors import DiskFull, InvalidRequest, VGenError
+from sdk.errors import DiskFull, VGenError
 from sdk.executor import LocalProcessExecutor, WorkerDied, describe_exit
 
 if TYPE_CHECKING:

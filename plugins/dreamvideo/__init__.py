@@ -3,6 +3,7 @@ Hook implementations only: no torch here."""
 from __future__ import annotations
 
 from sdk.hookspecs import hookimpl
+from sdk.inputs import ImageRef, MotionRef, SubjectRef
 from sdk.specs import RELEASED_UNET_CORE, GeneratorSpec, TrainerSpec, WeightsFile, WeightsLayout, WeightsSpec
 
 from plugins.dreamvideo.params import (EMBEDDING_KIND, IDENTITY_KIND, MOTION_KIND, ComposeParams, MotionParams,
@@ -22,8 +23,9 @@ def vgen_generators() -> list[GeneratorSpec]:
         method="DreamVideo",
         params=ComposeParams,
         entry="plugins.dreamvideo.pipeline:ComposeGenerator",
-        inputs=("text", "subject", "motion", "image"),
-        required_inputs=("text",),
+        inputs=(SubjectRef("subject", description="whose identity adapter and token to use"),
+                MotionRef("motion", description="whose motion adapter to use"),
+                ImageRef("image", description="appearance guidance image (its CLIP embedding)")),
         default_weights=WEIGHTS_ID,
         adapter_params=(("identity_adapter", IDENTITY_KIND), ("motion_adapter", MOTION_KIND)),
         description="A prompt with the subject's token (`a <dog2> running on the beach`) through ModelScope T2V v1.5 "
@@ -35,7 +37,7 @@ def vgen_generators() -> list[GeneratorSpec]:
 
 @hookimpl
 def vgen_trainers() -> list[TrainerSpec]:
-    subject = dict(method="DreamVideo", inputs=("subject",), default_weights=WEIGHTS_ID)
+    subject = dict(method="DreamVideo", inputs=(SubjectRef("subject", required=True),), default_weights=WEIGHTS_ID)
     return [
         TrainerSpec(id="dreamvideo.subject_step1", title="DreamVideo subject, step 1 (textual inversion)",
                     params=SubjectStep1Params, entry=f"{TRAINERS}:SubjectStep1Trainer", **subject,
@@ -52,8 +54,8 @@ def vgen_trainers() -> list[TrainerSpec]:
                     description="Queues textual inversion then the identity adapter for one subject; each parameter "
                                 "goes to every step that has it."),
         TrainerSpec(id="dreamvideo.motion", title="DreamVideo motion (motion adapter)", method="DreamVideo",
-                    params=MotionParams, entry=f"{TRAINERS}:MotionTrainer", inputs=("text", "motion"),
-                    required_inputs=("motion",), default_weights=WEIGHTS_ID,
+                    params=MotionParams, entry=f"{TRAINERS}:MotionTrainer", inputs=(MotionRef("motion", required=True),),
+                    default_weights=WEIGHTS_ID,
                     description="Learns the motion adapter on every temporal attention and feed-forward, guided by "
                                 "a random frame's CLIP image embedding (dropped with p = 0.5)."),
     ]

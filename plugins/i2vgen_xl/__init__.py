@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sdk.hookspecs import hookimpl
+from sdk.inputs import ImageRef
 from sdk.specs import RELEASED_UNET_CORE, GeneratorSpec, WeightsFile, WeightsLayout, WeightsSpec
 
 from plugins.i2vgen_xl.params import I2VParams
@@ -23,7 +24,7 @@ def vgen_generators() -> list[GeneratorSpec]:
         method="I2VGen-XL",
         params=I2VParams,
         entry="plugins.i2vgen_xl.pipeline:I2VGenerator",
-        inputs=("text", "image"),
+        inputs=(ImageRef("image", required=True, description="the picture to animate (its first frame)"),),
         default_weights="i2vgen_xl.i2vgen_xl",
         description="An image and a prompt to a short video with the I2VGen-XL UNet (first-frame latent, CLIP ViT-H "
                     "image embedding, fps conditioning), SD 2.1 VAE and OpenCLIP-H text features. The image is fitted "

@@ -19,7 +19,6 @@ def vgen_generators() -> list[GeneratorSpec]:
         method="ModelScope T2V",
         params=T2VParams,
         entry="plugins.modelscope_t2v.pipeline:T2VGenerator",
-        inputs=("text",),
         default_weights="modelscope_t2v.ms_1_7b",
         description="Text to a short video with the ModelScope/VGen 3D UNet, SD 2.1 VAE and OpenCLIP-H text features. "
                     "Reads diffusers folders and the original VGen .pth files.",

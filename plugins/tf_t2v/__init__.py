@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from sdk.hookspecs import hookimpl
+from sdk.inputs import ImageRef
 from sdk.specs import RELEASED_UNET_CORE, GeneratorSpec, WeightsFile, WeightsLayout, WeightsSpec
 
 from plugins.tf_t2v.params import TFT2VParams
@@ -22,8 +23,7 @@ def vgen_generators() -> list[GeneratorSpec]:
         method="TF-T2V",
         params=TFT2VParams,
         entry="plugins.tf_t2v.pipeline:TFT2VGenerator",
-        inputs=("text", "image"),
-        required_inputs=("text",),  # the style image is optional
+        inputs=(ImageRef("style_image", description="optional style reference (4 CLIP-image tokens after the text)"),),
         default_weights="tf_t2v.tft2v_t2v_16f",
         description="Text to video with the TF-T2V UNet (12-channel input, optional style-image tokens), "
                     "v-prediction on the zero-SNR scaled-linear schedule, DDIM 50 and guidance 9 as released. "

@@ -3,7 +3,7 @@
 ``req.weights`` is a VGen folder (the UNet ``.pth`` — ``tft2v_t2v_*.pth``, or the one ``vgen_studio.json`` names —
 beside ``open_clip_pytorch_model.bin`` and ``v2-1_512-ema-pruned.ckpt``) or the UNet ``.pth`` itself.
 No style image is given at inference in the released t2v configs, so the context is the 77 text tokens; an optional
-style image (``req.inputs["image"]``) adds its OpenCLIP-H image embedding as 4 more tokens through the UNet's
+style image (``req.inputs["style_image"]``) adds its OpenCLIP-H image embedding as 4 more tokens through the UNet's
 ``pre_image_condition`` branch (zeros in the unconditional branch, as VGen does).
 """
 from __future__ import annotations
@@ -70,8 +70,8 @@ class TFT2VGenerator:
 
             # 3b. optional style image → CLIP image embedding: batch [zeros, image]
             image_embeds = None
-            if req.inputs.get("image") is not None:
-                image_embeds = self._style_embedding(ctx, weights, req.inputs["image"], device, dtype)
+            if req.inputs.get("style_image") is not None:
+                image_embeds = self._style_embedding(ctx, weights, req.inputs["style_image"], device, dtype)
                 if do_cfg:
                     image_embeds = torch.cat([torch.zeros_like(image_embeds), image_embeds])
 

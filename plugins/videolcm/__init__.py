@@ -3,6 +3,7 @@ Hook implementations only: no torch here."""
 from __future__ import annotations
 
 from sdk.hookspecs import hookimpl
+from sdk.inputs import MotionRef
 from sdk.specs import RELEASED_UNET_CORE, GeneratorSpec, TrainerSpec, WeightsFile, WeightsLayout, WeightsSpec
 
 from plugins.videolcm.params import DistillParams, VideoLCMParams
@@ -22,7 +23,6 @@ def vgen_generators() -> list[GeneratorSpec]:
         method="VideoLCM",
         params=VideoLCMParams,
         entry="plugins.videolcm.pipeline:VideoLCMGenerator",
-        inputs=("text",),
         default_weights="videolcm.videolcm_t2v",
         description="Text to video in 1–8 LCM steps (4 by default) without guidance: the TF-T2V backbone "
                     "consistency-distilled from a guided teacher. Reads the released VGen .pth and the student "
@@ -40,8 +40,7 @@ def vgen_trainers() -> list[TrainerSpec]:
         entry="plugins.videolcm.trainer:DistillTrainer",
         # the prompt captions the motion's videos and is what the sample previews show; the clips come from a
         # motion or from the `data_dir` param (video + same-name .txt caption pairs)
-        inputs=("text", "motion"),
-        required_inputs=("text",),
+        inputs=(MotionRef("motion", description="training clips (captioned by the prompt); or the data_dir param"),),
         default_weights=TEACHER,
         description="Latent consistency distillation of a TF-T2V teacher into a 4-step student (EMA target 0.95, "
                     "DDIM solver 50 steps, teacher guidance 9, pseudo-Huber loss). Checkpoints become Adapters that "

@@ -24,7 +24,7 @@ def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def render(weights: Path, tmp_path: Path, cache: ModelCache, image: Path | None) -> np.ndarray:
     ctx = JobContext("j", lambda e: None, staging_dir=tmp_path / "staging", models=cache)
-    inputs = {"image": image} if image else {}
+    inputs = {"style_image": image} if image else {}
     req = JobRequest("j", "generate", "tf_t2v.t2v", TFT2VParams(**SMALL), seed=3, inputs=inputs, weights=weights)
     return TFT2VGenerator().generate(ctx, req).frames
 
@@ -44,4 +44,4 @@ def test_a_style_image_steers_the_video_and_stays_deterministic(weights: Path, t
 
 def test_the_style_image_is_optional_at_queue_time() -> None:
     spec = vgen_generators()[0]
-    assert "image" in spec.inputs and spec.required_inputs == ("text",)
+    assert [(f.name, f.required) for f in spec.fields] == [("style_image", False)] and spec.takes_text

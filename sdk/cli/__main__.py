@@ -1,0 +1,6 @@
+"""``python -m sdk.cli``."""
+import sys
+
+from sdk.cli import main
+
+sys.exit(main())

@@ -28,10 +28,12 @@ class Regression(TrainingMethod):
     kind = "test.toy"
 
     def __init__(self, *, batch_size: int = 16, dropout: float = 0.2, nan_at: tuple[int, ...] = (),
-                 nan_grad_at: tuple[int, ...] = (), data: torch.Tensor | None = None, groups: bool = False) -> None:
+                 nan_grad_at: tuple[int, ...] = (), data: torch.Tensor | None = None, groups: bool = False,
+                 device: str = "cpu") -> None:
         torch.manual_seed(123)
         self.model = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.Dropout(dropout), torch.nn.Tanh(),
-                                         torch.nn.Linear(16, 1))
+                                         torch.nn.Linear(16, 1)).to(device)
+        self.device = device
         self.generator = torch.Generator().manual_seed(7)
         self.batch_size, self.nan_at, self.nan_grad_at, self.data, self.groups = batch_size, nan_at, nan_grad_at, data, groups
         self.calls = 0
@@ -51,7 +53,7 @@ class Regression(TrainingMethod):
             self.calls += 1
         else:
             x = torch.randn(self.batch_size, 4, generator=self.generator)
-        return x, x @ W_TRUE
+        return x.to(self.device), (x @ W_TRUE).to(self.device)
 
     def loss(self, batch, step: int) -> torch.Tensor:
         x, y = batch
@@ -66,10 +68,10 @@ class Regression(TrainingMethod):
         return loss
 
     def state_dict(self):
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
     def load_state_dict(self, tensors) -> None:
-        self.model.load_state_dict(tensors)
+        self.model.load_state_dict(tensors)  # copies into the parameters (on their device)
 
     def meta(self):
         return {"trainer": "test.toy"}
@@ -79,7 +81,7 @@ class Regression(TrainingMethod):
         torch.rand(3)
         torch.rand(3, generator=self.generator)
         with torch.no_grad():
-            v = self.model(torch.ones(1, 4)).item()
+            v = self.model(torch.ones(1, 4, device=self.device)).item()
         return np.full((1, 4, 4, 3), int(min(255, abs(v) * 10)), np.uint8)
 
 
@@ -326,3 +328,19 @@ def test_gradient_checkpointing_keeps_gradients_and_saves_less() -> None:
     assert all(torch.equal(a, b) for a, b in zip(plain, ckpt))
     assert n_ckpt < n_plain
     assert "forward" not in block.__dict__
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fp16_grad_scaler_and_exact_resume_on_cuda(tmp_path: Path) -> None:
+    """fp16 autocast with a GradScaler; dropout draws from the CUDA RNG, which the checkpoint carries too."""
+    full = Run(tmp_path, Regression(device="cuda"), "full")
+    full(mixed_precision="fp16")
+    assert set(full.method.dtypes) == {torch.float16}
+    assert all(math.isfinite(e.metrics["loss"]) for e in full.progress)
+    state = torch.load(Path(full.saved[0].path) / "training_state.pt", weights_only=True)
+    assert {"grad_scaler", "cuda_rng"} <= set(state)
+    resumed = Run(tmp_path, Regression(device="cuda"), "resumed", resume=Path(full.saved[0].path), resume_step=3)
+    resumed(mixed_precision="fp16")
+    assert [e.step for e in resumed.progress] == [4, 5, 6]
+    assert _equal(_weights(resumed.saved[-1].path), _weights(full.saved[-1].path))

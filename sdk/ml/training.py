@@ -33,6 +33,9 @@ from sdk.errors import InvalidRequest
 #: the LR schedules (diffusers' names; computed by ``diffusers.optimization.get_scheduler``)
 LR_SCHEDULERS = ("constant", "constant_with_warmup", "linear", "cosine")
 MIXED_PRECISION = ("no", "fp16", "bf16")
+#: fp16 GradScaler overflows in a row that fail the job: the scale has then fallen by 2**40 from 65536, so the
+#: gradient is NaN at any scale (a real overflow is gone after a few halvings)
+MAX_SCALER_OVERFLOWS = 40
 
 
 @dataclass
@@ -225,6 +228,7 @@ class TrainingLoop:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         self.skipped = 0  # non-finite steps skipped in this run
         self._in_a_row: list[int] = []
+        self._overflows: list[int] = []  # fp16 GradScaler overflows in a row
 
     # -- the loop ----------------------------------------------------------------------------------------------------
     def run(self) -> TrainingResult:
@@ -293,6 +297,9 @@ class TrainingLoop:
             return total
         self._in_a_row.clear()
         if self.scaler.is_enabled():
+            self._overflows = [] if finite_grads else self._overflows + [step]
+            if len(self._overflows) >= MAX_SCALER_OVERFLOWS:
+                self._fail(step, self._overflows, "the fp16 gradient was not finite at any loss scale")
             self.scaler.step(opt)
             self.scaler.update()
         else:
@@ -366,12 +373,14 @@ class TrainingLoop:
         what = f"the loss was {loss}" if not math.isfinite(loss) else "the gradient was not finite"
         self.ctx.log.warning("step %d: %s; its update is skipped (%d skipped so far)", step, what, self.skipped)
         if len(self._in_a_row) >= self.config.max_nonfinite_steps:
-            raise InvalidRequest(
-                f"Training stopped at step {step}: {what} for {len(self._in_a_row)} steps in a row "
-                f"(steps {self._in_a_row[0]}–{step}).",
-                hint=f"Lower learning_rate (now {self.config.learning_rate:g}), set max_grad_norm, use "
-                     "mixed_precision=bf16 or no instead of fp16, or check the weights and inputs for NaN values.",
-                field="learning_rate")
+            self._fail(step, self._in_a_row, what)
+
+    def _fail(self, step: int, steps: list[int], what: str) -> None:
+        raise InvalidRequest(
+            f"Training stopped at step {step}: {what} for {len(steps)} steps in a row (steps {steps[0]}–{step}).",
+            hint=f"Lower learning_rate (now {self.config.learning_rate:g}), set max_grad_norm, use "
+                 "mixed_precision=bf16 or no instead of fp16, or check the weights and inputs for NaN values.",
+            field="learning_rate")
 
     def _amp_dtype(self) -> torch.dtype | None:
         mp, kind = self.config.mixed_precision, self.device.type

@@ -344,3 +344,9 @@ def test_fp16_grad_scaler_and_exact_resume_on_cuda(tmp_path: Path) -> None:
     resumed(mixed_precision="fp16")
     assert [e.step for e in resumed.progress] == [4, 5, 6]
     assert _equal(_weights(resumed.saved[-1].path), _weights(full.saved[-1].path))
+    # NaN gradients at a finite loss are GradScaler overflows; at any scale they fail the job after MAX_SCALER_OVERFLOWS
+    from sdk.ml.training import MAX_SCALER_OVERFLOWS
+
+    nan = Run(tmp_path, Regression(device="cuda", nan_grad_at=tuple(range(1, 100))), "nan")
+    with pytest.raises(InvalidRequest, match=f"stopped at step {MAX_SCALER_OVERFLOWS}: the fp16 gradient"):
+        nan(mixed_precision="fp16", max_train_steps=60)

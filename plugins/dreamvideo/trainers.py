@@ -1,17 +1,15 @@
 """The DreamVideo trainers (vgen-notes §12): subject step 1 (textual inversion), subject step 2 (identity adapter),
 motion (motion adapter with appearance guidance).
 
-Shared loop (:class:`_Trainer.train`): AdamW (weight decay 0), warm-up 10 then constant, no gradient clipping, the base
-UNet in train mode with VGen's dropout (resnets and temporal convs, p 0.1), eps-prediction MSE on
-``x_t = add_noise(z0, ε + offset·N(0,1)[b,c,f], t)``, t ~ U{0..999}, optionally masked. Every step:
-``check_cancelled``, ``progress(step, total, loss=…)``; every ``validation_steps`` a sample video with the current
-weights; every ``checkpointing_steps`` (and at the end) a checkpoint that becomes a project Adapter, with the
-optimizer, LR schedule and RNG states, so a retried job resumes where it stopped. Only the embedding / adapter
-parameters train; the base weights stay bitwise equal (they are frozen and shared with the generators' cache).
+Each is a :class:`sdk.ml.training.TrainingMethod` run by the shared loop (AdamW, weight decay 0, warm-up 10 then
+constant, no gradient clipping, progress, samples every ``validation_steps``, checkpoints that become project Adapters,
+exact resume). The method: the base UNet in train mode with VGen's dropout (resnets and temporal convs, p 0.1),
+eps-prediction MSE on ``x_t = add_noise(z0, ε + offset·N(0,1)[b,c,f], t)``, t ~ U{0..999}, optionally masked, every
+draw from one generator seeded with ``seed``. Only the embedding / adapter parameters train; the base weights stay
+bitwise equal (they are frozen and shared with the generators' cache).
 """
 from __future__ import annotations
 
-import math
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,11 +20,11 @@ import torch
 
 from sdk.context import JobContext, JobRequest
 from sdk.errors import InvalidRequest
-from sdk.ml.checkpoints import load_state_dict
 from sdk.ml.device import resolve_device
 from sdk.ml.image import read_video_frames
 from sdk.ml.sampling import initial_latents
 from sdk.ml.schedulers import make_scheduler
+from sdk.ml.training import TrainingConfig, TrainingLoop, TrainingMethod, TrainingResult
 from sdk.ml.unet_training import vgen_dropout
 
 from plugins.dreamvideo.adapters import IDENTITY, MOTION, DreamVideoAdapters
@@ -142,9 +140,11 @@ def diffusion_loss(unet: torch.nn.Module, z0: torch.Tensor, text: torch.Tensor, 
     return err.mean()
 
 
-# -- the shared loop -----------------------------------------------------------------------------------------------
-class _Trainer:
-    """Subclasses say what trains (:meth:`setup`), one step's loss (:meth:`loss`) and what a checkpoint holds."""
+# -- the method ---------------------------------------------------------------------------------------------------
+class _Trainer(TrainingMethod):
+    """The part the three trainers share, on :class:`sdk.ml.training.TrainingLoop`; subclasses say what trains
+    (:meth:`setup`, :meth:`parameters`), how a batch is drawn (:meth:`draw`), its loss (:meth:`objective`) and what a
+    checkpoint holds (:meth:`state_dict`, :meth:`load_state_dict`). Every random draw comes from one generator."""
 
     params_cls: type = SubjectStep1Params
     artifact = "dreamvideo"
@@ -167,7 +167,7 @@ class _Trainer:
         self.ctx, self.req, self.p, self.device, self.folder = ctx, req, p, device, folder
         self.unet, self.vae, self.text = comps["unet"], comps["vae"], comps["text_encoder"]
         self.alphas = make_scheduler(PRESET).alphas_cumprod.float()
-        self.gen = torch.Generator("cpu").manual_seed(p.seed)
+        self.generator = torch.Generator("cpu").manual_seed(p.seed)
         self.adapters: DreamVideoAdapters | None = None
         for m in (self.unet, self.vae, self.text):
             m.requires_grad_(False)  # frozen; only the embedding / adapters train
@@ -183,82 +183,51 @@ class _Trainer:
         for m in (self.unet, self.vae, self.text):
             m.eval().requires_grad_(True)
 
-    def run(self) -> None:
-        from diffusers.optimization import get_scheduler
+    def run(self) -> TrainingResult:
+        """Train (or resume) through the shared loop; the base UNet is in train mode during each step only."""
+        return TrainingLoop(self.ctx, self, TrainingConfig.from_params(self.p)).run()
 
-        ctx, p = self.ctx, self.p
-        params = self.trainable()
-        opt = torch.optim.AdamW(params, lr=p.learning_rate, weight_decay=p.adam_weight_decay)
-        sched = get_scheduler(p.lr_scheduler, opt, num_warmup_steps=p.lr_warmup_steps, num_training_steps=p.max_train_steps)
-        start = 0
-        if ctx.resume_from is not None:
-            start = self._resume(Path(ctx.resume_from), opt, sched)
-            ctx.log.info("resumed from %s at step %d", Path(ctx.resume_from).name, start)
-        torch.manual_seed(p.seed + start)  # dropout in the base UNet's resnets and temporal convs (train mode, as VGen)
-        ctx.log.info("%s: steps %d→%d, %d trainable parameters", self.kind, start, p.max_train_steps,
-                     sum(t.numel() for t in params))
-        for step in range(start + 1, p.max_train_steps + 1):
-            ctx.check_cancelled()
-            opt.zero_grad(set_to_none=True)
-            self.unet.train()
-            total = 0.0
-            for _ in range(p.gradient_accumulation_steps):
-                loss = self.loss(self.gen) / p.gradient_accumulation_steps
-                loss.backward()
-                total += float(loss.detach())
-            if not math.isfinite(total):
-                raise InvalidRequest(f"The loss became {total} at step {step}.", hint="Lower learning_rate.",
-                                     field="learning_rate")
-            opt.step()
-            sched.step()
-            self.unet.eval()
-            ctx.progress(step, p.max_train_steps, loss=total, lr=sched.get_last_lr()[0])
-            if step % p.validation_steps == 0 or step == p.max_train_steps:
-                self._sample(step)
-            if step % p.checkpointing_steps == 0 or step == p.max_train_steps:
-                self._save(step, total, opt, sched)
+    def new_adapters(self, **kw: Any) -> DreamVideoAdapters:
+        """Adapters on the base UNet, their down-projections drawn from ``seed`` (not from whatever the global RNG
+        holds: a cold model cache draws while loading, a warm one does not, and both must train the same)."""
+        torch.manual_seed(self.p.seed)
+        return DreamVideoAdapters(self.unet, **kw)
 
-    def _save(self, step: int, loss: float, opt: Any, sched: Any) -> None:
-        state = {"step": step, "optimizer": opt.state_dict(), "lr_scheduler": sched.state_dict(),
-                 "rng": self.gen.get_state(), "torch_rng": torch.get_rng_state()}
+    # -- TrainingMethod ------------------------------------------------------------------------------------------
+    def train_modules(self) -> tuple[torch.nn.Module, ...]:
+        return (self.unet,)
+
+    def batch(self, step: int) -> Any:
+        return self.draw(self.generator)
+
+    def loss(self, batch: Any, step: int) -> torch.Tensor:
+        return self.objective(batch, self.generator)
+
+    def meta(self) -> dict[str, Any]:
         subject, motion = self.req.inputs.get("subject"), self.req.inputs.get("motion")
-        meta = {"trainer": self.req.spec_id, "loss": loss, "format": "dreamvideo", "base_weights_id": self.req.weights_id,
+        return {"trainer": self.req.spec_id, "format": "dreamvideo", "base_weights_id": self.req.weights_id,
                 "base_weights": str(self.folder.root.resolve()), "subject": subject.name if subject else None,
                 "token": subject.token if subject else None, "motion": motion.name if motion else None,
                 "string_to_token": {PLACEHOLDER: placeholder_id(self.text)}, "params": self.p.model_dump(mode="json"),
                 **self.extra_meta()}
-        self.ctx.save_artifact(self.artifact, self.checkpoint(), step=step, meta=meta, state=state, kind=self.kind)
 
-    def _resume(self, folder: Path, opt: Any, sched: Any) -> int:
-        self.restore(load_state_dict(folder / "weights.safetensors", strip=()))
-        state = torch.load(folder / "training_state.pt", map_location="cpu", weights_only=True)
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["lr_scheduler"])
-        self.gen.set_state(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        return int(state.get("step", self.ctx.resume_step))
-
-    @torch.no_grad()
-    def _sample(self, step: int) -> None:
+    def sample(self, step: int) -> np.ndarray:
         """A short video with the current weights (its own generator: the training RNG does not move)."""
         from sdk.ml.vae import decode_video, scale_factor, to_uint8
 
         p = self.p
         f = scale_factor(self.vae)
-        prompt = self.sample_prompt()
-        embeds = encode_text(self.text, ["", prompt], self.vectors())
+        embeds = encode_text(self.text, ["", self.sample_prompt()], self.vectors())
         self.before_sample()
         shape = (1, 4, p.sample_num_frames, p.height // f, p.width // f)
         z = initial_latents(shape, torch.Generator("cpu").manual_seed(p.seed), torch.float32, p.noise_offset)
         z = sample_ddim(self.unet, embeds, z.to(self.device), p.sample_steps, p.sample_guidance_scale, self.ctx, report=False)
-        self.ctx.sample(to_uint8(decode_video(self.vae, z)[0]), step, p.max_train_steps)
+        return to_uint8(decode_video(self.vae, z)[0])
 
     # -- to override ---------------------------------------------------------------------------------------------
     def setup(self) -> None: ...
-    def trainable(self) -> list[torch.nn.Parameter]: raise NotImplementedError
-    def loss(self, gen: torch.Generator) -> torch.Tensor: raise NotImplementedError
-    def checkpoint(self) -> dict[str, torch.Tensor]: raise NotImplementedError
-    def restore(self, sd: dict[str, torch.Tensor]) -> None: raise NotImplementedError
+    def draw(self, gen: torch.Generator) -> Any: raise NotImplementedError
+    def objective(self, batch: Any, gen: torch.Generator) -> torch.Tensor: raise NotImplementedError
     def extra_meta(self) -> dict[str, Any]: return {}
     def vectors(self) -> dict[int, torch.Tensor] | None: return None
     def sample_prompt(self) -> str: return self.p.caption
@@ -277,8 +246,11 @@ class _SubjectTrainer(_Trainer):
                          for mm in masks])
         return z, m.to(self.device)
 
-    def loss(self, gen: torch.Generator) -> torch.Tensor:
-        z, mask = self._subject_batch(gen)
+    def draw(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self._subject_batch(gen)
+
+    def objective(self, batch: tuple[torch.Tensor, torch.Tensor | None], gen: torch.Generator) -> torch.Tensor:
+        z, mask = batch
         text = encode_text(self.text, [self.p.caption] * z.shape[0], self.vectors())
         return diffusion_loss(self.unet, z, text, gen, self.alphas, self.p.noise_offset, mask)
 
@@ -301,16 +273,16 @@ class SubjectStep1Trainer(_SubjectTrainer):
         self.pid = placeholder_id(self.text)
         self.embedding = torch.nn.Parameter(table[int(ids[1])].detach().clone().float()[None])
 
-    def trainable(self) -> list[torch.nn.Parameter]:
+    def parameters(self) -> list[torch.nn.Parameter]:
         return [self.embedding]
 
     def vectors(self) -> dict[int, torch.Tensor]:
         return {self.pid: self.embedding[0]}
 
-    def checkpoint(self) -> dict[str, torch.Tensor]:
+    def state_dict(self) -> dict[str, torch.Tensor]:
         return artifact_tensors(ti=TextualInversion({PLACEHOLDER: self.embedding}, {PLACEHOLDER: self.pid}))
 
-    def restore(self, sd: dict[str, torch.Tensor]) -> None:
+    def load_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
         with torch.no_grad():
             self.embedding.copy_(sd[f"string_to_param.{PLACEHOLDER}"].reshape(self.embedding.shape))
 
@@ -335,24 +307,24 @@ class SubjectStep2Trainer(_SubjectTrainer):
         vec = next(iter(self.ti.string_to_param.values()))
         self.ti = TextualInversion({PLACEHOLDER: vec.detach().float().reshape(1, -1)}, {PLACEHOLDER: self.pid})
         self.embedding_id = emb.get("id")
-        self.adapters = DreamVideoAdapters(self.unet, identity=True, motion=False, condition_dim=None)
+        self.adapters = self.new_adapters(identity=True, motion=False, condition_dim=None)
         for t in self.adapters.parameters(IDENTITY):
             t.requires_grad_(True)
         from sdk.ml.convert import KeyMap
 
         self.keymap = KeyMap.for_model(self.unet)
 
-    def trainable(self) -> list[torch.nn.Parameter]:
+    def parameters(self) -> list[torch.nn.Parameter]:
         return self.adapters.parameters(IDENTITY)
 
     def vectors(self) -> dict[int, torch.Tensor]:
         return {self.pid: self.ti.string_to_param[PLACEHOLDER][0].to(self.device)}
 
-    def checkpoint(self) -> dict[str, torch.Tensor]:
+    def state_dict(self) -> dict[str, torch.Tensor]:
         sd = self.keymap.diffusers_to_vgen(self.adapters.state_dict(IDENTITY))
         return artifact_tensors(sd, self.ti)
 
-    def restore(self, sd: dict[str, torch.Tensor]) -> None:
+    def load_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
         f = read_adapter_tensors(sd)
         self.adapters.load(IDENTITY, self.keymap.vgen_to_diffusers(f), source="the checkpoint")
 
@@ -372,7 +344,7 @@ class MotionTrainer(_Trainer):
         self.examples = motion_examples(self.req, p, self.vae)
         self.image_encoder = load_image_encoder(self.ctx, self.folder, self.device, torch.float32)
         self.cond_dim = self.image_encoder.width
-        self.adapters = DreamVideoAdapters(self.unet, identity=False, motion=True, condition_dim=self.cond_dim)
+        self.adapters = self.new_adapters(identity=False, motion=True, condition_dim=self.cond_dim)
         for t in self.adapters.parameters(MOTION):
             t.requires_grad_(True)
         from sdk.ml.convert import KeyMap
@@ -402,10 +374,11 @@ class MotionTrainer(_Trainer):
             self._clip_cache[(i, frame)] = self.image_encoder.embed(img, crop_width=self.p.width).clone().float()
         return self._clip_cache[(i, frame)]
 
-    def trainable(self) -> list[torch.nn.Parameter]:
+    def parameters(self) -> list[torch.nn.Parameter]:
         return self.adapters.parameters(MOTION)
 
-    def loss(self, gen: torch.Generator) -> torch.Tensor:
+    def draw(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Clips (posterior-sampled latents), their appearance conditions and captions, each dropped as VGen does."""
         p = self.p
         zs, conds, texts = [], [], []
         for _ in range(p.train_batch_size):
@@ -422,9 +395,12 @@ class MotionTrainer(_Trainer):
             conds.append(torch.zeros_like(c) if drop_image else c)
             drop_text = float(torch.rand(1, generator=gen)) < p.p_zero
             texts.append(self.text_embeds["" if drop_text else p.prompt])
-        self.adapters.set_condition(torch.cat(conds).to(self.device), 1.0)
-        return diffusion_loss(self.unet, torch.stack(zs).to(self.device), torch.cat(texts), gen, self.alphas,
-                              p.noise_offset)
+        return torch.stack(zs), torch.cat(conds), torch.cat(texts)
+
+    def objective(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], gen: torch.Generator) -> torch.Tensor:
+        z, cond, text = batch
+        self.adapters.set_condition(cond.to(self.device), 1.0)
+        return diffusion_loss(self.unet, z.to(self.device), text, gen, self.alphas, self.p.noise_offset)
 
     def before_sample(self) -> None:
         c = self._appearance(0, 0).to(self.device)
@@ -433,10 +409,10 @@ class MotionTrainer(_Trainer):
     def sample_prompt(self) -> str:
         return self.p.prompt
 
-    def checkpoint(self) -> dict[str, torch.Tensor]:
+    def state_dict(self) -> dict[str, torch.Tensor]:
         return artifact_tensors(self.keymap.diffusers_to_vgen(self.adapters.state_dict(MOTION)), latents=self.latents)
 
-    def restore(self, sd: dict[str, torch.Tensor]) -> None:
+    def load_state_dict(self, sd: dict[str, torch.Tensor]) -> None:
         self.adapters.load(MOTION, self.keymap.vgen_to_diffusers(read_adapter_tensors(sd)), source="the checkpoint")
 
     def extra_meta(self) -> dict[str, Any]:

@@ -7,13 +7,13 @@ frozen; target = EMA of the student (rate 0.95, every step). Per step, for clean
   x_prev = DDIM step of the teacher, guided on x0 and ε: cond + w·(cond − uncond), from t_n to t_{n−k}
   target = c_skip(t_{n−k})·x_prev + c_out(t_{n−k})·x0̂_target(x_prev, t_{n−k})
   loss   = mean(√((pred − target)² + c²) − c)   (pseudo-Huber, c = 0.001)
-Checkpoints (every ``checkpointing_steps`` and at the end) hold the student UNet; ``training_state.pt`` holds the
-optimizer, LR schedule, target weights and RNG states, so a resumed job continues bit for bit.
+:class:`DistillMethod` is that objective as a :class:`sdk.ml.training.TrainingMethod`; the shared loop runs it
+(optimizer, schedule, mixed precision, samples, exact resume). Checkpoints (every ``checkpointing_steps`` and at the
+end) hold the student UNet; ``training_state.pt`` adds the target weights to the loop's optimizer, LR schedule and RNG.
 """
 from __future__ import annotations
 
 import copy
-import math
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ from sdk.ml.checkpoints import load_state_dict
 from sdk.ml.device import resolve_device
 from sdk.ml.image import read_video_frames
 from sdk.ml.schedulers import make_scheduler
+from sdk.ml.training import TrainingConfig, TrainingLoop, TrainingMethod
 from sdk.ml.tft2v import TFT2VUNet, detect_vgen_folder, load_encoders, load_tft2v_unet
 
 from plugins.videolcm.params import DistillParams
@@ -73,23 +74,25 @@ class Distiller:
     def vgen_training(self) -> Iterator[None]:
         """The models as VGen's ``train_videolcm_t2v`` holds them while training: all three in train mode (its
         teacher is never set to eval and its target gets ``.train()``; ``target_eval`` is its ``set_target_eval``),
-        the resnets dropping with p 0.1 as its ResBlocks do, and the student's spatial gradients scaled by
-        ``spatial_grad_scale`` (its ``grad_scale`` hook). The shared teacher is put back in eval mode afterwards."""
-        from sdk.ml.unet_training import scale_gradients, spatial_parameters, vgen_dropout
+        the resnets dropping with p 0.1 as its ResBlocks do. The shared teacher is put back in eval mode afterwards.
+        The student's spatial gradient scale is :meth:`gradient_scales` (applied by the training loop)."""
+        from sdk.ml.unet_training import vgen_dropout
 
         self.student.train()
         for m in (self.teacher, self.target):
             m.train(not self.p.target_eval)
-        hooks = scale_gradients(spatial_parameters(self.student), self.p.spatial_grad_scale) \
-            if self.p.spatial_grad_scale != 1.0 else []
         try:
             with vgen_dropout(self.teacher, self.student, self.target):
                 yield
         finally:
-            for h in hooks:
-                h.remove()
             self.teacher.eval()
             self.target.eval()
+
+    def gradient_scales(self) -> list[tuple[list[torch.nn.Parameter], float]]:
+        """VGen's ``grad_scale`` hook: the student's spatial (SD-2D) gradients times ``spatial_grad_scale``."""
+        from sdk.ml.unet_training import spatial_parameters
+
+        return [([q for _, q in spatial_parameters(self.student)], self.p.spatial_grad_scale)]
 
     # -- v-parameterisation ------------------------------------------------------------------------------------
     def _coeffs(self, t: torch.Tensor, ndim: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -200,15 +203,6 @@ def encode_latents(vae: torch.nn.Module, pixels: torch.Tensor, gen: torch.Genera
 
 
 # -- the trainer --------------------------------------------------------------------------------------------------
-def make_optimizer(student: torch.nn.Module, p: DistillParams):
-    from diffusers.optimization import get_scheduler
-
-    opt = torch.optim.AdamW(student.parameters(), lr=p.learning_rate, betas=(0.9, 0.999), eps=1e-8,
-                            weight_decay=p.adam_weight_decay)
-    sched = get_scheduler(p.lr_scheduler, opt, num_warmup_steps=p.lr_warmup_steps, num_training_steps=p.max_train_steps)
-    return opt, sched
-
-
 class DistillTrainer:
     """``train(ctx, req)``: ``req.weights`` is the TF-T2V teacher (a VGen folder)."""
 
@@ -221,109 +215,92 @@ class DistillTrainer:
         # frozen parts are shared with generators through the model cache; trainable copies are made below
         key = f"videolcm.distill|{teacher_dir.unet.resolve()}|{device}"
         comps = ctx.models.get(key, lambda: _load_frozen(teacher_dir, device))
-        vae, text = comps["vae"], comps["text_encoder"]
         dist = Distiller(comps["teacher"], p, device)
-        opt, sched = make_optimizer(dist.student, p)
-        gen = torch.Generator("cpu").manual_seed(p.seed)
-        torch.manual_seed(p.seed)  # dropout in the student, teacher and target
+        method = DistillMethod(req, p, dist, clips, comps["vae"], comps["text_encoder"], teacher_dir.root)
+        ctx.log.info("VideoLCM distillation: %d clip(s), skip %d, w %.1f", len(clips), dist.skip, p.guidance_scale)
+        with dist.vgen_training():
+            TrainingLoop(ctx, method, TrainingConfig.from_params(p)).run()
 
-        start = 0
-        if ctx.resume_from is not None:
-            start = self._resume(ctx, dist, opt, sched, gen)
-            ctx.log.info("resumed from %s at step %d", ctx.resume_from, start)
 
+class DistillMethod(TrainingMethod):
+    """Latent consistency distillation as a :class:`sdk.ml.training.TrainingMethod`: batches of the clips' latents
+    (posterior-sampled) with their captions, :meth:`Distiller.loss`, the EMA target after each step (saved in the
+    training state); a checkpoint is the student UNet."""
+
+    artifact = ARTIFACT
+    kind = STUDENT_KIND
+
+    def __init__(self, req: JobRequest, p: DistillParams, dist: Distiller, clips: list[Clip], vae: torch.nn.Module,
+                 text: Any, teacher_root: Path) -> None:
+        self.p, self.dist, self.clips, self.vae, self.device = p, dist, clips, vae, dist.device
+        self.generator = torch.Generator("cpu").manual_seed(p.seed)
         with torch.no_grad():
             captions = sorted({c.caption for c in clips} | {p.prompt})
             # clones: inference-mode tensors cannot take part in the student's autograd graph
-            embeds = {c: e.clone().to(device) for c, e in zip(captions, text.encode(captions))}
-            uncond = text.encode([p.negative_prompt]).clone().to(device)
-        videos: dict[Path, tuple[np.ndarray, float]] = {}
-        meta = {"base_weights": str(Path(teacher_dir.root).resolve()), "base_weights_id": req.weights_id,
-                "unet_config": dist.student.unet_config(), "prompt": p.prompt, "format": "student",
-                "trainer": "videolcm.distill", "params": p.model_dump(mode="json")}
-        ctx.log.info("VideoLCM distillation: %d clip(s), steps %d→%d, skip %d, w %.1f", len(clips), start,
-                     p.max_train_steps, dist.skip, p.guidance_scale)
+            self.embeds = {c: e.clone().to(self.device) for c, e in zip(captions, text.encode(captions))}
+            self.uncond = text.encode([p.negative_prompt]).clone().to(self.device)
+        self.videos: dict[Path, tuple[np.ndarray, float]] = {}
+        self._meta = {"base_weights": str(Path(teacher_root).resolve()), "base_weights_id": req.weights_id,
+                      "unet_config": dist.student.unet_config(), "prompt": p.prompt, "format": "student",
+                      "trainer": "videolcm.distill", "params": p.model_dump(mode="json")}
 
-        # mixed precision (CUDA only): autocast the forward passes; fp16 also scales the loss (VGen: fp16 GradScaler)
-        amp_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(p.mixed_precision)
-        if amp_dtype is not None and device.type != "cuda":
-            ctx.log.info("mixed_precision=%s applies on CUDA only; training in float32", p.mixed_precision)
-            amp_dtype = None
-        scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+    def parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.dist.student.parameters())
 
-        with dist.vgen_training():
-            for step in range(start + 1, p.max_train_steps + 1):
-                ctx.check_cancelled()
-                opt.zero_grad(set_to_none=True)
-                total = 0.0
-                for _ in range(p.gradient_accumulation_steps):
-                    batch = [clips[int(i)] for i in torch.randint(0, len(clips), (p.train_batch_size,), generator=gen)]
-                    pixels = []
-                    for c in batch:
-                        if c.path not in videos:
-                            videos[c.path] = read_video_frames(c.path)
-                        pixels.append(clip_pixels(*videos[c.path], p, gen))
-                    z0 = encode_latents(vae, torch.stack(pixels), gen).to(device)
-                    cond = torch.stack([embeds[c.caption] for c in batch]).to(device)
-                    with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                        loss = dist.loss(z0, cond, uncond.expand(len(batch), -1, -1).to(device), gen)
-                    scaler.scale(loss / p.gradient_accumulation_steps).backward()
-                    total += float(loss.detach()) / p.gradient_accumulation_steps
-                if not math.isfinite(total):
-                    raise InvalidRequest(f"The loss became {total} at step {step}.",
-                                         hint="Lower learning_rate.", field="learning_rate")
-                if p.max_grad_norm is not None:  # VGen does not clip
-                    scaler.unscale_(opt)
-                    torch.nn.utils.clip_grad_norm_(dist.student.parameters(), p.max_grad_norm)
-                scaler.step(opt)
-                scaler.update()
-                sched.step()
-                dist.update_target()
-                ctx.progress(step, p.max_train_steps, loss=total, lr=sched.get_last_lr()[0])
-                if step % p.validation_steps == 0 or step == p.max_train_steps:
-                    self._sample(ctx, dist.student, vae, embeds[p.prompt], p, step)
-                if step % p.checkpointing_steps == 0 or step == p.max_train_steps:
-                    self._save(ctx, dist, opt, sched, gen, step, meta)
+    def train_modules(self) -> tuple[torch.nn.Module, ...]:
+        return (self.dist.student,)
 
-    # -- helpers ----------------------------------------------------------------------------------------------------
-    @staticmethod
-    def _sample(ctx: JobContext, student: torch.nn.Module, vae: torch.nn.Module, embed: torch.Tensor,
-                p: DistillParams, step: int) -> None:
-        from sdk.ml.vae import decode_video, scale_factor, to_uint8
+    def gradient_scales(self) -> list[tuple[list[torch.nn.Parameter], float]]:
+        return self.dist.gradient_scales()
 
-        f = scale_factor(vae)
-        student.eval()
-        try:
-            # its own generator: sampling must not move the training RNG (resume stays exact)
-            z = lcm_sample(student, embed[None].to(next(student.parameters()).device),
-                           (1, 4, p.num_frames, p.height // f, p.width // f), p.sample_steps,
-                           torch.Generator("cpu").manual_seed(p.seed), ctx, report=False)
-            frames = to_uint8(decode_video(vae, z.to(vae.device))[0])
-        finally:
-            student.train()
-        ctx.sample(frames, step, p.max_train_steps)
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``train_batch_size`` random clips: latents [B,4,F,h,w], captions and negative prompts [B,77,D]."""
+        p, gen = self.p, self.generator
+        batch = [self.clips[int(i)] for i in torch.randint(0, len(self.clips), (p.train_batch_size,), generator=gen)]
+        pixels = []
+        for c in batch:
+            if c.path not in self.videos:
+                self.videos[c.path] = read_video_frames(c.path)
+            pixels.append(clip_pixels(*self.videos[c.path], p, gen))
+        z0 = encode_latents(self.vae, torch.stack(pixels), gen).to(self.device)
+        cond = torch.stack([self.embeds[c.caption] for c in batch]).to(self.device)
+        return z0, cond, self.uncond.expand(len(batch), -1, -1).to(self.device)
 
-    @staticmethod
-    def _save(ctx: JobContext, dist: Distiller, opt: Any, sched: Any, gen: torch.Generator, step: int,
-              meta: dict[str, Any]) -> None:
-        state = {"step": step, "optimizer": opt.state_dict(), "lr_scheduler": sched.state_dict(),
-                 "target": {k: v.detach().cpu() for k, v in dist.target.state_dict().items()},
-                 "rng": gen.get_state(), "torch_rng": torch.get_rng_state()}
-        ctx.save_artifact(ARTIFACT, dist.student.state_dict(), step=step, meta=meta, state=state, kind=STUDENT_KIND)
+    def loss(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor], step: int) -> torch.Tensor:
+        return self.dist.loss(*batch, self.generator)
 
-    @staticmethod
-    def _resume(ctx: JobContext, dist: Distiller, opt: Any, sched: Any, gen: torch.Generator) -> int:
-        folder = Path(ctx.resume_from)  # type: ignore[arg-type]
+    def after_step(self, step: int) -> None:
+        self.dist.update_target()
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.dist.student.state_dict()
+
+    def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:
         from sdk.ml.checkpoints import load_into
 
-        load_into(dist.student, load_state_dict(folder / "weights.safetensors", strip=()), source=f"{folder.name}")
-        state = torch.load(folder / "training_state.pt", map_location="cpu", weights_only=True)
-        load_into(dist.target, state["target"], source=f"{folder.name}/training_state.pt")
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["lr_scheduler"])
-        gen.set_state(state["rng"])
-        torch.set_rng_state(state["torch_rng"])
-        return int(state.get("step", ctx.resume_step))
+        load_into(self.dist.student, tensors, source="the checkpoint's weights.safetensors")
+
+    def extra_state(self) -> dict[str, Any]:
+        return {"target": {k: v.detach().cpu() for k, v in self.dist.target.state_dict().items()}}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        from sdk.ml.checkpoints import load_into
+
+        load_into(self.dist.target, state["target"], source="the checkpoint's training_state.pt")
+
+    def meta(self) -> dict[str, Any]:
+        return dict(self._meta)
+
+    def sample(self, step: int) -> np.ndarray:
+        """A few-step LCM video of ``prompt`` by the student (its own generator)."""
+        from sdk.ml.vae import decode_video, scale_factor, to_uint8
+
+        p, student = self.p, self.dist.student
+        f = scale_factor(self.vae)
+        z = lcm_sample(student, self.embeds[p.prompt][None].to(next(student.parameters()).device),
+                       (1, 4, p.num_frames, p.height // f, p.width // f), p.sample_steps,
+                       torch.Generator("cpu").manual_seed(p.seed), None, report=False)
+        return to_uint8(decode_video(self.vae, z.to(self.vae.device))[0])
 
 
 def _load_frozen(folder: Any, device: torch.device) -> dict[str, Any]:

@@ -25,8 +25,13 @@ def _subject(data, masks=True) -> SubjectInput:
 
 
 def _fixed_loss(trainer) -> float:
+    """The mean loss of 4 fixed batches and noise draws (seeds 0–3)."""
+    def one(seed: int) -> float:
+        g = torch.Generator().manual_seed(seed)
+        return float(trainer.objective(trainer.draw(g), g))
+
     with torch.no_grad():
-        return sum(float(trainer.loss(torch.Generator().manual_seed(s))) for s in range(4)) / 4
+        return sum(one(s) for s in range(4)) / 4
 
 
 def _train_and_measure(trainer, ctx, req) -> tuple[float, float, dict, dict]:

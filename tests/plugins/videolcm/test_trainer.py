@@ -51,9 +51,10 @@ def first_run(setup: dict) -> list[ev.Event]:
 
 def test_a_few_steps_lower_the_loss_on_a_fixed_batch(setup: dict) -> None:
     from plugins.videolcm.params import DistillParams
-    from plugins.videolcm.trainer import Distiller, make_optimizer
+    from plugins.videolcm.trainer import Distiller
     from sdk.ml.checkpoints import load_state_dict
     from sdk.ml.tft2v import load_tft2v_unet
+    from sdk.ml.training import TrainingConfig, make_optimizer
 
     torch.manual_seed(0)
     teacher = load_tft2v_unet(load_state_dict(setup["teacher"] / "tft2v_t2v_non_ema_tiny.pth"))
@@ -61,7 +62,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(setup: dict) -> None:
     p = DistillParams(**{**SMALL, "learning_rate": 1e-4})
     dist = Distiller(teacher, p, torch.device("cpu"))
     dist.student.eval()  # no dropout: the same batch must give the same loss
-    opt, _ = make_optimizer(dist.student, p)
+    opt = make_optimizer(dist.student.parameters(), TrainingConfig.from_params(p))
     z0, text, uncond = torch.randn(1, 4, 2, 4, 4), torch.randn(1, 77, 64), torch.randn(1, 77, 64)
 
     def loss() -> torch.Tensor:
@@ -188,13 +189,14 @@ def test_the_students_spatial_gradients_are_halved(setup: dict, first_run) -> No
     """VGen's Pretrain pretrain_specific_strategies(grad_scale=0.5): a hook on each spatial (SD-2D) parameter."""
     from plugins.videolcm.params import DistillParams
     from plugins.videolcm.trainer import Distiller
+    from sdk.ml.training import scaled_gradients
     from sdk.ml.unet_training import spatial_parameters
 
     z0, text, uncond = torch.randn(1, 4, 2, 4, 4), torch.randn(1, 77, 64), torch.randn(1, 77, 64)
 
     def grads(scale: float) -> tuple[dict[str, torch.Tensor], set[str]]:
         dist = Distiller(_teacher(setup), DistillParams(**{**SMALL, "spatial_grad_scale": scale}), torch.device("cpu"))
-        with dist.vgen_training():
+        with dist.vgen_training(), scaled_gradients(dist.gradient_scales()):  # as the training loop applies them
             torch.manual_seed(5)  # the same dropout masks in both runs
             dist.loss(z0, text, uncond, torch.Generator().manual_seed(3)).backward()
         return ({k: p.grad for k, p in dist.student.named_parameters() if p.grad is not None},

@@ -68,18 +68,21 @@ class GeneratorContract:
         Default: ``inputs``."""
         return dict(self.inputs)
 
-    # -- fixtures -------------------------------------------------------------------------------------------------
+    # -- fixtures (once per class; class methods, as pytest wants class-scoped fixtures) --------------------------
     @pytest.fixture(scope="class")
-    def weights(self, tmp_path_factory: pytest.TempPathFactory) -> Path | None:
-        made = self.make_weights(tmp_path_factory.mktemp("contract-weights"))
+    @classmethod
+    def weights(cls, tmp_path_factory: pytest.TempPathFactory) -> Path | None:
+        made = cls().make_weights(tmp_path_factory.mktemp("contract-weights"))
         return None if made is None else Path(made)
 
     @pytest.fixture(scope="class")
-    def job_inputs(self, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-        return self.make_inputs(tmp_path_factory.mktemp("contract-inputs"))
+    @classmethod
+    def job_inputs(cls, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+        return cls().make_inputs(tmp_path_factory.mktemp("contract-inputs"))
 
     @pytest.fixture(scope="class")
-    def cache(self) -> ModelCache:
+    @classmethod
+    def cache(cls) -> ModelCache:
         return ModelCache()
 
     # -- helper ---------------------------------------------------------------------------------------------------

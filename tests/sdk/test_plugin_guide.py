@@ -95,10 +95,17 @@ def example(tmp_path_factory: pytest.TempPathFactory) -> Example:
 
 
 def test_the_guide_holds_the_whole_plugin_and_it_installs_as_a_distribution(example: Example) -> None:
-    titles = {title for _, title, _ in guide_blocks() if title}
+    blocks = guide_blocks()
+    titled = {title: text for _, title, text in blocks if title}
     assert {f"{PLUGIN}/pyproject.toml", f"{PLUGIN}/vgen_crossfade/__init__.py", f"{PLUGIN}/vgen_crossfade/params.py",
             f"{PLUGIN}/vgen_crossfade/hooks.py", f"{PLUGIN}/vgen_crossfade/generator.py",
-            f"{PLUGIN}/tests/test_contract.py", "try-it.sh", "cut_to_sky.py"} <= titles
+            f"{PLUGIN}/tests/test_contract.py", "install.sh", "try-it.sh", "cut_to_sky.py"} <= set(titled)
+    # what this test does in their place: pip install (into a site dir) here, pytest in the contract test
+    assert titled["install.sh"].splitlines() == ["pip install -e ./vgen-crossfade",
+                                                 "cd vgen-crossfade && pytest && cd .."]
+    # every other snippet that looks runnable says it is a fragment
+    loose = [text for lang, title, text in blocks if not title and lang in ("python", "toml", "bash", "sh")]
+    assert loose and all("fragment" in text.splitlines()[0] for text in loose), [t.splitlines()[0] for t in loose]
     dist_info = list(example.site.glob("vgen_crossfade-0.1.0.dist-info"))
     assert dist_info and "crossfade = vgen_crossfade.hooks" in (dist_info[0] / "entry_points.txt").read_text()
     # the hooks and params are torch-free: listing and validating never load torch
@@ -113,7 +120,8 @@ def test_the_guide_holds_the_whole_plugin_and_it_installs_as_a_distribution(exam
 def test_vgen_plugins_list_shows_it_as_the_guide_says(example: Example) -> None:
     listed = example.run(["vgen", "plugins", "list"])
     assert listed.returncode == 0, listed.stderr
-    shown = next(text for lang, _, text in guide_blocks() if lang == "console" and text.startswith("$ vgen plugins list"))
+    shown = next(text for lang, _, text in guide_blocks()
+                 if lang == "console" and text.startswith("$ vgen plugins list"))
     expected = [line for line in shown.splitlines()[1:] if line.strip() not in ("", "…")]
     assert expected and all(line in listed.stdout.splitlines() for line in expected), listed.stdout
     block = listed.stdout.split("crossfade 0.1.0")[1].split("\n", 2)

@@ -233,15 +233,14 @@ class VideoRef(_AssetField):
             found = _motion_video(self, project, value)
             if found is not None:
                 return found
-        try:
-            return super().parse(project, value, deferred=deferred)
-        except InvalidRequest as exc:
-            if not (self.accept_motions or self.accept_outputs) or exc.field != self.name:
-                raise
-            also = ", ".join(w for w, ok in (("a job id", self.accept_outputs), ("a motion name", self.accept_motions))
-                             if ok)
-            raise _missing(self, f"{str(value)!r} is no video file, video asset or {also.replace(', ', ' or ')} of "
-                           "this project", f"Give a video file, a video asset id or {also}.") from None
+        text = str(value).strip()
+        if ((self.accept_motions or self.accept_outputs) and not re.fullmatch(r"[0-9a-f]{8,64}", text)
+                and not Path(text).expanduser().is_file()):
+            kinds = ["a video file", "a video asset id"] + [w for w, ok in (("a job id", self.accept_outputs),
+                                                                            ("a motion name", self.accept_motions)) if ok]
+            what = ", ".join(kinds[:-1]) + " or " + kinds[-1]
+            raise _missing(self, f"{text!r} is not {what} of this project", f"Give {what}.")
+        return super().parse(project, value, deferred=deferred)
 
     def depends_on(self, stored: Any) -> str | None:
         return _output_id(stored)

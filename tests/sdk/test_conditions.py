@@ -132,7 +132,7 @@ def test_conditions_of_the_wrong_kind_or_from_failed_jobs_are_refused_at_queue_t
     project.request_cancel(extract)
     with pytest.raises(InvalidRequest, match=f"extract job {extract} cancelled, so it made no condition"):
         queue_jobs(project, registry, "condtest.follow", inputs={"edges": extract})
-    with pytest.raises(InvalidRequest, match="no video file, video asset or a job id or a motion name"):
+    with pytest.raises(InvalidRequest, match="is not a video file, a video asset id, a job id or a motion name of this project"):
         queue_jobs(project, registry, "classic_cv.canny", inputs={"video": "no such motion"})
 
 

@@ -15,7 +15,6 @@ from sdk.errors import InvalidRequest, UnsafeProject
 from sdk.outputs import read_frames
 from sdk.project import Project
 from sdk.queueing import queue_jobs
-from sdk.records import JobStatus
 from sdk.service import RenderService
 from tests.sdk.conditions_helpers import cond_site, moving_square_video, project, registry  # noqa: F401 - fixtures
 

@@ -82,14 +82,24 @@ class AdapterInput:
 
 @dataclass
 class ConditionInput:
-    """A condition video (depth, sketch, canny …) extracted from a source video, as a project asset."""
+    """A condition video (depth, sketch, canny …) extracted from a source video, as a project asset.
+
+    ``path`` is the asset (H.264, as every output); ``frames_dir`` the extract job's lossless frames while its
+    output exists (prefer them: edges and masks survive exactly). ``source`` says what it was extracted from
+    (``{"motion": name, "video": sha256}``, ``{"output": job id}`` or ``{"asset": sha256}``); ``meta`` holds the
+    extractor's version and params."""
 
     kind: str
     path: Path
     extractor: str = ""
-    source: str = ""
+    source: dict[str, Any] = field(default_factory=dict)
     num_frames: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+    width: int = 0
+    height: int = 0
+    fps: float | None = None
+    frames_dir: Path | None = None
 
 
 # -- fields -----------------------------------------------------------------------------------------------------
@@ -207,9 +217,11 @@ class ImageRef(_AssetField):
 @dataclass(frozen=True)
 class VideoRef(_AssetField):
     """A video: a file (imported into the project) or a video asset's id; with ``accept_outputs`` also an earlier
-    job's output (by job id), which the job then waits for. The worker gets a :class:`VideoInput`."""
+    job's output (by job id), which the job then waits for; with ``accept_motions`` also a project motion's video
+    (by motion name: its first video; ``NAME#N``: its N-th). The worker gets a :class:`VideoInput`."""
 
     accept_outputs: bool = False
+    accept_motions: bool = False
     kind: ClassVar[str] = "video"
     value_help: ClassVar[str] = "VIDEO_FILE"
     asset_kind: ClassVar[str] = "video"
@@ -217,20 +229,42 @@ class VideoRef(_AssetField):
     def parse(self, project: "Project", value: Any, *, deferred: list[Any]) -> Any:
         if self.accept_outputs and _looks_like_job(project, value):
             return _parse_output(self, project, value)
+        if self.accept_motions:
+            found = _motion_video(self, project, value)
+            if found is not None:
+                return found
+        text = str(value).strip()
+        if ((self.accept_motions or self.accept_outputs) and not re.fullmatch(r"[0-9a-f]{8,64}", text)
+                and not Path(text).expanduser().is_file()):
+            kinds = ["a video file", "a video asset id"] + [w for w, ok in (("a job id", self.accept_outputs),
+                                                                            ("a motion name", self.accept_motions)) if ok]
+            what = ", ".join(kinds[:-1]) + " or " + kinds[-1]
+            raise _missing(self, f"{text!r} is not {what} of this project", f"Give {what}.")
         return super().parse(project, value, deferred=deferred)
 
     def depends_on(self, stored: Any) -> str | None:
         return _output_id(stored)
 
     def describe(self, stored: Any) -> str:
+        if isinstance(stored, dict) and "motion" in stored:
+            return f"motion {stored['motion']} video {str(stored.get('video'))[:8]}"
         return f"output of {str(_output_id(stored))[:8]}" if isinstance(stored, dict) else super().describe(stored)
 
     def resolve(self, project: "Project", stored: Any, *, job: Any = None) -> tuple[Any, Any]:
-        if isinstance(stored, dict):
+        if isinstance(stored, dict) and "motion" in stored:
+            asset = self._asset(project, str(stored.get("video")))
+            try:
+                name: Any = project.motion(stored["motion"]).name
+            except InvalidRequest:  # the motion was removed since: its video asset is still there
+                name = stored["motion"]
+            recorded: Any = {"motion": name, "video": asset.hash}
+        elif isinstance(stored, dict):
             return _resolve_output(self, project, stored)
-        asset = self._asset(project, str(stored))
+        else:
+            asset = self._asset(project, str(stored))
+            recorded = asset.hash
         return ({"path": str(asset.path), "num_frames": asset.num_frames, "width": asset.width,
-                 "height": asset.height, "fps": asset.fps}, asset.hash)
+                 "height": asset.height, "fps": asset.fps}, recorded)
 
     def materialize(self, data: Any) -> Any:
         return _video_input(data)
@@ -238,7 +272,43 @@ class VideoRef(_AssetField):
     def from_recipe(self, project: "Project", recorded: Any) -> Any:
         if isinstance(recorded, dict) and recorded.get("output"):
             return str(recorded["output"])
+        if isinstance(recorded, dict) and recorded.get("motion") is not None:
+            try:
+                videos = [v.hash for v in project.motion(recorded["motion"]).videos]
+            except InvalidRequest:
+                videos = []
+            if recorded.get("video") in videos:
+                i = videos.index(recorded["video"])
+                return str(recorded["motion"]) + (f"#{i + 1}" if i else "")
+            return recorded.get("video")
         return super().from_recipe(project, recorded)
+
+
+def _motion_video(fld: InputField, project: "Project", value: Any) -> dict[str, Any] | None:
+    """``{"motion": id, "video": sha256}`` when ``value`` names a project motion (``NAME`` or ``NAME#N``), None when
+    it names none (or is an existing file: a file wins)."""
+    text = str(value).strip()
+    if not text or Path(text).expanduser().exists():
+        return None
+    name, index = text, 1
+    if not _has_motion(project, text) and "#" in text:
+        head, _, tail = text.rpartition("#")
+        if tail.isdigit() and _has_motion(project, head):
+            name, index = head, int(tail)
+    if not _has_motion(project, name):
+        return None
+    motion = project.motion(name)
+    if motion.problem:
+        raise _missing(fld, f"the motion {motion.name!r} cannot be used ({motion.problem})",
+                       "Add the motion again from its files.")
+    if not 1 <= index <= len(motion.videos):
+        raise _missing(fld, f"motion {motion.name!r} has {len(motion.videos)} video(s), not a #{index}",
+                       f"Give {motion.name}#1 … {motion.name}#{len(motion.videos)}.")
+    return {"motion": motion.id, "video": motion.videos[index - 1].hash}
+
+
+def _has_motion(project: "Project", name: str) -> bool:
+    return any(mo.name == name for mo in project.motions())
 
 
 def _looks_like_job(project: "Project", value: Any) -> bool:
@@ -432,39 +502,101 @@ def _plain_id(value: Any) -> int | None:
 @dataclass(frozen=True)
 class ConditionRef(InputField):
     """A condition video made by a condition extractor (an asset linked to its source); ``condition`` names the
-    kind it must be (``depth``, ``canny`` …; empty: any). The worker gets a :class:`ConditionInput`."""
+    kind it must be (``depth``, ``canny`` …; empty: any). The value is a condition's id (or prefix), or the id of an
+    extract job still to run: the job then waits for it and takes the condition it makes. The worker gets a
+    :class:`ConditionInput`."""
 
     condition: str = ""
     kind: ClassVar[str] = "condition"
     value_help: ClassVar[str] = "CONDITION_ID"
 
     def parse(self, project: "Project", value: Any, *, deferred: list[Any]) -> Any:
-        cond = project.condition(str(value).strip())
-        if self.condition and cond.kind != self.condition:
-            raise _missing(self, f"condition {cond.id} is {cond.kind}, not {self.condition}",
-                           f"Extract a {self.condition} condition first (`vgen conditions extract`).")
+        text = str(value).strip()
+        try:
+            cond = project.condition(text)
+        except InvalidRequest as exc:
+            job = _extract_job(self, project, text)
+            if job is None:
+                raise _missing(self, exc.user_message.rstrip("."), "Give a condition id (`vgen conditions list`) or the "
+                               "id of an extract job (`vgen conditions extract`).") from None
+            self._check_kind(_extractor_kind(job.spec_id), f"extract job {job.id}")
+            return {"extract": job.id}
+        self._check_kind(cond.kind, f"condition {cond.id}")
         return cond.id
 
+    def _check_kind(self, kind: str | None, what: str) -> None:
+        if self.condition and kind is not None and kind != self.condition:
+            raise _missing(self, f"{what} is {kind or 'of unknown kind'}, not {self.condition}",
+                           f"Extract a {self.condition} condition first (`vgen conditions extract`).")
+
+    def depends_on(self, stored: Any) -> str | None:
+        return str(stored["extract"]) if isinstance(stored, dict) and stored.get("extract") else None
+
     def describe(self, stored: Any) -> str:
+        if isinstance(stored, dict):
+            return f"condition from job {str(stored.get('extract'))[:8]}"
         return f"condition {str(stored)[:8]}"
 
     def resolve(self, project: "Project", stored: Any, *, job: Any = None) -> tuple[Any, Any]:
         try:
-            cond = project.condition(str(stored))
+            if isinstance(stored, dict):
+                cond = project.condition_of_job(str(stored.get("extract")))
+            else:
+                cond = project.condition(str(stored))
         except InvalidRequest:
             raise _missing(self, f"condition {stored!r} is no longer in this project", "Extract it again.") from None
+        self._check_kind(cond.kind, f"condition {cond.id}")
         if not cond.path.is_file():
             raise _missing(self, f"its file {cond.path} is missing", "Extract the condition again.")
-        data = {"kind": cond.kind, "path": str(cond.path), "extractor": cond.extractor, "source": cond.source,
-                "num_frames": cond.num_frames, "meta": dict(cond.meta)}
-        return data, {"condition": cond.id, "kind": cond.kind, "sha256": cond.asset_hash}
+        frames_dir = None
+        if cond.job_id:
+            try:
+                frames_dir = project.output(cond.job_id).frames_dir
+            except InvalidRequest:  # the extract job's output is gone: the asset alone serves
+                frames_dir = None
+        data = {"id": cond.id, "kind": cond.kind, "path": str(cond.path), "extractor": cond.extractor,
+                "source": dict(cond.source), "num_frames": cond.num_frames, "meta": cond.meta, "width": cond.width,
+                "height": cond.height, "fps": cond.fps,
+                "frames_dir": str(frames_dir) if frames_dir is not None and frames_dir.is_dir() else None}
+        return data, {"condition": cond.id, "kind": cond.kind, "sha256": cond.asset_hash, "source": dict(cond.source)}
 
     def materialize(self, data: Any) -> Any:
-        return ConditionInput(data["kind"], Path(data["path"]), data.get("extractor", ""), data.get("source", ""),
-                              int(data.get("num_frames") or 0), dict(data.get("meta") or {}))
+        return ConditionInput(kind=data["kind"], path=Path(data["path"]), extractor=data.get("extractor", ""),
+                              source=dict(data.get("source") or {}), num_frames=int(data.get("num_frames") or 0),
+                              meta=dict(data.get("meta") or {}), id=data.get("id", ""),
+                              width=int(data.get("width") or 0), height=int(data.get("height") or 0),
+                              fps=data.get("fps"),
+                              frames_dir=Path(data["frames_dir"]) if data.get("frames_dir") else None)
 
     def from_recipe(self, project: "Project", recorded: Any) -> Any:
         return recorded.get("condition") if isinstance(recorded, dict) else recorded
+
+
+def _extract_job(fld: InputField, project: "Project", text: str) -> Any:
+    """The extract job ``text`` names (not failed or cancelled), None if it names none. An extract job that failed
+    is refused (InvalidRequest), as outputs of failed jobs are."""
+    from sdk.records import JobStatus
+
+    if not _JOB_ID_RE.match(text.lower()):
+        return None
+    try:
+        job = project.job(text)
+    except InvalidRequest:
+        return None
+    if job.kind != "extract":
+        return None
+    if job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
+        raise _missing(fld, f"extract job {job.id} {job.status.value.lower()}, so it made no condition",
+                       f"Retry it first (`vgen queue retry PROJECT {job.id}`).")
+    return job
+
+
+def _extractor_kind(spec_id: str) -> str | None:
+    """The condition kind an extractor makes (None when it is not installed: checked again when the job runs)."""
+    from sdk.plugins import load_plugins
+
+    spec = load_plugins().conditions.get(spec_id)
+    return (spec.condition or spec_id.rpartition(".")[2]) if spec is not None else None
 
 
 #: the legacy spelling of inputs (``inputs=("text", "image")``): each name with the field it means

@@ -34,6 +34,7 @@ from sdk.store import db
 from sdk.store import models as m
 from sdk.store.access import disk_is_full, read_only_reason
 from sdk.store.catalog import CatalogMixin
+from sdk.store.conditions import ConditionsMixin
 from sdk.store.lock import RenderLock, acquire, holder_key, stale_holder
 from sdk.store.paths import check_structure, real_dir
 from sdk.store.queue import QueueMixin
@@ -82,7 +83,7 @@ def _resolve_template(template: str | os.PathLike[str]) -> Path:
                          field="template")
 
 
-class Project(CatalogMixin, QueueMixin):
+class Project(CatalogMixin, QueueMixin, ConditionsMixin):
     """An open project. Use :meth:`create` or :meth:`open`; close it (or use ``with``) when done.
 
     ``read_only`` is True when the project can be read (list, info, export) but not changed: its folder

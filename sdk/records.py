@@ -151,3 +151,57 @@ class OutputRecord:
     thumb_path: Path | None
     frames_dir: Path | None
     created_at: float
+
+
+@dataclass(frozen=True)
+class ConditionRecord:
+    """A condition video (canny, depth …) made by a condition extractor, stored as a video asset.
+
+    ``source`` says what it was extracted from: ``{"motion": name, "video": sha256}``, ``{"output": job id}`` or
+    ``{"asset": sha256}``; ``job_id`` is the extract job (its output folder previews it; None once that job is
+    gone)."""
+
+    id: str
+    kind: str                    # "canny", "depth" …
+    asset_hash: str
+    path: Path                   # the asset's file (content-addressed, under assets/)
+    extractor: str               # the ConditionSpec id
+    extractor_version: str
+    source: dict[str, Any]
+    params: dict[str, Any]
+    job_id: str | None
+    created_at: float
+    num_frames: int = 0
+    width: int = 0
+    height: int = 0
+    fps: float | None = None
+    #: set when the row or its asset is invalid (damaged or crafted): ``path`` then never exists; don't use it
+    problem: str | None = None
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """What a generator may want to know about it besides the frames (JSON-ready)."""
+        return {"id": self.id, "kind": self.kind, "extractor": self.extractor,
+                "extractor_version": self.extractor_version, "source": dict(self.source),
+                "params": dict(self.params), "job_id": self.job_id, "num_frames": self.num_frames,
+                "width": self.width, "height": self.height, "fps": self.fps}
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """A metric's scores of one job's output (``values``: name → number, the first the headline score)."""
+
+    id: int
+    job_id: str                  # the scored output's job
+    metric: str                  # the MetricSpec id
+    metric_version: str
+    values: dict[str, float]
+    details: dict[str, Any]
+    created_at: float
+    #: set when the row is invalid (damaged or crafted): ``values`` is then empty
+    problem: str | None = None
+
+    @property
+    def score(self) -> float | None:
+        """The headline score (the metric's first value), None for an invalid row."""
+        return next(iter(self.values.values()), None)

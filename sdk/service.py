@@ -355,8 +355,10 @@ class RenderService:
                     move=True)
                 event.path = str(adapter.path)
             elif isinstance(event, ev.JobFinished):
-                output = self.project.finish_job(job_id, self.project.staging_dir(job_id))
-                event.output_dir = str(output.dir)
+                from sdk.conditions import publish_result  # per kind: an output, a condition, scores; auto metrics
+
+                output = publish_result(self.project, self.registry, job, self.project.staging_dir(job_id))
+                event.output_dir = str(output.dir) if output is not None else ""
                 self._count("succeeded")
             elif isinstance(event, ev.JobFailed):
                 if event.reason == "disk_full":  # fails the job and pauses the queue (publishes both)

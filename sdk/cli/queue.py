@@ -114,9 +114,10 @@ class _ProgressPrinter:
             print(f"\r  {'█' * done}{'░' * (n - done)} {event.step}/{event.total}{eta}{loss}   ", end="",
                   file=sys.stderr, flush=True)
         elif isinstance(event, ev.JobFinished):
+            from sdk.cli.conditions import finished_line  # an output, a condition, or scores
+
             end = "\n" if self.tty else ""
-            out = self.project.output(jid)
-            print(f"{end}  done → {_p(out.video_path)}", file=sys.stderr, flush=True)
+            print(f"{end}  done → {finished_line(self.project, jid, event.output_dir)}", file=sys.stderr, flush=True)
         elif isinstance(event, ev.JobFailed):
             print(f"\n  FAILED: {_p(event.message)}" + (f"\n  hint: {_p(event.hint)}" if event.hint else ""),
                   file=sys.stderr)
@@ -161,13 +162,17 @@ def cmd_queue_retry(a: argparse.Namespace) -> int:
 
 
 def cmd_jobs_show(a: argparse.Namespace) -> int:
+    from sdk.cli.conditions import job_extras, print_job_extras
+
     with open_project(a.path) as p:
         j = p.job(a.job)
         outs = p.outputs(j.id)
         logs = p.logs(j.id)
+        extras = job_extras(p, j)
     d = j.to_dict()
     d["outputs"] = [str(o.video_path) for o in outs]
     d["logs"] = logs
+    d.update(extras)
     if a.json:
         print_json(d)
         return 0
@@ -182,6 +187,7 @@ def cmd_jobs_show(a: argparse.Namespace) -> int:
             print(_p(j.error_traceback, keep_newlines=True))
     for o in d["outputs"]:
         print(f"{'output':>13}: {_p(o)}")
+    print_job_extras(d)
     return 0
 
 
@@ -238,8 +244,11 @@ def register(sub: Any) -> None:
     c.add_argument("--prompt", action="append", default=[], help="caption, for trainers that take one")
 
     g = group(sub, "jobs", "inspect jobs")
-    c = cmd(g, "show", cmd_jobs_show, "show a job: params, status, error, outputs")
+    c = cmd(g, "show", cmd_jobs_show, "show a job: params, status, error, outputs, scores")
     c.add_argument("path"); c.add_argument("job"); c.add_argument("--json", action="store_true")
+    from sdk.cli.conditions import register_score
+
+    register_score(g)
 
     g = group(sub, "outputs", "rendered outputs")
     c = cmd(g, "export", cmd_outputs_export, "export a job's output")

@@ -10,6 +10,8 @@ id), and a crafted or damaged row must never crash a listing or become a path.
 - An asset row that fails gets a record with ``problem`` and a path that never exists
   (``assets/.invalid``); subjects and motions built from it carry the problem too.
 - Adapter and output rows that fail give ``None`` (listings skip them; lookups by id refuse them).
+- Condition and score rows that fail get a record with ``problem`` (a condition's path then never exists, a
+  score's values are empty): listings flag them, lookups refuse them.
 """
 from __future__ import annotations
 
@@ -21,11 +23,13 @@ from typing import Any
 from sdk.records import (
     AdapterRecord,
     AssetRecord,
+    ConditionRecord,
     JobRecord,
     JobStatus,
     MotionRecord,
     OutputRecord,
     PromptRecord,
+    ScoreRecord,
     SubjectImageRecord,
     SubjectRecord,
 )
@@ -271,3 +275,72 @@ def job_record(j: m.Job) -> JobRecord:
         error_hint=values["error_hint"], error_traceback=values["error_traceback"], exit_code=values["exit_code"],
         problem=job_problem(j) if bad else None,
     )
+
+
+# ---------------------------------------------------------------- conditions and scores
+_CONDITION_FIELDS: tuple[tuple[str, Check, str], ...] = (
+    ("id", is_id, "a condition id (12 hexadecimal characters)"),
+    ("kind", lambda v: isinstance(v, str) and bool(v.strip()), "a condition kind"),
+    ("extractor", _str, "an extractor id"),
+    ("extractor_version", _str, "text"),
+    ("source", _obj, "a JSON object"),
+    ("params", _obj, "a JSON object"),
+    ("job_id", _opt(is_id), "a job id"),
+    ("created_at", _num, "a time"),
+)
+
+
+def condition_record(root: Path, c: m.Condition, real_root: Path | None = None) -> ConditionRecord:
+    """The record of a condition row; ``problem`` set (and a path that never exists) when the row or its asset is
+    invalid. The path is the asset's, built only from a checked hash (:func:`asset_record`)."""
+    problems = _validate(c, _CONDITION_FIELDS)
+    asset = asset_record(root, c.asset, real_root) if c.asset is not None else _missing_asset(
+        root, c.asset_hash, "the condition")
+    if asset.problem:
+        problems.append(asset.problem)
+    elif asset.kind != "video":
+        problems.append(f"its asset {asset.hash[:12]} is a {asset.kind}, not a video")
+
+    def ok(col: str, default: Any) -> Any:
+        v = getattr(c, col)
+        return v if not any(p.startswith(f"{col} is ") for p in problems) else default
+
+    bad = bool(problems)
+    return ConditionRecord(
+        id=str(c.id), kind=str(ok("kind", "")), asset_hash=str(c.asset_hash),
+        path=root / INVALID_ASSET if bad else asset.path, extractor=str(ok("extractor", "")),
+        extractor_version=str(ok("extractor_version", "")), source=dict(ok("source", {})),
+        params=dict(ok("params", {})), job_id=ok("job_id", None), created_at=float(ok("created_at", 0.0)),
+        num_frames=asset.num_frames, width=asset.width, height=asset.height, fps=asset.fps,
+        problem="; ".join(problems) if problems else None)
+
+
+def _score_values(v: Any) -> bool:
+    import math
+
+    return isinstance(v, dict) and bool(v) and all(
+        isinstance(k, str) and _num(x) and math.isfinite(x) for k, x in v.items())
+
+
+_SCORE_FIELDS: tuple[tuple[str, Check, str], ...] = (
+    ("job_id", is_id, "a job id (12 hexadecimal characters)"),
+    ("metric", lambda v: isinstance(v, str) and bool(v.strip()), "a metric id"),
+    ("metric_version", _str, "text"),
+    ("values", _score_values, "a JSON object of names to finite numbers"),
+    ("details", _obj, "a JSON object"),
+    ("created_at", _num, "a time"),
+)
+
+
+def score_record(sc: m.Score) -> ScoreRecord:
+    """The record of a score row; an invalid one gets ``problem`` and empty values."""
+    problems = _validate(sc, _SCORE_FIELDS)
+
+    def ok(col: str, default: Any) -> Any:
+        v = getattr(sc, col)
+        return v if not any(p.startswith(f"{col} is ") for p in problems) else default
+
+    return ScoreRecord(id=sc.id, job_id=str(sc.job_id), metric=str(ok("metric", "")),
+                       metric_version=str(ok("metric_version", "")),
+                       values={k: float(x) for k, x in ok("values", {}).items()}, details=dict(ok("details", {})),
+                       created_at=float(ok("created_at", 0.0)), problem="; ".join(problems) if problems else None)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -215,3 +216,43 @@ class JobLog(Base):
     message: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (Index("ix_job_logs_job_id_ts", "job_id", "ts"),)
+
+
+class Condition(Base):
+    """A condition video (canny, depth, sketch …) that a condition extractor made from a source: a motion's video,
+    an output or an imported video. The video itself is a content-addressed video asset."""
+
+    __tablename__ = "conditions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: what the condition is ("canny", "depth" …): the extractor's ``ConditionSpec.condition``
+    kind: Mapped[str] = mapped_column(String(64))
+    asset_hash: Mapped[str] = mapped_column(ForeignKey("assets.hash"), index=True)
+    extractor: Mapped[str] = mapped_column(String(200))
+    extractor_version: Mapped[str] = mapped_column(String(64), default="")
+    #: what it was extracted from: {"motion": name, "video": sha} | {"output": job id} | {"asset": sha}
+    source: Mapped[dict[str, Any]] = mapped_column(JSON)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: the extract job that made it (its output folder previews it)
+    job_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id", ondelete="SET NULL"), index=True)
+    created_at: Mapped[float] = mapped_column(Float)
+
+    asset: Mapped[Asset] = relationship(lazy="joined")
+
+
+class Score(Base):
+    """A metric's scores of one job's output; scoring the same output with the same metric again replaces them."""
+
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("job_id", "metric"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: the scored output's job (not the score job, which leaves no output)
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    metric: Mapped[str] = mapped_column(String(200))
+    metric_version: Mapped[str] = mapped_column(String(64), default="")
+    #: {name: number}; the first is the metric's headline score
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+    #: how they were computed: the score job, its params, device, time
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float)

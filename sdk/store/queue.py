@@ -325,14 +325,15 @@ class QueueMixin(StoreAccess):
             raise InvalidRequest(f"No job {job_id} in this project.", hint="", field="job")
         return row
 
-    def finish_job(self, job_id: str, staging_dir: Path, artifacts: list[dict[str, Any]] | None = None
-                   ) -> OutputRecord:
+    def finish_job(self, job_id: str, staging_dir: Path, artifacts: list[dict[str, Any]] | None = None,
+                   record: Any = None) -> OutputRecord:
         """Publish a finished job: rename ``staging_dir`` to ``outputs/<job_id>`` and, in the same
         transaction, record the output, register ``artifacts`` as adapters and mark the job SUCCEEDED.
 
         Args: staging_dir: holds video.mp4, meta.json and optionally thumb.png and frames/;
         artifacts: ``[{"name", "path" (inside staging_dir), "kind", "step", "meta"}]``, optionally
         ``"subject_id"``/``"motion_id"`` (default: the job's ``inputs["subject"]``/``["motion"]``).
+        ``record(session, job_row, out_dir)``: more rows to write in the same transaction (a condition).
         Raises InvalidRequest if the job is not RUNNING or the staging folder is missing. If anything
         fails, the files are moved back to staging and the database is unchanged.
         """
@@ -374,6 +375,8 @@ class QueueMixin(StoreAccess):
                     frames=f"{out_rel}/frames" if (out_dir / "frames").is_dir() else None,
                     created_at=now)
                 s.add(out)
+                if record is not None:
+                    record(s, row, out_dir)
                 row.status = JobStatus.SUCCEEDED.value
                 row.finished_at = now
                 row.progress_step = max(row.progress_step, row.progress_total)

@@ -1,0 +1,119 @@
+"""Condition extractors and metrics as jobs (DESIGN §4): what happens when one finishes, and queueing them.
+
+- An **extract** job (a :class:`~sdk.specs.ConditionSpec`) returns a video; the service publishes it as an output
+  (previewable like any other) and as a condition: a video asset with a ``conditions`` row linked to its source and
+  to the extractor's id and version (:meth:`sdk.Project.finish_extract_job`). Generators take it through a
+  :class:`~sdk.inputs.ConditionRef` input, by condition id or by the extract job's id (then they wait for it).
+- A **score** job (a :class:`~sdk.specs.MetricSpec`) returns ``{name: number}`` for the output of the job given as
+  its ``output`` input; the values are stored with that job (:meth:`sdk.Project.finish_score_job`), shown by
+  ``vgen jobs show`` and added to the output's ``meta.json``. It has no output of its own.
+- When a generate job succeeds, every metric with ``auto=True`` that applies to its generator (``applies_to``;
+  empty: all) is queued on its output, as a batch of score jobs that wait for nothing else.
+
+Nothing here imports torch.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from sdk.errors import InvalidRequest, VGenError
+from sdk.records import BatchRecord, JobStatus
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sdk.plugins import PluginRegistry
+    from sdk.project import Project
+    from sdk.records import JobRecord, OutputRecord
+
+log = logging.getLogger(__name__)
+
+
+def publish_result(project: "Project", registry: "PluginRegistry", job: "JobRecord", staging: "Path"
+                   ) -> "OutputRecord | None":
+    """RenderService only: record a job whose worker reported it finished, the way its kind needs. Returns its
+    output (None for a score job, which has none). Auto metrics are queued after a generate job."""
+    if job.kind == "score":
+        project.finish_score_job(job.id, staging)
+        return None
+    if job.kind == "extract":
+        spec = registry.conditions.get(job.spec_id)
+        kind = (spec.condition if spec is not None else "") or job.spec_id.rpartition(".")[2]
+        return project.finish_extract_job(job.id, staging, kind=kind)[0]
+    output = project.finish_job(job.id, staging)
+    if job.kind == "generate":
+        queue_auto_metrics(project, registry, job)
+    return output
+
+
+def auto_metrics(registry: "PluginRegistry", generator_id: str) -> list[Any]:
+    """The metrics that score every output of ``generator_id`` on their own (``auto=True`` and it applies)."""
+    return [spec for spec in registry.metrics.values()
+            if spec.auto and (not spec.applies_to or generator_id in spec.applies_to)]
+
+
+def queue_auto_metrics(project: "Project", registry: "PluginRegistry", job: "JobRecord") -> BatchRecord | None:
+    """Queue the auto metrics of a succeeded generate job (one batch), None if there are none. A metric that
+    cannot be queued (its weights are missing …) is skipped with the reason in the job's log: the job itself
+    succeeded."""
+    from sdk.queueing import QueuePlan, plan_jobs
+
+    plan = QueuePlan()
+    for spec in auto_metrics(registry, job.spec_id):
+        try:
+            plan.extend_plan(plan_jobs(project, registry, spec.id, inputs={_output_field(spec): job.id}))
+        except VGenError as exc:
+            project.add_log(job.id, "WARNING", f"auto metric {spec.id} not queued: {exc.user_message} {exc.hint}")
+    if not plan:
+        return None
+    batch = project.add_jobs(plan)
+    project.add_log(job.id, "INFO", f"queued auto metrics {', '.join(sorted({j.spec_id for j in plan}))} "
+                                    f"in batch {batch.id}: {' '.join(batch.job_ids)}")
+    return batch
+
+
+def _output_field(spec: Any) -> str:
+    """The input a metric takes the scored output through: its first ``output`` field (``OutputRef``)."""
+    for f in spec.fields:
+        if f.kind == "output":
+            return f.name
+    raise InvalidRequest(f"The metric {spec.id} declares no OutputRef input, so it cannot score an output.",
+                         hint="A metric declares inputs=(OutputRef(\"output\", required=True),).", field="metric")
+
+
+def score_jobs(project: "Project", registry: "PluginRegistry", metrics: Sequence[str], *,
+               jobs: Sequence[str] = (), batch: str | None = None) -> BatchRecord:
+    """Queue score jobs: every metric in ``metrics`` on the outputs of ``jobs`` (ids or prefixes) and/or of every
+    generate job of ``batch`` (those that failed or were cancelled are left out), as one batch. A job still queued
+    or running is scored once it succeeds. Raises InvalidRequest naming an unknown metric, a failed job given by
+    id, or a batch with nothing to score; nothing is queued then."""
+    from sdk.queueing import QueuePlan, plan_jobs
+
+    if not metrics:
+        raise InvalidRequest("No metric given.", hint="Give one with --metric ID (`vgen plugins list` shows them).",
+                             field="metric")
+    targets = [project.job(j).id for j in jobs]
+    if batch is not None:
+        in_batch = project.jobs(batch_id=_batch_id(project, batch))
+        targets += [j.id for j in in_batch if j.kind == "generate" and not j.problem
+                    and j.status not in (JobStatus.FAILED, JobStatus.CANCELLED) and j.id not in targets]
+        if not targets:
+            raise InvalidRequest(f"Batch {batch} has no output to score (no generate job in it succeeded or is "
+                                 "still to run).", hint="Score another batch, or retry its jobs first.", field="batch")
+    if not targets:
+        raise InvalidRequest("Nothing to score.", hint="Give a job id, or --batch BATCH.", field="job")
+    plan = QueuePlan()
+    for metric_id in metrics:
+        spec = registry.metric(metric_id)
+        plan.extend_plan(plan_jobs(project, registry, spec.id, inputs={_output_field(spec): targets}))
+    return project.add_jobs(plan)
+
+
+def _batch_id(project: "Project", prefix: str) -> str:
+    found = {j.batch_id for j in project.jobs() if j.batch_id.startswith(str(prefix).strip().lower())}
+    if len(found) != 1:
+        raise InvalidRequest(f"{'No' if not found else 'More than one'} batch with id {prefix!r}.",
+                             hint="`vgen queue list --json` shows each job's batch_id.", field="batch")
+    return found.pop()

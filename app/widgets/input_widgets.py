@@ -119,15 +119,21 @@ class FileInput(InputWidget):
         self.thumb.setText("drop")
         self.path = QLineEdit(self)
         self.path.setClearButtonEnabled(True)
-        self.path.setPlaceholderText(f"{what} file — drop one here" + ("" if field.required else " (optional)"))
+        self.path.setPlaceholderText(f"{what} file: drop one here" + ("" if field.required else " (optional)"))
         self.path.textChanged.connect(self._on_path_text_changed)
         self.browse = QPushButton("Browse…", self)
         self.browse.clicked.connect(self._on_browse_clicked)
+        # the path gets the whole width beside the thumbnail (the editor is a narrow dock)
+        right = QVBoxLayout()
+        right.addWidget(self.path)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.browse)
+        buttons.addStretch(1)
+        right.addLayout(buttons)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.thumb)
-        lay.addWidget(self.path, 1)
-        lay.addWidget(self.browse)
+        lay.addLayout(right, 1)
         if sources.thumbs is not None:
             sources.thumbs.loaded.connect(self._on_thumbs_loaded)
 
@@ -213,6 +219,9 @@ class ChoiceCombo(QComboBox):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setIconSize(QSize(32, 32))
+        # long names (an output's prompt) must not widen the editor's narrow dock; the popup shows them whole
+        self.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.setMinimumContentsLength(14)
         self._choices: list[Choice] = []
 
     def set_choices(self, choices: list[Choice]) -> bool:
@@ -344,7 +353,7 @@ class OutputInput(ChoiceInput):
         jobs = self.sources.jobs
         for job in jobs.records() if jobs is not None else []:
             if job.kind == "generate" and _status(job) in PENDING and job.id not in done:
-                out.append(Choice(job.id, f"⏳ {(job.prompt or job.spec_id)[:40]} · seed {job.seed} · {job.id[:6]}",
+                out.append(Choice(job.id, f"{_status(job).lower()}: {(job.prompt or job.spec_id)[:40]} · seed {job.seed} · {job.id[:6]}",
                                   f"Job {job.id} is {_status(job).lower()}: the new job waits for its output."))
         return out
 

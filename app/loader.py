@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.imaging import ThumbnailCache
 from app.models.catalog_models import AdapterListModel, MotionListModel, PromptListModel, SubjectListModel
+from app.models.condition_model import ConditionListModel, load_conditions
 from app.models.output_model import OutputListModel, load_gallery
 from app.models.queue_model import JobTableModel
 
@@ -62,6 +63,7 @@ class ModelLoader(QObject):
         self.motions = MotionListModel(self.thumbs, self)
         self.prompts = PromptListModel(self)
         self.adapters = AdapterListModel(self)
+        self.conditions = ConditionListModel(self.thumbs, self)
         self._reloads = {
             "jobs": _Reload(self, lambda p: p.jobs(), self._apply_jobs),
             "outputs": _Reload(self, load_gallery, self._apply_outputs),
@@ -69,6 +71,7 @@ class ModelLoader(QObject):
             "motions": _Reload(self, lambda p: p.motions(), self._apply("motions", self.motions)),
             "prompts": _Reload(self, lambda p: p.prompts(), self._apply("prompts", self.prompts)),
             "adapters": _Reload(self, lambda p: p.adapters(), self._apply("adapters", self.adapters)),
+            "conditions": _Reload(self, load_conditions, self._apply("conditions", self.conditions)),
         }
         self._tick = QTimer(self)
         self._tick.setInterval(1000)
@@ -85,7 +88,8 @@ class ModelLoader(QObject):
                 sig.disconnect(slot)
         self.generation += 1
         self.session = session
-        for model in (self.jobs, self.outputs, self.subjects, self.motions, self.prompts, self.adapters):
+        for model in (self.jobs, self.outputs, self.subjects, self.motions, self.prompts, self.adapters,
+                      self.conditions):
             model.set_records([])
         if session is None:
             return
@@ -138,6 +142,7 @@ class ModelLoader(QObject):
     def _on_session_outputs_changed(self) -> None:
         self.reload("outputs")
         self.reload("adapters")
+        self.reload("conditions")  # a finished extraction job adds one
 
     @Slot(str)
     def _on_session_catalog_changed(self, kind: str) -> None:

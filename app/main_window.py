@@ -14,6 +14,7 @@ from app.dialogs.new_project import NewProjectDialog
 from app.loader import ModelLoader
 from app.tasks import TaskRunner
 from app.widgets.gallery import Gallery
+from app.widgets.input_widgets import InputSources
 from app.widgets.job_editor import JobEditor
 from app.widgets.preview import LivePreview
 from app.widgets.queue_panel import QueuePanel
@@ -50,7 +51,7 @@ class MainWindow(QMainWindow):
         self.queue_panel = QueuePanel(self.loader.jobs, self)
         self.preview = LivePreview(self)
         self.gallery = Gallery(self.loader.outputs, self)
-        self.editor = JobEditor(self.loader.prompts, self.loader.subjects, self.loader.motions, self)
+        self.editor = JobEditor(self.loader.prompts, parent=self, sources=InputSources.of(self.loader))
         self.sidebar = ProjectSidebar(self.loader.subjects, self.loader.motions, self.loader.prompts,
                                       self.loader.adapters, self.loader.thumbs, self)
         # the queue table keeps about three quarters of the width (never less than 55 %); the preview the rest
@@ -88,7 +89,7 @@ class MainWindow(QMainWindow):
         self.sidebar.subjects_page.train_requested.connect(self._on_subjects_train_requested)
         self.sidebar.motions_page.train_requested.connect(self._on_motions_train_requested)
         self.loader.prompts.edit_requested.connect(lambda i, t, n: self._with_session("update_prompt", i, t, n))
-        self.gallery.requeue_requested.connect(lambda d: self._with_session("requeue_output", d))
+        self.gallery.requeue_requested.connect(lambda d: self._with_session("requeue", d))
         self.gallery.export_requested.connect(self._on_gallery_export_requested)
         self.queue_panel.selected_job_changed.connect(lambda *_: self._update_follow())
         self.loader.jobs_loaded.connect(self._on_loader_jobs_loaded)
@@ -403,7 +404,7 @@ class MainWindow(QMainWindow):
         images = dropped_files(event, IMAGE_SUFFIXES)
         event.acceptProposedAction()
         for video in videos:  # an output dropped back: queue its recipe again
-            self.session.requeue_output(video)
+            self.session.requeue(video)
         if images:
             self.sidebar.setCurrentWidget(self.sidebar.subjects_page)
             self.sidebar.subjects_page.new_subject(images)

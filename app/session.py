@@ -184,43 +184,18 @@ class ProjectSession(QObject):
 
         self.call(work, done, "Cannot queue these jobs", self.jobs_changed.emit)
 
-    def queue_recipe(self, meta: dict[str, Any], start: bool = False) -> None:
-        """Queue a copy of an output's recipe (its ``meta.json`` / MP4 comment)."""
+    def requeue(self, source: Any, start: bool = False, **overrides: Any) -> None:
+        """Queue a job again (``sdk.requeue``): ``source`` is a job id, an output folder, its meta.json or a rendered
+        MP4 (a file dropped on the window), with optional ``overrides`` (params, seeds, options …)."""
         def work() -> Any:
-            from app.recipes import request_from_meta
-            from sdk.queueing import plan_jobs
-
-            spec_id, request = request_from_meta(meta, self.project)
-            return self.project.add_jobs(plan_jobs(self.project, self.registry, spec_id, **request))
+            return self.project.requeue(source, registry=self.registry, **overrides)
 
         def done(batch: Any) -> None:
             self.jobs_queued.emit(batch)
             if start:
                 self.start_queue()
 
-        self.call(work, done, "Cannot re-queue this output", self.jobs_changed.emit)
-
-    def requeue_output(self, source: Path, start: bool = False) -> None:
-        """Queue the recipe of an output folder (its meta.json) or of a rendered MP4 (its comment tag)."""
-        def work() -> Any:
-            import json
-
-            from app.recipes import request_from_meta
-            from sdk.outputs import read_meta_from_mp4
-            from sdk.queueing import plan_jobs
-
-            src = Path(source)
-            meta = (json.loads((src / "meta.json").read_text(encoding="utf-8")) if src.is_dir()
-                    else read_meta_from_mp4(src))
-            spec_id, request = request_from_meta(meta, self.project)
-            return self.project.add_jobs(plan_jobs(self.project, self.registry, spec_id, **request))
-
-        def done(batch: Any) -> None:
-            self.jobs_queued.emit(batch)
-            if start:
-                self.start_queue()
-
-        self.call(work, done, "Cannot re-queue this output", self.jobs_changed.emit)
+        self.call(work, done, "Cannot re-queue this", self.jobs_changed.emit)
 
     def export(self, output_dir: Path, dest: Path, fmt: str, on_done: Callable[[Any], None] | None = None) -> None:
         def work() -> Path:

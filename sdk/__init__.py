@@ -1,4 +1,8 @@
-"""VGen Studio SDK: projects, the render queue, plugins. ``import sdk`` never imports torch."""
+"""VGen Studio SDK: projects, the render queue, plugins. ``import sdk`` never imports torch.
+
+A script's usual names are here: ``Project`` (``Project.open_or_create(path)``, ``project.requeue(job)``),
+``RenderService``, ``load_plugins`` and ``export`` (an output as MP4, GIF, WebP or PNG frames).
+"""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -23,10 +27,11 @@ __version__ = "0.1.0"
 __all__ = [
     "GeneratorSpec", "TrainerSpec", "WeightsSpec", "Video", "JobStatus", "hookimpl",
     "VGenError", "InvalidRequest", "PluginLoadError", "WeightsMissing", "IncompatibleCheckpoint",
-    "OutOfMemory", "JobCancelled", "ProjectLocked", "Project", "RenderService", "load_plugins",
+    "OutOfMemory", "JobCancelled", "ProjectLocked", "Project", "RenderService", "load_plugins", "export",
 ]
 
 if TYPE_CHECKING:
+    from sdk.outputs import export
     from sdk.plugins import load_plugins
     from sdk.project import Project
     from sdk.service import RenderService
@@ -45,4 +50,8 @@ def __getattr__(name: str) -> Any:  # lazy: keep `import sdk` light (SQLAlchemy 
         from sdk.plugins import load_plugins
 
         return load_plugins
+    if name == "export":  # sdk.outputs imports numpy: only when asked for
+        from sdk.outputs import export
+
+        return export
     raise AttributeError(name)

@@ -211,6 +211,19 @@ class Project(CatalogMixin, QueueMixin, ConditionsMixin):
             raise
         return project
 
+    @classmethod
+    def open_or_create(cls, path: str | os.PathLike[str], template: str | os.PathLike[str] | None = None) -> Project:
+        """Open the project at ``path`` if there is one, else create it (from ``template``): what a script that is
+        run more than once wants. ``template`` is applied only when the project is created.
+
+        Raises what :meth:`open` and :meth:`create` raise (InvalidRequest when ``path`` is a folder that holds other
+        files but no project).
+        """
+        root = Path(path).expanduser().absolute()
+        if (root / DB_NAME).exists() or root.name == DB_NAME:
+            return cls.open(root)
+        return cls.create(root, template=template)
+
     def _check_health(self) -> None:
         """``quick_check`` on every open; ``integrity_check`` (once) after an unclean shutdown, i.e. when
         ``.lock`` still names a holder that is dead. A database that fails stays open read-only."""
@@ -344,6 +357,18 @@ class Project(CatalogMixin, QueueMixin, ConditionsMixin):
             if not checked:
                 self._record_checked(key)
         return lock
+
+    # ------------------------------------------------------------------ re-queue
+    def requeue(self, job_or_output: Any, *, registry: Any = None, **overrides: Any) -> Any:
+        """Queue a job again (:mod:`sdk.requeue`): from its row when ``job_or_output`` is a job of this project (an
+        id, a JobRecord, or an output of it), else from an output's recipe (an output folder, ``meta.json`` or
+        MP4). Without ``overrides`` the new job has exactly the original params, prompt, seed, inputs, weights and
+        run options; overrides are parameter values (a list is a grid axis), ``prompt``, ``seeds``, ``options``,
+        ``inputs`` and ``weights``, validated like any request. ``registry``: the plugins (default: those
+        installed). Returns the BatchRecord. Raises InvalidRequest, WeightsMissing."""
+        from sdk.requeue import requeue
+
+        return requeue(self, job_or_output, registry=registry, **overrides)
 
     # ------------------------------------------------------------------ templates
     def _apply_template(self, folder: Path) -> None:

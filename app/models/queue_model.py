@@ -13,11 +13,14 @@ from app.models.base import Index, RecordTableModel
 ProgressRole = Qt.ItemDataRole.UserRole + 10
 #: the job's status value ("QUEUED", …)
 StatusRole = Qt.ItemDataRole.UserRole + 11
+#: ids of the jobs a queued job still waits for (it takes their outputs); [] when it waits for none
+WaitingRole = Qt.ItemDataRole.UserRole + 12
 
 JOB_IDS_MIME = "application/x-vgen-job-ids"
 STATUS_TEXT = {"QUEUED": "Queued", "RUNNING": "Running", "SUCCEEDED": "Done", "FAILED": "Failed",
                "CANCELLED": "Cancelled"}
-STATUS_COLOR = {"RUNNING": "#1f6fd1", "SUCCEEDED": "#2e7d32", "FAILED": "#c62828", "CANCELLED": "#757575"}
+STATUS_COLOR = {"RUNNING": "#1f6fd1", "SUCCEEDED": "#2e7d32", "FAILED": "#c62828", "CANCELLED": "#757575",
+                "WAITING": "#a15c00"}
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -49,6 +52,8 @@ class JobTableModel(RecordTableModel):
         self._method_of = method_of or (lambda spec_id: spec_id.split(".")[0])
         #: job id -> (step, total, eta_s, monotonic time it was reported)
         self._live: dict[str, tuple[int, int, float | None, float]] = {}
+        #: job id -> status value, to tell which jobs a queued job still waits for (no SQL)
+        self._status: dict[str, str] = {}
 
     def set_method_lookup(self, method_of: Callable[[str], str]) -> None:
         self._method_of = method_of
@@ -69,9 +74,21 @@ class JobTableModel(RecordTableModel):
                 self.refresh_row(row, self.ETA, self.ELAPSED)
 
     def set_records(self, new: Any) -> None:
+        before = {j.id: self.waiting_for(j) for j in self._rows if j.depends_on}
         super().set_records(new)
-        running = {j.id for j in self._rows if status_value(j) == "RUNNING"}
+        self._status = {j.id: status_value(j) for j in self._rows}
+        running = {k for k, v in self._status.items() if v == "RUNNING"}
         self._live = {k: v for k, v in self._live.items() if k in running}
+        for row, j in enumerate(self._rows):  # a job stops waiting when another row (its source) changed
+            if j.depends_on and self.waiting_for(j) != before.get(j.id, []):
+                self.refresh_row(row)
+
+    def waiting_for(self, job: Any) -> list[str]:
+        """The jobs a QUEUED ``job`` still waits for: those of its ``depends_on`` that are queued or running (the
+        rule of ``Project.waiting_for``, read from the rows this model holds, which are all the project's jobs)."""
+        if not job.depends_on or status_value(job) != "QUEUED":
+            return []
+        return [d for d in job.depends_on if self._status.get(d) in ("QUEUED", "RUNNING")]
 
     def progress_of(self, job: Any) -> tuple[int, int]:
         live = self._live.get(job.id)
@@ -84,6 +101,8 @@ class JobTableModel(RecordTableModel):
         status = status_value(job)
         if role == StatusRole:
             return status
+        if role == WaitingRole:
+            return self.waiting_for(job)
         if role == ProgressRole:
             step, total = self.progress_of(job)
             if status == "SUCCEEDED":
@@ -94,11 +113,17 @@ class JobTableModel(RecordTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             if status == "FAILED":
                 return f"{job.error_message or 'Failed'}\n{job.error_hint or ''}".strip()
+            waiting = self.waiting_for(job)
             if column == self.PROMPT:
                 return job.prompt or ""
+            if waiting:
+                return (f"Job {job.id} waits for job {', '.join(waiting)}: it takes "
+                        f"{'their outputs' if len(waiting) > 1 else 'its output'} and starts once "
+                        f"{'they are' if len(waiting) > 1 else 'it is'} rendered.")
             return f"Job {job.id} ({job.spec_id})"
-        if role == Qt.ItemDataRole.ForegroundRole and column == self.STATUS and status in STATUS_COLOR:
-            return QBrush(QColor(STATUS_COLOR[status]))
+        if role == Qt.ItemDataRole.ForegroundRole and column == self.STATUS:
+            key = "WAITING" if self.waiting_for(job) else status
+            return QBrush(QColor(STATUS_COLOR[key])) if key in STATUS_COLOR else None
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.SEED, self.ETA, self.ELAPSED):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -107,6 +132,8 @@ class JobTableModel(RecordTableModel):
         if column == self.STATUS:
             if status == "RUNNING" and job.cancel_requested:
                 return "Cancelling…"
+            if self.waiting_for(job):
+                return "Waiting"
             return STATUS_TEXT.get(status, status)
         if column == self.METHOD:
             return self._method_of(job.spec_id)
@@ -187,6 +214,7 @@ class JobFilterProxy(QSortFilterProxyModel):
         model = self.sourceModel()
         job = model.record(source_row)
         hay = " ".join([job.id, job.spec_id, job.prompt or "", str(job.seed), status_value(job),
+                        str(model.index(source_row, JobTableModel.STATUS).data() or ""),
                         str(model.index(source_row, JobTableModel.METHOD).data() or "")]).lower()
         return all(word in hay for word in text.lower().split())
 

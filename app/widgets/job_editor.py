@@ -1,15 +1,18 @@
-"""The job editor: pick a generator, its inputs, parameters and seeds; queue prompts × seeds."""
+"""The job editor: pick a generator, its inputs, parameters and seeds; queue prompts × seeds.
+
+The inputs shown are the spec's declared fields (``spec.fields``), each edited by the widget registered for its
+type (:mod:`app.widgets.input_widgets`); the prompt list shows only for a spec that takes text.
+"""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QListView, QPushButton, QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QListView, QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
-from app.dialogs.new_subject import IMAGE_FILTER
+from app.widgets.input_widgets import InputSources, InputWidget, label_of, widget_for
 from app.widgets.param_form import INVALID_STYLE, ParamForm
 
 SpecRole = Qt.ItemDataRole.UserRole + 1
@@ -23,12 +26,18 @@ class JobEditor(QWidget):
     #: text, negative
     prompt_add_requested = Signal(str, str)
 
-    def __init__(self, prompts: Any, subjects: Any, motions: Any, parent: QWidget | None = None) -> None:
+    def __init__(self, prompts: Any, subjects: Any = None, motions: Any = None, parent: QWidget | None = None,
+                 sources: InputSources | None = None) -> None:
         super().__init__(parent)
         self.registry: Any = None
         self.spec: Any = None
         self.problems: list[str] = []
-        self._prompts, self._subjects, self._motions = prompts, subjects, motions
+        self._prompts = prompts
+        #: what the input widgets choose from (the project's subjects, motions, outputs, adapters, conditions)
+        self.sources = sources or InputSources(subjects=subjects, motions=motions)
+        #: the declared input fields' widgets, by field name
+        self.inputs: dict[str, InputWidget] = {}
+        self._given: dict[tuple[str, type], Any] = {}
 
         self.generator = QComboBox(self)
         self.generator.setObjectName("generatorCombo")
@@ -56,29 +65,13 @@ class JobEditor(QWidget):
         pl.setContentsMargins(0, 0, 0, 0)
         pl.addWidget(self.prompt_view)
         pl.addWidget(self.new_prompt)
-        self.image = QLineEdit(self)
-        self.image.setPlaceholderText("Reference image file")
-        browse = QPushButton("Browse…", self)
-        browse.clicked.connect(self._on_browse_clicked)
-        self.image_widget = QWidget(self)
-        il = QHBoxLayout(self.image_widget)
-        il.setContentsMargins(0, 0, 0, 0)
-        il.addWidget(self.image, 1)
-        il.addWidget(browse)
-        self.image.textChanged.connect(self._on_editor_changed)
-        self.subject = QComboBox(self)
-        self.subject.setModel(subjects)
-        self.motion = QComboBox(self)
-        self.motion.setModel(motions)
         self.weights = QComboBox(self)
         self.weights.setEditable(True)
         self.weights.lineEdit().setPlaceholderText("default weights")
         self.weights.setToolTip("An installed weights id or a folder; empty uses the generator's default weights.")
-        for label, w in (("Prompts", self.prompt_widget), ("Image", self.image_widget), ("Subject", self.subject),
-                         ("Motion", self.motion), ("Weights", self.weights)):
-            form.addRow(label, w)
-        self._input_rows = {"text": self.prompt_widget, "image": self.image_widget, "subject": self.subject,
-                            "motion": self.motion}
+        self.inputs_form = form
+        form.addRow("Prompts", self.prompt_widget)
+        form.addRow("Weights", self.weights)
 
         self.params = ParamForm(self)
         self.params.changed.connect(self._on_editor_changed)
@@ -174,18 +167,34 @@ class JobEditor(QWidget):
 
     def _set_spec(self, spec: Any) -> None:
         self.spec = spec
-        declared = set(spec.inputs) if spec is not None else set()
-        for name, w in self._input_rows.items():
-            w.setVisible(name in declared)
-            label = self.inputs_box.layout().labelForField(w)
-            if label is not None:
-                label.setVisible(name in declared)
+        self._build_inputs(spec)
+        takes_text = spec is not None and spec.takes_text
+        self.prompt_widget.setVisible(takes_text)
+        self.inputs_form.labelForField(self.prompt_widget).setVisible(takes_text)
         if spec is not None:
             self.description.setText(spec.description or spec.title)
             self.weights.lineEdit().setPlaceholderText(f"default: {spec.default_weights}" if spec.default_weights
-                                                       else "no default weights: give an id or a folder")
+                                                       else "none needed: or give an id or a folder")
         self.params.set_params_model(spec.params if spec is not None else None)
         self._on_editor_changed()
+
+    def _build_inputs(self, spec: Any) -> None:
+        """One row per declared input field, between the prompts and the weights. A value given to a field comes
+        back in a field of the same name and type when another generator is chosen (now or later)."""
+        kept = self._given
+        kept.update({(name, type(w.field)): w.value() for name, w in self.inputs.items()})
+        for w in self.inputs.values():
+            self.inputs_form.removeRow(w)
+        self.inputs = {}
+        for i, fld in enumerate(spec.fields if spec is not None else ()):
+            w = widget_for(fld, self.sources, self)
+            if kept.get((fld.name, type(fld))) is not None:
+                w.set_value(kept[(fld.name, type(fld))])
+            w.changed.connect(self._on_editor_changed)
+            label = QLabel(label_of(fld) + ("" if fld.required else " (optional)"), self)
+            label.setToolTip(fld.description)
+            self.inputs_form.insertRow(1 + i, label, w)
+            self.inputs[fld.name] = w
 
     def set_installed_weights(self, ids: list[str]) -> None:
         text = self.weights.currentText()
@@ -219,30 +228,22 @@ class JobEditor(QWidget):
             if self._prompts.record(r).text == text:
                 sel.select(self._prompts.index(r, 0), QItemSelectionModel.SelectionFlag.Select)
 
-    @Slot()
-    def _on_browse_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Reference image", "", IMAGE_FILTER)
-        if path:
-            self.image.setText(path)
-
     # -- the request ----------------------------------------------------------------------------
     def request(self) -> dict[str, Any]:
-        """``plan_jobs`` keyword arguments for what the editor shows."""
-        declared = set(self.spec.inputs) if self.spec is not None else set()
+        """``plan_jobs`` keyword arguments for what the editor shows (inputs as ``{field name: value}``)."""
         req: dict[str, Any] = {"kind": self.spec.kind if self.spec is not None else None,
                                "seeds": self.seeds.text().strip() or "0",
-                               "params": {k: [v] for k, v in self.params.values().items()}}
-        if "text" in declared:
+                               "params": {k: [v] for k, v in self.params.values().items()},
+                               "inputs": {name: v for name, w in self.inputs.items() if (v := w.value()) is not None}}
+        if self.spec is not None and self.spec.takes_text:
             req["prompts"] = self.selected_prompts()
-        if "image" in declared and self.image.text().strip():
-            req["image"] = Path(self.image.text().strip())
-        if "subject" in declared and self.subject.currentIndex() >= 0:
-            req["subject"] = self._subjects.record(self.subject.currentIndex()).id
-        if "motion" in declared and self.motion.currentIndex() >= 0:
-            req["motion"] = self._motions.record(self.motion.currentIndex()).id
         if self.weights.currentText().strip():
             req["weights"] = self.weights.currentText().strip()
         return req
+
+    def _prompt_required(self) -> bool:
+        fields = self.spec.params.model_fields
+        return "prompt" in fields and fields["prompt"].is_required()
 
     def _check(self) -> tuple[list[str], int]:
         """(problems, number of jobs) — what would stop queueing, before asking the sdk."""
@@ -258,20 +259,20 @@ class JobEditor(QWidget):
             problems.append(getattr(exc, "user_message", str(exc)) + " " + getattr(exc, "hint", ""))
             self.seeds.setStyleSheet(INVALID_STYLE)
             n_seeds = 0
-        declared = set(self.spec.inputs)
         n_prompts = 1
-        if "text" in declared:
+        if self.spec.takes_text:
             n_prompts = len(self.selected_prompts())
-            if not n_prompts:
+            if not n_prompts and self._prompt_required():
                 problems.append("Select one or more prompts (or type a new one).")
+            elif not n_prompts:
+                n_prompts = 1  # a prompt-optional spec: one job without a prompt
         # only what the generator requires blocks queueing (DreamVideo's appearance image is optional)
-        required = set(self.spec.required_inputs) if self.spec.required_inputs is not None else declared
-        self.image.setPlaceholderText("Reference image file" + ("" if "image" in required else " (optional)"))
-        if "image" in required and not self.image.text().strip():
-            problems.append("Choose a reference image.")
-        for name, combo in (("subject", self.subject), ("motion", self.motion)):
-            if name in required and combo.currentIndex() < 0:
-                problems.append(f"Add a {name} to the project first (Project panel).")
+        for name, w in self.inputs.items():
+            if w.value() is None:
+                if w.field.required:
+                    problems.append(w.missing())
+            elif w.problem():
+                problems.append(w.problem())
         return problems, n_prompts * n_seeds
 
     @Slot()
@@ -279,7 +280,7 @@ class JobEditor(QWidget):
         problems, n = self._check()
         self.problems = problems
         self.problem_label.setText("\n".join(problems))
-        if self.spec is not None and "text" in self.spec.inputs:
+        if self.spec is not None and self.spec.takes_text and (self.selected_prompts() or self._prompt_required()):
             n_prompts = len(self.selected_prompts())
             self.grid.setText(f"{n_prompts} prompt(s) × {n // max(n_prompts, 1) if n_prompts else 0} seed(s) = "
                               f"<b>{n} job(s)</b>")
@@ -296,13 +297,3 @@ class JobEditor(QWidget):
             return False
         self.queue_requested.emit(self.spec.id, self.request(), start)
         return True
-
-    def load_recipe(self, meta: dict[str, Any]) -> None:
-        """Fill the editor from an output's recipe (generator, parameters, seed, prompt)."""
-        if not self.select_generator(str(meta.get("spec_id", ""))):
-            return
-        params = dict(meta.get("params") or {})
-        self.params.set_values(params)
-        self.seeds.setText(str(meta.get("seed", 0)))
-        if params.get("prompt"):
-            self.select_prompt_text(params["prompt"])

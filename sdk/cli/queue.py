@@ -191,6 +191,26 @@ def cmd_jobs_show(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_jobs_requeue(a: argparse.Namespace) -> int:
+    """Queue a job again: from its row, or from an output's meta.json / MP4 (sdk.requeue); --param, --seeds,
+    --input and --weights change what they name."""
+    from sdk.params import parse_param_assignments
+
+    overrides: dict[str, Any] = parse_param_assignments(a.param or [])
+    if a.seeds is not None:
+        overrides["seeds"] = a.seeds
+    if a.input:
+        overrides["inputs"] = _inputs(a)
+    if a.weights is not None:
+        overrides["weights"] = a.weights
+    with open_project(a.path) as p:
+        batch = p.requeue(a.job, **overrides)
+    for warning in batch.warnings:
+        print(f"warning: {_p(warning)}", file=sys.stderr)
+    print(f"Queued {len(batch.job_ids)} job(s) in batch {batch.id}: {' '.join(batch.job_ids)}")
+    return 0
+
+
 def cmd_outputs_export(a: argparse.Namespace) -> int:
     from sdk.outputs import export
 
@@ -249,6 +269,15 @@ def register(sub: Any) -> None:
     from sdk.cli.conditions import register_score
 
     register_score(g)
+
+    c = cmd(g, "requeue", cmd_jobs_requeue, "queue a job again (its params, prompt, seed, inputs), or an output file's "
+            "recipe; --param/--seeds/--input/--weights change what they name")
+    c.add_argument("path"); c.add_argument("job", help="a job id, or an output folder, its meta.json or its video.mp4")
+    c.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a new value for a parameter (or precision / memory_mode); KEY=V1,V2 makes a grid axis")
+    c.add_argument("--seeds", default=None, help="other seeds, e.g. 1,2,5-8 (default: the job's seed)")
+    c.add_argument("--input", action="append", default=[], metavar="NAME=VALUE", help="another value for an input")
+    c.add_argument("--weights", default=None, help="other weights: an installed id or a folder/file")
 
     g = group(sub, "outputs", "rendered outputs")
     c = cmd(g, "export", cmd_outputs_export, "export a job's output")

@@ -75,10 +75,12 @@ def test_new_project_subject_prompt_two_jobs_to_the_gallery(qtbot: Any, window: 
     qtbot.waitUntil(lambda: len(exported) == 2, timeout=20_000)
     assert (tmp_path / "out.gif").stat().st_size > 0 and len(list((tmp_path / "frames").glob("*.png"))) == 4
 
-    # an output MP4 dropped on the window queues its recipe again (same seed and parameters)
+    # an output MP4 dropped on the window queues its recipe again (exactly: one prompt, same seed and parameters)
     first = items[0]
     with qtbot.waitSignal(session.jobs_queued, timeout=20_000):
         drop_files(window, [first.output.video_path])
     qtbot.waitUntil(lambda: len(window.loader.jobs.records()) == 3, timeout=10_000)
     again = window.loader.jobs.records()[-1]
-    assert again.seed == first.job.seed and again.params == first.job.params
+    assert again.seed == first.job.seed and again.params == first.job.params and again.prompt == first.job.prompt
+    assert again.inputs == first.job.inputs and again.options == first.job.options
+    assert again.weights == first.job.weights

@@ -15,7 +15,7 @@ from app.models.base import RecordRole
 from app.models.catalog_models import (AdapterListModel, MotionListModel, PromptListModel, SubjectImagesModel,
                                        SubjectListModel, TextFilterProxy)
 from app.models.output_model import GalleryItem, OutputFilterProxy, OutputListModel
-from app.models.queue_model import JobFilterProxy, JobTableModel, ProgressRole
+from app.models.queue_model import JobFilterProxy, JobTableModel, ProgressRole, StatusRole, WaitingRole
 from sdk.records import (AdapterRecord, AssetRecord, JobRecord, JobStatus, MotionRecord, OutputRecord, PromptRecord,
                          SubjectImageRecord, SubjectRecord)
 
@@ -72,6 +72,60 @@ def test_diff_updates_keep_the_selection_on_the_same_job(qtbot: Any, qtmodeltest
     selected = [i.row() for i in view.selectionModel().selectedIndexes()]
     assert [model.record(r).id for r in selected] == ["job2"]
     assert inserted == [1]
+
+
+def test_a_job_that_takes_another_jobs_output_shows_it_waits_until_that_job_is_done(qtbot: Any,
+                                                                                    qtmodeltester: Any) -> None:
+    model = JobTableModel()
+    qtmodeltester.check(model, force_py=True)
+    j2, j3 = job(2, depends_on=("job1",)), job(3, depends_on=("job9",))
+    model.set_records([job(1), j2, j3])
+    status = model.index(1, JobTableModel.STATUS)
+    assert status.data() == "Waiting" and status.data(WaitingRole) == ["job1"] and status.data(StatusRole) == "QUEUED"
+    assert "waits for job job1" in model.index(1, JobTableModel.SEED).data(Qt.ItemDataRole.ToolTipRole)
+    assert model.index(2, JobTableModel.STATUS).data(WaitingRole) == [], "a source that is gone is not waited for"
+    proxy = JobFilterProxy()
+    proxy.setSourceModel(model)
+    proxy.set_filter_text("waiting")
+    assert proxy.rowCount() == 1
+
+    model.set_records([job(1, JobStatus.RUNNING), j2, j3])
+    assert status.data() == "Waiting"
+    # only job1's record changes, yet job2's row repaints: it no longer waits
+    changed: list[int] = []
+    model.dataChanged.connect(lambda top, bottom, roles=(): changed.extend(range(top.row(), bottom.row() + 1)))
+    model.set_records([job(1, JobStatus.SUCCEEDED), j2, j3])
+    assert sorted(set(changed)) == [0, 1]
+    assert status.data() == "Queued" and status.data(WaitingRole) == []
+
+
+def test_condition_model_and_the_editor_combo_that_offers_its_kind(qtbot: Any, qtmodeltester: Any,
+                                                                   tmp_path: Path) -> None:
+    from dataclasses import dataclass
+
+    from app.models.condition_model import ConditionListModel
+    from app.widgets.input_widgets import InputSources, widget_for
+    from sdk.inputs import ConditionRef
+
+    @dataclass(frozen=True)
+    class Condition:  # the shape of sdk.records.ConditionRecord
+        id: str
+        kind: str
+        path: Path
+        extractor: str
+        source: str
+        num_frames: int
+
+    model = ConditionListModel()
+    model.set_records([Condition("c1a2b3", "canny", tmp_path / "c.mp4", "canny.edges", "motion jump", 8),
+                       Condition("d4e5f6", "depth", tmp_path / "d.mp4", "midas.depth", "output 12ab", 16)])
+    qtmodeltester.check(model)
+    widget = widget_for(ConditionRef("edges", required=True, condition="canny"), InputSources(conditions=model))
+    qtbot.addWidget(widget)
+    assert widget.combo.keys() == ["c1a2b3"] and widget.value() == "c1a2b3"
+    assert "canny.edges" in widget.combo.itemData(0, Qt.ItemDataRole.ToolTipRole)
+    model.set_records([])
+    assert widget.value() is None and "extract a canny video first" in widget.missing()
 
 
 def test_dragging_a_queued_job_asks_to_move_it_among_queued_jobs(qtbot: Any) -> None:

@@ -235,8 +235,9 @@ def _discard(project: "Project", hashes: Sequence[str]) -> None:
 
 def _expand(project: "Project", registry: "PluginRegistry", spec: Any, params: dict[str, list[Any]],
             **kwargs: Any) -> list[NewJob]:
-    """A composite trainer: the jobs of each trainer in ``spec.expands_to``, in that order (the queue runs them one
-    after the other; a later one finds what an earlier one saved at run time, e.g. through "latest" adapters)."""
+    """A composite trainer: the jobs of each trainer in ``spec.expands_to``, in that order; a later step's job
+    depends on the earlier step's jobs with the same seed and inputs (it finds what they saved when it starts, e.g.
+    through "latest" adapters), so cancelling or failing step 1 cancels or fails step 2 instead of running it."""
     subs = [registry.trainer(t) for t in spec.expands_to]
     known = {k for s in subs for k in s.params.model_fields} | set(OPTION_KEYS)
     for key in params:
@@ -246,11 +247,19 @@ def _expand(project: "Project", registry: "PluginRegistry", spec: Any, params: d
     plan = QueuePlan()
     inputs = kwargs.pop("inputs", {})
     try:
+        previous: list[tuple[int, NewJob]] = []
         for sub in subs:
             mine = {k: v for k, v in params.items() if k in sub.params.model_fields or k in OPTION_KEYS}
             names = {f.name for f in sub.fields}
-            plan.extend_plan(plan_jobs(project, registry, sub.id, kind="train", params=mine,
-                                       inputs={k: v for k, v in inputs.items() if k in names}, **kwargs))
+            step = plan_jobs(project, registry, sub.id, kind="train", params=mine,
+                             inputs={k: v for k, v in inputs.items() if k in names}, **kwargs)
+            start = len(plan)
+            linked = []
+            for job in step:
+                before = [f"@{i}" for i, p in previous if p.seed == job.seed and p.inputs == job.inputs]
+                linked.append(dataclasses.replace(job, depends_on=tuple(job.depends_on) + tuple(before)))
+            plan.extend_plan(QueuePlan(linked, step.warnings, step.new_assets))
+            previous = list(enumerate(plan[start:], start))
     except BaseException:
         _discard(project, plan.new_assets)
         raise

@@ -143,7 +143,7 @@ def cmd_queue_list(a: argparse.Namespace) -> int:
         if j.problem:
             print(f"{'':<13} ↳ the stored row is invalid: {_p(j.problem)}")
         if waiting.get(j.id):
-            print(f"{'':<13} ↳ waiting for {', '.join(waiting[j.id])} (it takes their output)")
+            print(f"{'':<13} ↳ waiting for {', '.join(waiting[j.id])} (it takes what they make)")
     return 0
 
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, literal_column, select, update
+from sqlalchemy import String, delete, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from sdk.errors import DiskFull, InvalidRequest, UnsafeProject
@@ -45,7 +45,8 @@ class QueueMixin(StoreAccess):
     def add_jobs(self, jobs: Sequence[NewJob]) -> BatchRecord:
         """Queue validated jobs as one batch, at the end of the queue, in one transaction.
 
-        Raises InvalidRequest(field="jobs") for an empty list or an unknown job kind.
+        A ``depends_on`` entry ``"@N"`` names the N-th job of this same batch (its id does not exist yet).
+        Raises InvalidRequest(field="jobs") for an empty list, an unknown job kind or a bad ``@N``.
         """
         jobs = list(jobs)
         if not jobs:
@@ -55,21 +56,30 @@ class QueueMixin(StoreAccess):
                 raise InvalidRequest(f"Unknown job kind {job.kind!r}.", hint="Use one of " + ", ".join(m.JOB_KINDS)
                                      + ".", field="kind")
         now = time.time()
+        ids = [new_id() for _ in jobs]
+
+        def dep(ref: str, i: int) -> str:
+            if not ref.startswith("@"):
+                return ref
+            n = int(ref[1:]) if ref[1:].isdigit() else -1
+            if not 0 <= n < i:
+                raise InvalidRequest(f"Job {i} of the batch depends on {ref!r}, which is not an earlier job of it.",
+                                     field="jobs")
+            return ids[n]
+
         with self._writing() as s:
             batch = m.Batch(id=new_id(), created_at=now)
             s.add(batch)
             pos = _next_position(s)
-            ids = []
             for i, job in enumerate(jobs):
-                row = m.Job(id=new_id(), batch_id=batch.id, kind=job.kind, spec_id=job.spec_id,
+                row = m.Job(id=ids[i], batch_id=batch.id, kind=job.kind, spec_id=job.spec_id,
                             spec_version=job.spec_version, params=dict(job.params), options=dict(job.options),
-                            depends_on=list(job.depends_on),
+                            depends_on=[dep(d, i) for d in job.depends_on],
                             seed=int(job.seed),
                             prompt=job.prompt, inputs=dict(job.inputs), weights=job.weights,
                             status=JobStatus.QUEUED.value, position=pos + i, attempts=0, created_at=now,
                             progress_step=0, progress_total=0, cancel_requested=False)
                 s.add(row)
-                ids.append(row.id)
             return BatchRecord(id=batch.id, created_at=now, job_ids=tuple(ids))
 
     def jobs(self, status: JobStatus | str | Sequence[JobStatus | str] | None = None,
@@ -96,19 +106,36 @@ class QueueMixin(StoreAccess):
         return by_prefix(s, m.Job, m.Job.id, id_or_prefix, "job")
 
     def request_cancel(self, job_id: str) -> JobRecord:
-        """Cancel a job: a QUEUED one becomes CANCELLED now; a RUNNING one gets ``cancel_requested``
-        (the RenderService stops it). Raises InvalidRequest(field="job") for a finished job."""
+        """Cancel a job: a QUEUED one becomes CANCELLED now, and so do the queued jobs that wait for it
+        (``depends_on``); a RUNNING one gets ``cancel_requested`` (the RenderService stops it; its dependents
+        are cancelled when the queue reaches them). Raises InvalidRequest(field="job") for a finished job."""
         with self._writing() as s:
             row = self._job_row(s, job_id)
             if row.status == JobStatus.QUEUED.value:
                 row.status = JobStatus.CANCELLED.value
                 row.finished_at = time.time()
+                self._cancel_dependents(s, row.id)
             elif row.status == JobStatus.RUNNING.value:
                 row.cancel_requested = True
             else:
                 raise InvalidRequest(f"Job {row.id} has already finished ({row.status}).",
                                      hint="Only queued or running jobs can be cancelled.", field="job")
             return job_record(row)
+
+    @staticmethod
+    def _cancel_dependents(s: Session, job_id: str) -> None:
+        """Cancel, transitively, the QUEUED jobs that wait for ``job_id``."""
+        todo = [job_id]
+        while todo:
+            source = todo.pop()
+            waiting = s.scalars(select(m.Job).where(m.Job.status == JobStatus.QUEUED.value,
+                                                    func.instr(func.cast(m.Job.depends_on, String), f'"{source}"') > 0))
+            for dep in waiting:
+                dep.status = JobStatus.CANCELLED.value
+                dep.finished_at = time.time()
+                dep.error_message = f"Job {source}, which this job needs, was cancelled."
+                dep.error_hint = f"Retry job {source}, then queue this one again."
+                todo.append(dep.id)
 
     def retry(self, job_id: str) -> JobRecord:
         """Queue a FAILED or CANCELLED job again at the end of the queue, its error cleared.
@@ -258,7 +285,7 @@ class QueueMixin(StoreAccess):
                     dep, status = ended
                     verb = {"CANCELLED": "was cancelled", None: "is no longer in the project"}.get(status, "failed")
                     self._end_row(s, rowid, JobStatus.CANCELLED if status == "CANCELLED" else JobStatus.FAILED,
-                                  f"Job {dep}, whose output this job takes, {verb}.",
+                                  f"Job {dep}, which this job needs (it takes what that job makes), {verb}.",
                                   f"Retry job {dep}, then queue this one again.")
                     continue
                 if waiting:

@@ -64,3 +64,19 @@ def test_unknown_adapter_ids_are_refused_at_queue_time(project, registry) -> Non
     with pytest.raises(InvalidRequest) as e:
         plan_jobs(project, registry, "dreamvideo.compose", prompts=["a dog"], params={"identity_adapter": ["nope"]})
     assert e.value.field == "identity_adapter" and "'nope'" in e.value.user_message
+
+
+def test_step_two_waits_for_step_one_and_is_cancelled_with_it(project, registry) -> None:
+    from sdk.records import JobStatus
+
+    plan = plan_jobs(project, registry, "dreamvideo.subject", kind="train", subject="dog", seeds="1,2")
+    batch = project.add_jobs(plan)
+    step1 = [project.job(j) for j in batch.job_ids if project.job(j).spec_id.endswith("step1")]
+    step2 = [project.job(j) for j in batch.job_ids if project.job(j).spec_id.endswith("step2")]
+    assert {s2.seed: s2.depends_on for s2 in step2} == {s1.seed: (s1.id,) for s1 in step1}
+    project.request_cancel(step1[0].id)  # the user cancels seed 1's step 1 before it ran
+    claimed = project.claim_next_job()
+    assert claimed.id == step1[1].id  # seed 2's step 1 runs; seed 1's step 2 never does
+    cancelled = next(s for s in step2 if s.seed == step1[0].seed)
+    assert project.job(cancelled.id).status is JobStatus.CANCELLED
+    assert "was cancelled" in project.job(cancelled.id).error_message

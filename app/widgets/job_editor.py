@@ -271,6 +271,10 @@ class JobEditor(QWidget):
             value = given.get(name)
             if not w.set_value(value) and value is not None and not self._choose_by_text(w, value):
                 problems.append(f"{label_of(w.field)}: {value} is not in this project.")
+            elif value is None and w.value() is not None:
+                # a widget that cannot be left empty (an adapter: latest / none): an input the job did not have
+                # means none, not the newest adapter
+                w.set_value("none")
         seeds = request.get("seeds")
         self.seeds.setText(",".join(map(str, seeds)) if isinstance(seeds, (list, tuple)) else str(seeds or "0"))
         self.weights.setEditText(str(request.get("weights") or ""))

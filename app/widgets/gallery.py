@@ -11,7 +11,7 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit,
-                               QListView, QMenu, QPushButton, QToolButton, QVBoxLayout, QWidget)
+                               QListView, QMenu, QPushButton, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from app.dialogs.player import PlayerDialog
 from app.models.base import RecordRole
@@ -92,7 +92,7 @@ class Gallery(QWidget):
         self.batch, self.prompt, self.method = QComboBox(self), QComboBox(self), QComboBox(self)
         for combo, tip in ((self.batch, "batch"), (self.prompt, "prompt"), (self.method, "method")):
             combo.setToolTip(f"Show only this {tip}")
-            combo.setMinimumContentsLength(12)
+            combo.setMinimumContentsLength(8)
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.currentIndexChanged.connect(self._on_filter_changed)
         self.starred_only = QToolButton(self)
@@ -104,6 +104,7 @@ class Gallery(QWidget):
         self.search = QLineEdit(self)
         self.search.setPlaceholderText("Filter outputs…")
         self.search.setClearButtonEnabled(True)
+        self.search.setMinimumWidth(110)
         self.search.textChanged.connect(self.proxy.set_filter_text)
 
         def action(text: str, shortcut: Any, slot: Any, tip: str = "", local: bool = False) -> QAction:
@@ -144,16 +145,16 @@ class Gallery(QWidget):
             top.addWidget(combo)
         top.addWidget(self.starred_only)
         top.addWidget(self.search, 1)
-        bar = QHBoxLayout()
-        self.buttons: dict[str, QToolButton] = {}
+        # a narrow window moves the actions that do not fit into the toolbar's overflow menu
+        bar = QToolBar(self)
+        bar.setObjectName("galleryActions")
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.buttons: dict[str, QWidget] = {}
         for a in self.actions_:
             if a is self.undo_action:
                 continue  # offered by the undo bar while there is something to undo
-            b = QToolButton(self)
-            b.setDefaultAction(a)
-            bar.addWidget(b)
-            self.buttons[a.text()] = b
-        bar.addStretch(1)
+            bar.addAction(a)
+            self.buttons[a.text()] = bar.widgetForAction(a)
         self.undo_bar = QFrame(self)
         self.undo_bar.setObjectName("undoBar")
         self.undo_bar.setFrameShape(QFrame.Shape.StyledPanel)
@@ -172,7 +173,7 @@ class Gallery(QWidget):
         lay.addWidget(self.view, 1)
         lay.addWidget(self.empty)
         lay.addWidget(self.undo_bar)
-        lay.addLayout(bar)
+        lay.addWidget(bar)
         self.menu = QMenu(self)
         self.menu.addActions([a for a in self.actions_ if a is not self.undo_action])
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
@@ -335,6 +336,7 @@ class Gallery(QWidget):
             return
         ids = [i.job_id for i in items]
         text = f"Deleted {len(ids)} outputs." if len(ids) > 1 else f"Deleted “{items[0].title[:40]}”."
+        text += f" Undo brings {'them' if len(ids) > 1 else 'it'} back for {self.undo_seconds:g} s."
         self._call(lambda: s.project.delete_outputs(ids), "Cannot delete", lambda _: self._on_deleted(ids, text))
 
     def _on_deleted(self, job_ids: list[str], text: str) -> None:

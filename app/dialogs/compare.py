@@ -204,7 +204,8 @@ class CompareWindow(QWidget):
         self._timer.timeout.connect(self._on_timer_timeout)
         self._runner = TaskRunner(self, threads=min(len(sources), 4))
         for pane in self.panes:
-            self._runner.submit(lambda d=pane.source.dir: _decode(d), lambda clip, p=pane: self._on_clip_loaded(p, clip),
+            self._runner.submit(lambda d=pane.source.dir: _decode(d),
+                                lambda clip, p=pane: self._on_clip_loaded(p, clip),
                                 lambda exc, p=pane: self._on_clip_failed(p, exc))
         self.resize(380 * cols, 380 * (2 if len(sources) == 4 else 1) + 60)
 

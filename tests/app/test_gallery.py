@@ -127,3 +127,21 @@ def test_newest_first_badges_stars_multi_select_and_delete_with_undo(qtbot: Any,
         assert [o.job_id for o in p.outputs()] == [second] and p.info()["outputs"] == 1
         assert p.output(second).starred
     assert list((path / ".trash").iterdir()) == []
+
+
+def test_export_names_typed_extension_wins_else_the_filter(tmp_path: Path) -> None:
+    import pytest
+
+    from app.widgets.gallery import export_target
+    from sdk.errors import InvalidRequest
+
+    mp4, gif, png = "MP4 video (*.mp4)", "Animated GIF (*.gif)", "PNG frames (a folder)"
+    assert export_target(tmp_path / "fox.gif", mp4) == (tmp_path / "fox.gif", "gif")
+    assert export_target(tmp_path / "fox.WEBP", mp4) == (tmp_path / "fox.WEBP", "webp")
+    assert export_target(tmp_path / "fox.mp4", gif) == (tmp_path / "fox.mp4", "mp4")
+    assert export_target(tmp_path / "fox", gif) == (tmp_path / "fox.gif", "gif")
+    assert export_target(tmp_path / "fox.png", mp4) == (tmp_path / "fox", "png"), "PNG frames go into a folder"
+    assert export_target(tmp_path / "frames", png) == (tmp_path / "frames", "png")
+    with pytest.raises(InvalidRequest, match=r"fox\.mov.*\.mov") as err:
+        export_target(tmp_path / "fox.mov", mp4)
+    assert err.value.field == "dest" and ".gif" in err.value.hint

@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         self.loader.prompts.edit_requested.connect(lambda i, t, n: self._with_session("update_prompt", i, t, n))
         self.gallery.requeue_requested.connect(lambda d: self._with_session("requeue", d))
         self.gallery.export_requested.connect(self._on_gallery_export_requested)
+        self.gallery.recall_requested.connect(self.recall)
         self.queue_panel.selected_job_changed.connect(lambda *_: self._update_follow())
         self.loader.jobs_loaded.connect(self._on_loader_jobs_loaded)
         self.tasks.task_failed.connect(lambda exc: self.show_error("Something went wrong", exc))
@@ -291,6 +292,7 @@ class MainWindow(QMainWindow):
         self.session = session
         self.loader.set_session(session)
         self.queue_panel.set_session(session)
+        self.gallery.set_session(session)
         self.preview.follow(None)
         has = session is not None
         self.stack.setCurrentIndex(1 if has else 0)
@@ -335,6 +337,24 @@ class MainWindow(QMainWindow):
 
     def _on_subject_requested(self, name: str, images: list[Path], token: str, masks: list[Any]) -> None:
         self._with_session("add_subject", name, images, token, masks if any(masks) else None)
+
+    def recall(self, job_or_output: Any) -> None:
+        """Load a job's or an output's settings into the job editor for editing, without queueing (a JobRecord, an
+        OutputRecord, a job id or an output folder). "Re-queue exactly" is ``session.requeue``."""
+        session = self.session
+        if session is None:
+            return
+        from app.recall import read_recipe
+
+        def done(result: tuple[str, dict[str, Any], str]) -> None:
+            problems = self.editor.load_request(result[0], result[1])
+            self.editor_dock.show()
+            self.editor_dock.raise_()
+            self.statusBar().showMessage(f"The job editor shows the settings of {result[2]}; nothing was queued."
+                                         + (" Not restored: " + " ".join(problems) if problems else ""), 15000)
+
+        session.call(lambda: read_recipe(session.project, self.registry, job_or_output), done,
+                     "Cannot recall these settings")
 
     def _on_session_jobs_queued(self, batch: Any) -> None:
         self.statusBar().showMessage(f"Queued {len(batch.job_ids)} job(s).", 5000)

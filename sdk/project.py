@@ -1,7 +1,7 @@
 """A VGen Studio project: a folder with ``project.db`` (the single source of truth) and its files.
 
 ```
-Name.vgen/  project.db  assets/ab/ab12….png  outputs/<job-id>/  adapters/<adapter-id>/  .staging/  .lock
+Name.vgen/  project.db  assets/ab/ab12….png  outputs/<job-id>/  adapters/<adapter-id>/  .staging/  .trash/  .lock
 ```
 
 Many processes may open the same project at once (SQLite WAL, short transactions, a 10 s busy
@@ -38,6 +38,7 @@ from sdk.store.conditions import ConditionsMixin
 from sdk.store.lock import RenderLock, acquire, holder_key, stale_holder
 from sdk.store.paths import check_structure, real_dir
 from sdk.store.queue import QueueMixin
+from sdk.store.trash import TrashMixin
 
 DB_NAME = "project.db"
 SUBDIRS = ("assets", "outputs", "adapters", ".staging")
@@ -83,7 +84,7 @@ def _resolve_template(template: str | os.PathLike[str]) -> Path:
                          field="template")
 
 
-class Project(CatalogMixin, QueueMixin, ConditionsMixin):
+class Project(CatalogMixin, QueueMixin, ConditionsMixin, TrashMixin):
     """An open project. Use :meth:`create` or :meth:`open`; close it (or use ``with``) when done.
 
     ``read_only`` is True when the project can be read (list, info, export) but not changed: its folder

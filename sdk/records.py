@@ -151,6 +151,7 @@ class OutputRecord:
     thumb_path: Path | None
     frames_dir: Path | None
     created_at: float
+    starred: bool = False       # kept by the user (the gallery's star)
 
 
 @dataclass(frozen=True)

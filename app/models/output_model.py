@@ -1,4 +1,4 @@
-"""Outputs (rendered videos) for the gallery, with filters by batch, prompt and method."""
+"""Outputs (rendered videos) for the gallery, newest first, with filters by batch, prompt, method and star."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +10,10 @@ from app.models.base import Index
 from app.models.catalog_models import _ThumbModel
 
 Display, Decoration, ToolTip = Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.DecorationRole, Qt.ItemDataRole.ToolTipRole
+#: the method that made an output ("ModelScope T2V", "I2VGen-XL", "DreamVideo" …): its thumbnail's badge
+MethodRole = Qt.ItemDataRole.UserRole + 10
+#: True when the output is starred
+StarredRole = Qt.ItemDataRole.UserRole + 11
 
 
 @dataclass(frozen=True)
@@ -23,11 +27,23 @@ class GalleryItem:
     def id(self) -> int:
         return self.output.id
 
+    @property
+    def job_id(self) -> str:
+        return self.output.job_id
+
+    @property
+    def starred(self) -> bool:
+        return bool(getattr(self.output, "starred", False))
+
+    @property
+    def title(self) -> str:
+        return (self.job.prompt or self.job.spec_id) if self.job is not None else self.output.job_id
+
 
 def load_gallery(project: Any) -> list[GalleryItem]:
-    """Every output with its job, oldest first (worker thread)."""
+    """Every output with its job, newest first, as galleries show them (worker thread)."""
     jobs = {j.id: j for j in project.jobs()}
-    return [GalleryItem(o, jobs.get(o.job_id)) for o in project.outputs()]
+    return [GalleryItem(o, jobs.get(o.job_id)) for o in reversed(project.outputs())]
 
 
 class OutputListModel(_ThumbModel):
@@ -48,6 +64,10 @@ class OutputListModel(_ThumbModel):
         return self._method_of(item.job.spec_id) if item.job is not None else ""
 
     def cell(self, item: GalleryItem, row: int, column: int, role: int) -> Any:
+        if role == MethodRole:
+            return self.method(item)
+        if role == StarredRole:
+            return item.starred
         job = item.job
         prompt = (job.prompt or job.spec_id) if job is not None else item.output.job_id
         if role == Display:
@@ -59,7 +79,7 @@ class OutputListModel(_ThumbModel):
         if role == ToolTip:
             if job is None:
                 return str(item.output.video_path)
-            return (f"{prompt}\n{self.method(item)} · seed {job.seed} · "
+            return (f"{'★ ' if item.starred else ''}{prompt}\n{self.method(item)} · seed {job.seed} · "
                     f"{job.params.get('num_frames', '?')} frames {job.params.get('width', '?')}×"
                     f"{job.params.get('height', '?')}\n{item.output.video_path}")
         if role == Decoration and column == 0:
@@ -76,10 +96,15 @@ class OutputFilterProxy(QSortFilterProxyModel):
         self.batch: str | None = None
         self.prompt: str | None = None
         self.method: str | None = None
+        self.starred_only = False
         self._words: list[str] = []
 
     def set_filters(self, batch: str | None = None, prompt: str | None = None, method: str | None = None) -> None:
         self.batch, self.prompt, self.method = batch, prompt, method
+        self.invalidateFilter()
+
+    def set_starred_only(self, on: bool) -> None:
+        self.starred_only = bool(on)
         self.invalidateFilter()
 
     def set_filter_text(self, text: str) -> None:
@@ -90,6 +115,8 @@ class OutputFilterProxy(QSortFilterProxyModel):
         m: OutputListModel = self.sourceModel()  # type: ignore[assignment]
         item: GalleryItem = m.record(source_row)
         job = item.job
+        if self.starred_only and not item.starred:
+            return False
         if self.batch is not None and (job is None or job.batch_id != self.batch):
             return False
         if self.prompt is not None and (job is None or job.prompt != self.prompt):

@@ -38,6 +38,9 @@ class JobEditor(QWidget):
         #: the declared input fields' widgets, by field name
         self.inputs: dict[str, InputWidget] = {}
         self._given: dict[tuple[str, type], Any] = {}
+        #: run options of a recalled job (precision, memory mode), queued with it until cleared; {} = the defaults
+        self.recalled_options: dict[str, Any] = {}
+        self._recalled_prompts: list[tuple[str, str]] = []
 
         self.generator = QComboBox(self)
         self.generator.setObjectName("generatorCombo")
@@ -57,6 +60,7 @@ class JobEditor(QWidget):
         self.prompt_view.setMaximumHeight(120)
         self.prompt_view.selectionModel().selectionChanged.connect(self._on_editor_changed)
         prompts.rowsInserted.connect(self._on_prompts_rows_inserted)
+        prompts.rowsInserted.connect(self._on_prompts_rows_inserted_recalled)
         self.new_prompt = QLineEdit(self)
         self.new_prompt.setPlaceholderText("Type a new prompt and press Enter…")
         self.new_prompt.returnPressed.connect(self._on_new_prompt_return_pressed)
@@ -82,6 +86,12 @@ class JobEditor(QWidget):
         self.seeds.textChanged.connect(self._on_editor_changed)
         self.grid = QLabel(self)
         self.grid.setObjectName("gridLabel")
+        self.options_label = QLabel(self)
+        self.options_label.setObjectName("recalledOptions")
+        self.options_label.setWordWrap(True)
+        self.options_label.setTextFormat(Qt.TextFormat.RichText)
+        self.options_label.linkActivated.connect(lambda _link: self._set_recalled_options({}))
+        self.options_label.hide()
         self.problem_label = QLabel(self)
         self.problem_label.setWordWrap(True)
         self.problem_label.setStyleSheet("color: #c62828")
@@ -105,6 +115,7 @@ class JobEditor(QWidget):
         seeds_form.addRow("Seeds", self.seeds)
         lay.addLayout(seeds_form)
         lay.addWidget(self.grid)
+        lay.addWidget(self.options_label)
         lay.addWidget(self.problem_label)
         lay.addStretch(1)
         scroll = QScrollArea(self)
@@ -239,7 +250,85 @@ class JobEditor(QWidget):
             req["prompts"] = self.selected_prompts()
         if self.weights.currentText().strip():
             req["weights"] = self.weights.currentText().strip()
+        if self.recalled_options:
+            req["options"] = dict(self.recalled_options)
         return req
+
+    # -- recall -----------------------------------------------------------------------------------
+    def load_request(self, spec_id: str, request: dict[str, Any]) -> list[str]:
+        """Show a request for editing, as "Recall settings" does: its generator, parameters, inputs, prompts, seeds,
+        weights and run options (a :func:`sdk.requeue.requeue_request` dict: params as one-value lists). Queues
+        nothing. A prompt that is not in the project's list yet is added to it and selected. Returns what could not
+        be shown, one sentence each (an unknown generator, an input whose source is not in the project)."""
+        if not self.select_generator(spec_id):
+            return [f"The generator {spec_id} is not installed, so its settings cannot be shown."]
+        params = {k: v[0] if isinstance(v, (list, tuple)) and len(v) == 1 else v
+                  for k, v in (request.get("params") or {}).items()}
+        self.params.set_values(params)
+        problems = []
+        given = request.get("inputs") or {}
+        for name, w in self.inputs.items():
+            value = given.get(name)
+            if not w.set_value(value) and value is not None and not self._choose_by_text(w, value):
+                problems.append(f"{label_of(w.field)}: {value} is not in this project.")
+            elif value is None and w.value() is not None:
+                # a widget that cannot be left empty (an adapter: latest / none): an input the job did not have
+                # means none, not the newest adapter
+                w.set_value("none")
+        seeds = request.get("seeds")
+        self.seeds.setText(",".join(map(str, seeds)) if isinstance(seeds, (list, tuple)) else str(seeds or "0"))
+        self.weights.setEditText(str(request.get("weights") or ""))
+        self._set_recalled_options(dict(request.get("options") or {}))
+        if self.spec is not None and self.spec.takes_text:
+            negative = str(params.get("negative_prompt") or "")
+            self._recalled_prompts = [(str(p), negative) for p in request.get("prompts") or []]
+            self._select_recalled_prompts()
+        self._on_editor_changed()
+        return problems
+
+    @staticmethod
+    def _choose_by_text(w: InputWidget, value: Any) -> bool:
+        """A recipe names a subject or motion by name; its combo is keyed by id and shows the name."""
+        combo = getattr(w, "combo", None)
+        i = combo.findText(str(value)) if combo is not None else -1
+        if i >= 0:
+            combo.setCurrentIndex(i)
+        return i >= 0
+
+    def _set_recalled_options(self, options: dict[str, Any]) -> None:
+        self.recalled_options = {k: v for k, v in options.items() if k in ("precision", "memory_mode")}
+        text = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.recalled_options.items())
+        self.options_label.setText(f"Runs with the recalled job's options: {text} "
+                                   "(<a href='defaults'>use the rendering settings</a>)")
+        self.options_label.setVisible(bool(self.recalled_options))
+
+    def _select_recalled_prompts(self) -> None:
+        """Select exactly the recalled prompts; ask to add those the list lacks (selected when they arrive)."""
+        sel = self.prompt_view.selectionModel()
+        sel.clearSelection()
+        rows = {(r.text, r.negative): i for i, r in enumerate(self._prompts.records())}
+        missing = []
+        for prompt in self._recalled_prompts:
+            if prompt in rows:
+                sel.select(self._prompts.index(rows[prompt], 0), QItemSelectionModel.SelectionFlag.Select)
+            else:
+                missing.append(prompt)
+        for text, negative in missing:
+            self.prompt_add_requested.emit(text, negative)
+        if not missing:
+            self._recalled_prompts = []
+
+    @Slot(QModelIndex, int, int)
+    def _on_prompts_rows_inserted_recalled(self, parent: QModelIndex, first: int, last: int) -> None:
+        if self._recalled_prompts:
+            wanted = set(self._recalled_prompts)
+            sel = self.prompt_view.selectionModel()
+            for row in range(first, last + 1):
+                r = self._prompts.record(row)
+                select = (r.text, r.negative) in wanted
+                sel.select(self._prompts.index(row, 0), QItemSelectionModel.SelectionFlag.Select if select
+                           else QItemSelectionModel.SelectionFlag.Deselect)
+                self._recalled_prompts = [p for p in self._recalled_prompts if p != (r.text, r.negative)]
 
     def _prompt_required(self) -> bool:
         fields = self.spec.params.model_fields

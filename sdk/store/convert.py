@@ -203,7 +203,7 @@ def output_record(root: Path, o: m.Output, real_root: Path | None = None) -> Out
     return OutputRecord(
         id=o.id, job_id=o.job_id, dir=root / o.dir, video_path=root / o.video, meta_path=root / o.meta,
         thumb_path=root / o.thumb if o.thumb else None, frames_dir=root / o.frames if o.frames else None,
-        created_at=o.created_at,
+        created_at=o.created_at, starred=bool(o.starred),
     )
 
 

@@ -187,6 +187,11 @@ class Output(Base):
     thumb: Mapped[str | None] = mapped_column(Text)
     frames: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
+    #: kept by the user (the gallery's star)
+    starred: Mapped[bool] = mapped_column(Boolean(create_constraint=False), default=False,
+                                          server_default=text("0"))
+    #: set while the output is deleted but can still be undone (its folder is in ``.trash/``); NULL otherwise
+    deleted_at: Mapped[float | None] = mapped_column(Float)
 
 
 class Adapter(Base):

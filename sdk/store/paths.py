@@ -6,7 +6,7 @@ symlink or a crafted ``project.db`` row. The rules, in the order they are applie
 - Ids read from the database are checked against their format *before* any path is built from
   them: job, batch and adapter ids are 12 lowercase hex characters (:func:`sdk.store.catalog.new_id`),
   asset hashes 64, asset extensions 1-8 lowercase letters or digits.
-- The project's own entries (``project.db*``, ``.lock``, ``.staging``, ``outputs``, ``adapters``,
+- The project's own entries (``project.db*``, ``.lock``, ``.staging``, ``.trash``, ``outputs``, ``adapters``,
   ``assets`` and ``assets/<xx>``) must be real files/folders, never symlinks, wherever they point:
   a project that holds one is refused at open (:func:`check_structure`) and again at each use.
 - Paths stored in rows (``outputs.dir``, ``adapters.dir`` …) must be clean relative paths under
@@ -32,7 +32,7 @@ HASH_RE = re.compile(r"[0-9a-f]{64}")
 EXT_RE = re.compile(r"[a-z0-9]{1,8}")
 
 #: folders of a project; each must be a real folder (not a symlink)
-FOLDERS = ("assets", "outputs", "adapters", ".staging")
+FOLDERS = ("assets", "outputs", "adapters", ".staging", ".trash")
 #: files of a project; each must be a regular file (not a symlink) when present
 FILES = ("project.db", "project.db-wal", "project.db-shm", "project.db-journal", ".lock")
 

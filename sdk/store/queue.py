@@ -206,9 +206,10 @@ class QueueMixin(StoreAccess):
             return [{"ts": r.ts, "level": r.level, "message": r.message} for r in rows]
 
     def outputs(self, job_id: str | None = None) -> list[OutputRecord]:
-        """Outputs, newest last; optionally only the given job's. Rows whose paths are invalid or lead out of
-        the project are skipped (and logged); :meth:`output` names them."""
-        q = select(m.Output).order_by(m.Output.id)
+        """Outputs, newest last; optionally only the given job's. Deleted outputs (in the trash, see
+        :meth:`delete_outputs`) are left out. Rows whose paths are invalid or lead out of the project are skipped
+        (and logged); :meth:`output` names them."""
+        q = select(m.Output).where(m.Output.deleted_at.is_(None)).order_by(m.Output.id)
         if job_id is not None:
             q = q.where(m.Output.job_id == job_id)
         with self._reading() as s:
@@ -227,6 +228,10 @@ class QueueMixin(StoreAccess):
             if out is None:
                 raise InvalidRequest(f"Job {row.id} has no output ({row.status}).",
                                      hint="Outputs exist for succeeded jobs only.", field="job")
+            if out.deleted_at is not None:
+                raise InvalidRequest(f"The output of job {row.id} was deleted.",
+                                     hint="Undo the delete in the gallery while it is offered, or render the job "
+                                          "again.", field="job")
             record = output_record(self.path, out, self.real_path)
             if record is None:
                 raise UnsafeProject(f"The output of job {printable(row.id)} cannot be used: its row is invalid "

@@ -194,3 +194,111 @@ def test_build_meta_keys_and_json_check():
         build_meta(job_id="j", kind="generate", spec_id="a.b", spec_version="1", params={"x": object()}, seed=0,
                    prompt=None, inputs={}, weights=None, weights_hashes={}, timings={})
     assert err.value.field == "params"
+
+
+# -- starring, and deleting with an undo (sdk.store.trash) ---------------------------------------------------------
+def render_output(project, seed: int = 1, depends_on: tuple[str, ...] = ()) -> str:
+    """One job through the real publish path: queued, claimed, written to its staging folder, finished."""
+    from sdk.records import NewJob
+
+    job_id = project.add_jobs([NewJob(kind="generate", spec_id="modelscope_t2v.t2v", params={"num_frames": 4},
+                                      seed=seed, prompt=f"a fox {seed}")]).job_ids[0]
+    claimed = project.claim_next_job()
+    assert claimed is not None and claimed.id == job_id
+    write_output(project.staging_dir(job_id), make_video(n=4, w=16, h=16), make_meta(prompt=f"a fox {seed}"))
+    project.finish_job(job_id, project.staging_dir(job_id))
+    return job_id
+
+
+@pytest.fixture
+def project(tmp_path):
+    from sdk.project import Project
+
+    p = Project.create(tmp_path / "Gallery.vgen")
+    yield p
+    p.close()
+
+
+def test_a_star_is_kept_with_the_project(project):
+    from sdk.project import Project
+
+    a, b = render_output(project, 1), render_output(project, 2)
+    assert project.star_outputs([b]) == 1 and project.star_outputs([b]) == 0  # starring twice changes nothing
+    project.close()
+    with Project.open(project.path) as again:
+        assert {o.job_id: o.starred for o in again.outputs()} == {a: False, b: True}
+        assert again.star_outputs(b, starred=False) == 1 and not again.output(b).starred
+        with pytest.raises(InvalidRequest, match="no output"):
+            again.star_outputs(["0" * 12])
+
+
+def test_a_deleted_output_leaves_the_gallery_and_an_undo_brings_it_back_whole(project):
+    from sdk.records import JobStatus
+
+    keep, gone = render_output(project, 1), render_output(project, 2)
+    project.star_outputs(gone)
+    frames_before = read_frames(project.output(gone).dir)
+    assert project.delete_outputs([gone]) == [gone]
+
+    assert [o.job_id for o in project.outputs()] == [keep]
+    with pytest.raises(InvalidRequest, match="was deleted"):
+        project.output(gone)
+    assert not (project.path / "outputs" / gone).exists() and (project.path / ".trash" / gone / "video.mp4").is_file()
+    assert project.job(gone).status is JobStatus.SUCCEEDED  # the job stays in the queue's history
+    with pytest.raises(InvalidRequest, match="no output"):
+        project.delete_outputs([gone])  # already deleted
+
+    assert project.restore_outputs([gone]) == [gone]
+    back = project.output(gone)
+    assert back.starred and back.video_path.is_file() and np.array_equal(read_frames(back.dir), frames_before)
+    assert [o.job_id for o in project.outputs()] == [keep, gone]
+    assert not (project.path / ".trash" / gone).exists()
+    with pytest.raises(InvalidRequest, match="not in the trash"):
+        project.restore_outputs([gone])
+
+
+def test_purge_makes_a_delete_final_and_keeps_recent_ones_for_their_undo(project):
+    first, second = render_output(project, 1), render_output(project, 2)
+    project.delete_outputs([first])
+    project.delete_outputs([second])
+    assert project.purge_trash(older_than=3600) == 0, "both deletes are still undoable"
+    assert project.purge_trash([first]) == 1
+    assert not (project.path / ".trash" / first).exists()
+    with pytest.raises(InvalidRequest, match="not in the trash"):
+        project.restore_outputs([first])
+    assert project.job(first).id == first  # the job is still listed
+    (project.path / ".trash" / "leftover").mkdir()  # something a crash left: tidied by a full purge
+    assert project.purge_trash() == 1
+    assert sorted(p.name for p in (project.path / ".trash").iterdir()) == []
+    assert project.outputs() == [] and project.info()["outputs"] == 0
+
+
+def test_an_output_a_queued_job_takes_cannot_be_deleted(project):
+    from sdk.records import NewJob
+
+    source = render_output(project, 1)
+    taker = project.add_jobs([NewJob(kind="generate", spec_id="tint.chain", params={}, seed=0,
+                                     inputs={"source": {"output": source}}, depends_on=(source,))]).job_ids[0]
+    with pytest.raises(InvalidRequest, match=f"{taker} \\(takes the output of {source}\\)") as err:
+        project.delete_outputs([source])
+    assert "Cancel those jobs first" in err.value.hint
+    assert project.output(source).video_path.is_file()  # nothing changed
+    project.request_cancel(taker)
+    assert project.delete_outputs([source]) == [source]
+
+
+def test_a_trash_folder_that_is_a_link_is_refused(project, tmp_path):
+    from sdk.errors import UnsafeProject
+    from sdk.project import Project
+
+    job = render_output(project, 1)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (project.path / ".trash").symlink_to(elsewhere)
+    with pytest.raises(UnsafeProject, match="symbolic link"):
+        project.delete_outputs([job])
+    assert [o.job_id for o in project.outputs()] == [job] and project.output(job).video_path.is_file()
+    assert list(elsewhere.iterdir()) == []
+    project.close()
+    with pytest.raises(UnsafeProject, match=".trash"):
+        Project.open(project.path)

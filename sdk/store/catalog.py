@@ -49,6 +49,12 @@ def new_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+#: where a user finds the ids of each kind (named in "no such id" hints)
+_WHERE_IDS = {"job": "Run `vgen queue list PROJECT`", "condition": "Run `vgen conditions list PROJECT`",
+              "adapter": "Open the Adapters tab of VGen Studio (adapters are listed under their subject or motion)",
+              "asset": "Run `vgen subject list PROJECT --json` (an asset id starts its file's name)"}
+
+
 def by_prefix(s: Session, model: Any, column: Any, prefix: str, field: str) -> Any:
     """The one row whose ``column`` starts with ``prefix``; InvalidRequest if none or several."""
     text = str(prefix).strip().lower()
@@ -58,7 +64,7 @@ def by_prefix(s: Session, model: Any, column: Any, prefix: str, field: str) -> A
     rows = s.scalars(select(model).where(column.startswith(text, autoescape=True)).limit(2)).all()
     if not rows:
         raise InvalidRequest(f"No {field} with id {prefix!r} in this project.",
-                             hint=f"List them to see the ids (e.g. `vgen {field}s`).", field=field)
+                             hint=f"{_WHERE_IDS.get(field, 'List them')} to see the ids.", field=field)
     if len(rows) > 1:
         raise InvalidRequest(f"The {field} id prefix {prefix!r} is ambiguous.",
                              hint="Type more characters of the id.", field=field)

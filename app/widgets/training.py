@@ -137,7 +137,9 @@ class TrainSettingsDialog(QDialog):
         #: (step trainer id, param name) → editor
         self.editors: dict[tuple[str, str], Any] = {}
         lay = QVBoxLayout(self)
-        intro = QLabel(f"Trains <b>{html.escape(target)}</b>: " + html.escape(spec.description), self)
+        intro = QLabel(f"Trains <b>{html.escape(target)}</b> ({html.escape(spec.title)})."
+                       + (" Each step has its own steps and learning rate; batch size and seed apply to every step."
+                          if getattr(spec, "expands_to", ()) else ""), self)
         intro.setWordWrap(True)
         lay.addWidget(intro)
         for step in self.steps:
@@ -250,7 +252,7 @@ class TrainSettingsDialog(QDialog):
             n = sum(c for c in counts.values() if isinstance(c, int))
             self.estimate.setText(
                 f"{steps} steps. Time per step depends on the weights and the device: about {TINY_CPU_STEP_S} s on the "
-                f"tiny test weights on a CPU (≈ {_duration(n * TINY_CPU_STEP_S)} here), much longer on real weights. "
+                f"tiny test weights on a CPU (≈ {_duration(n * TINY_CPU_STEP_S)} for these), much longer on real weights. "
                 "Once a training has run in this project, this shows its measured time.")
 
     def accept(self) -> None:

@@ -18,7 +18,7 @@ from app.widgets.input_widgets import InputSources
 from app.widgets.job_editor import JobEditor
 from app.widgets.preview import LivePreview
 from app.widgets.queue_panel import QueuePanel
-from app.widgets.sidebar import IMAGE_SUFFIXES, ProjectSidebar, dropped_files
+from app.widgets.sidebar import IMAGE_SUFFIXES, ProjectSidebar, drop_problem, dropped_files
 from app.widgets.welcome import WelcomePage
 
 
@@ -79,6 +79,8 @@ class MainWindow(QMainWindow):
         self.queue_summary = QLabel("", self)
         self.statusBar().addWidget(self.project_label)
         self.statusBar().addPermanentWidget(self.queue_summary)
+        # a queueing warning's full text is the status bar's tooltip while its message shows
+        self.statusBar().messageChanged.connect(lambda m: None if m else self.statusBar().setToolTip(""))
 
         self.editor.queue_requested.connect(self._on_editor_queue_requested)
         self.editor.prompt_add_requested.connect(self._on_prompt_add_requested)
@@ -88,6 +90,10 @@ class MainWindow(QMainWindow):
         self.sidebar.motions_page.motion_requested.connect(lambda n, v: self._with_session("add_motion", n, v))
         self.sidebar.subjects_page.train_requested.connect(self._on_subjects_train_requested)
         self.sidebar.motions_page.train_requested.connect(self._on_motions_train_requested)
+        self.sidebar.subjects_page.job_records = self.loader.jobs.records
+        for page in (self.sidebar.subjects_page, self.sidebar.motions_page):
+            page.remove_requested.connect(self._on_sidebar_remove_requested)
+            page.remove_confirmed.connect(lambda kind, i, cascade: self._with_session("remove_target", kind, i, cascade))
         self.loader.prompts.edit_requested.connect(lambda i, t, n: self._with_session("update_prompt", i, t, n))
         self.gallery.requeue_requested.connect(lambda d: self._with_session("requeue", d))
         self.gallery.export_requested.connect(self._on_gallery_export_requested)
@@ -164,7 +170,7 @@ class MainWindow(QMainWindow):
 
     def _update_recent_menu(self) -> None:
         self.recent_menu.clear()
-        recent = st.recent_projects()
+        recent = [p for p in st.recent_projects() if (Path(p) / "project.db").is_file()]  # gone ones are not offered
         for i, path in enumerate(recent):
             a = self.recent_menu.addAction(f"&{i + 1} {path}" if i < 9 else path)
             a.triggered.connect(lambda _=False, p=path: self.open_project(p))
@@ -321,10 +327,17 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             self.session.queue(spec_id, start, **request)
 
-    @Slot(str, int)
-    def _on_subjects_train_requested(self, trainer_id: str, subject_id: int) -> None:
+    @Slot(str, int, object)
+    def _on_subjects_train_requested(self, trainer_id: str, subject_id: int, params: dict[str, Any]) -> None:
         if self.session is not None:
-            self.session.queue(trainer_id, kind="train", subject=subject_id)
+            self.session.queue(trainer_id, kind="train", subject=subject_id, seeds=str(params.get("seed", 0)),
+                               params={k: [v] for k, v in params.items()})
+
+    @Slot(str, int, str)
+    def _on_sidebar_remove_requested(self, kind: str, ident: int, name: str) -> None:
+        page = self.sidebar.subjects_page if kind == "subject" else self.sidebar.motions_page
+        if self.session is not None:
+            self.session.jobs_using(kind, ident, lambda jobs: page.confirm_removal(ident, name, jobs))
 
     @Slot(str, int, str)
     def _on_motions_train_requested(self, trainer_id: str, motion_id: int, caption: str) -> None:
@@ -336,7 +349,9 @@ class MainWindow(QMainWindow):
         self._with_session("add_prompt", text, negative)
 
     def _on_subject_requested(self, name: str, images: list[Path], token: str, masks: list[Any]) -> None:
-        self._with_session("add_subject", name, images, token, masks if any(masks) else None)
+        page = self.sidebar.subjects_page  # its dialog stays open until the subject is stored or refused
+        self._with_session("add_subject", name, images, token, masks if any(masks) else None, page.subject_added,
+                           page.subject_failed)
 
     def recall(self, job_or_output: Any) -> None:
         """Load a job's or an output's settings into the job editor for editing, without queueing (a JobRecord, an
@@ -357,7 +372,16 @@ class MainWindow(QMainWindow):
                      "Cannot recall these settings")
 
     def _on_session_jobs_queued(self, batch: Any) -> None:
-        self.statusBar().showMessage(f"Queued {len(batch.job_ids)} job(s).", 5000)
+        warnings = list(getattr(batch, "warnings", ()))  # e.g. a prompt the text encoder cuts at 77 tokens
+        text = f"Queued {len(batch.job_ids)} job(s)."
+        if warnings:
+            import logging
+
+            for w in warnings:
+                logging.getLogger("vgen.app").warning("queued with a warning: %s", w)
+            text += f"  ⚠ {warnings[0]}" + (f" (+{len(warnings) - 1} more: hover here)" if len(warnings) > 1 else "")
+        self.statusBar().setToolTip("\n\n".join(warnings))
+        self.statusBar().showMessage(text, 30000 if warnings else 5000)
         self.tabs.setCurrentIndex(0)
 
     def _on_gallery_export_requested(self, output_dir: Path, dest: Path, fmt: str) -> None:
@@ -408,7 +432,7 @@ class MainWindow(QMainWindow):
 
     # -- drops ------------------------------------------------------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if event.mimeData().hasUrls():
+        if event.mimeData().hasUrls():  # anything: a file the window cannot use is named on the drop
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
@@ -423,6 +447,11 @@ class MainWindow(QMainWindow):
         videos = [p for p in paths if p.suffix.lower() == ".mp4"]
         images = dropped_files(event, IMAGE_SUFFIXES)
         event.acceptProposedAction()
+        problem = drop_problem(paths, videos + images)
+        if problem and not (videos or images):
+            self.show_error("Nothing was added", problem)
+        elif problem:
+            self.statusBar().showMessage(problem, 15000)
         for video in videos:  # an output dropped back: queue its recipe again
             self.session.requeue(video)
         if images:

@@ -221,9 +221,47 @@ class ProjectSession(QObject):
 
     # -- catalog ----------------------------------------------------------------------------
     def add_subject(self, name: str, images: list[Path], token: str | None = None,
-                    masks: list[Path | None] | None = None) -> None:
-        self.call(lambda: self.project.add_subject(name, images, token=token or None, masks=masks),
-                  title="Cannot add the subject", changed=lambda: self.catalog_changed.emit("subjects"))
+                    masks: list[Path | None] | None = None, on_done: Callable[[Any], None] | None = None,
+                    on_failed: Callable[[BaseException], None] | None = None) -> None:
+        """Add a subject in the background; ``on_done(record)`` after, or ``on_failed(exc)`` instead of an error
+        box (the New subject dialog shows the error itself and keeps the form)."""
+        self._catalog_call(lambda: self.project.add_subject(name, images, token=token or None, masks=masks),
+                           "subjects", "Cannot add the subject", on_done, on_failed)
+
+    def jobs_using(self, kind: str, ident: int, on_done: Callable[[Any], None]) -> None:
+        """``on_done(list of JobRecord)``: the queued and running jobs that need this subject or motion."""
+        self.call(lambda: self.project.jobs_using(**{kind: ident}), on_done, f"Cannot check the {kind}")
+
+    def remove_target(self, kind: str, ident: int, cascade: bool = False,
+                      on_done: Callable[[Any], None] | None = None) -> None:
+        """Remove a subject or motion (``kind``); with ``cascade`` the queued jobs that need it are cancelled.
+        ``on_done(cancelled job ids)``. A refusal (a job started meanwhile) comes back as ``error_raised``."""
+        remove = self.project.remove_subject if kind == "subject" else self.project.remove_motion
+
+        def done(cancelled: Any) -> None:
+            self.catalog_changed.emit("adapters")  # its adapters went with it
+            if cancelled:
+                self.jobs_changed.emit()
+            if on_done is not None:
+                on_done(cancelled)
+
+        self._catalog_call(lambda: remove(ident, cascade=cascade), kind + "s", f"Cannot remove the {kind}", done)
+
+    def _catalog_call(self, fn: Callable[[], Any], what: str, title: str, on_done: Callable[[Any], None] | None = None,
+                      on_failed: Callable[[BaseException], None] | None = None) -> None:
+        def done(result: Any) -> None:
+            self.catalog_changed.emit(what)
+            if on_done is not None:
+                on_done(result)
+
+        def failed(exc: BaseException) -> None:
+            if on_failed is not None:
+                on_failed(exc)
+            else:
+                self.error_raised.emit(title, *describe_error(exc))
+
+        if not self._closed:
+            self.tasks.submit(fn, done, failed)
 
     def add_motion(self, name: str, videos: list[Path]) -> None:
         self.call(lambda: self.project.add_motion(name, videos), title="Cannot add the motion",

@@ -76,6 +76,62 @@ def resolve_adapter_params(project: "Project", adapter_params: Sequence[tuple[st
     return out
 
 
+def latest_warnings(project: "Project", adapter_params: Sequence[tuple[str, str]], params: Mapping[str, Any],
+                    inputs: Mapping[str, Any], cache: dict[str, Any] | None = None) -> list[str]:
+    """Queue-time notices for a job whose ``"latest"`` adapter params will find nothing: a subject or motion it is
+    given has no Adapter of those kinds yet and no training job is queued or running on it, so the job runs as if
+    that subject/motion had no adapters (e.g. identity only, with an untrained motion). ``cache`` (one dict per
+    request) saves the queries across a grid's jobs."""
+    latest = [(p, k) for p, k in adapter_params if str(params.get(p, LATEST) or "") == LATEST]
+    if not latest:
+        return []
+    cache = cache if cache is not None else {}
+    if "adapters" not in cache:
+        cache["adapters"] = project.adapters()
+        cache["training"] = [j for j in project.jobs(status=("QUEUED", "RUNNING")) if j.kind == "train"]
+    kinds = {k for _, k in latest}
+    out = []
+    for key in ("subject", "motion"):
+        ident = _plain_int(inputs.get(key))
+        if ident is None:
+            continue
+        if any(a.kind in kinds and getattr(a, f"{key}_id") == ident for a in cache["adapters"]):
+            continue
+        if any(_plain_int(j.inputs.get(key)) == ident for j in cache["training"]):
+            continue  # its training runs first; "latest" finds what it saves
+        try:
+            name = repr(getattr(project, key)(ident).name)
+        except InvalidRequest:
+            name = f"#{ident}"
+        named = ", ".join(f"{p}='{LATEST}'" for p, _ in latest)
+        out.append(f"The {key} {name} has no trained adapter yet and no training of it is queued ({named} find "
+                   f"none): the video is made without it. Queue its training first, or set those params to 'none'.")
+    return out
+
+
+def describe_resolved(resolved: Mapping[str, Any], params: Mapping[str, Any]) -> str:
+    """One log line: which adapter each adapter param resolved to when the job started."""
+    parts = []
+    for param, found in resolved.items():
+        asked = str(params.get(param, LATEST) or "none")
+        if found is None:
+            parts.append(f"{param}: none" + (" (no adapter of this kind was trained for the job's subject/motion)"
+                                             if asked == LATEST else ""))
+        else:
+            what = f"Adapter {found['id']}" if found.get("id") else f"file {found['path']}"
+            parts.append(f"{param}: {what} ({found.get('kind')}, step {found.get('step')}"
+                         + (", the latest" if asked == LATEST else "") + ")")
+    return "Adapters used: " + "; ".join(parts) + "."
+
+
+def _plain_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()):
+        return int(value)
+    return None
+
+
 def _pick_step(project: "Project", rec: "AdapterRecord", step: int, param: str) -> "AdapterRecord":
     if step <= 0 or step == rec.step:
         return rec

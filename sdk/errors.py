@@ -22,6 +22,16 @@ class InvalidRequest(VGenError):
         super().__init__(user_message, hint)
 
 
+class InvalidFiles(InvalidRequest):
+    """Some files of an import were refused. ``problems`` maps each refused file's path (as given) to what is
+    wrong with it, so a caller can name them all and offer to go on with the others."""
+
+    def __init__(self, user_message: str, hint: str = "", field: str | None = None,
+                 problems: dict[str, str] | None = None) -> None:
+        self.problems = dict(problems or {})
+        super().__init__(user_message, hint, field)
+
+
 class PluginLoadError(VGenError):
     """A plugin failed to import or registered something invalid."""
 

@@ -89,6 +89,9 @@ def build_payload(project: "Project", spec: "JobSpec", job: "JobRecord", *, devi
             project, spec.adapter_params, job.params, subject_id=_int(job.inputs.get("subject")),
             motion_id=_int(job.inputs.get("motion")))
         recorded["adapters"] = {k: (v["id"] or v["path"]) if v else None for k, v in inputs["adapters"].items()}
+        from sdk.adapters import describe_resolved
+
+        project.add_log(job.id, "INFO", describe_resolved(inputs["adapters"], job.params))
     weights_path, weights_id = (None, None)
     if job.weights is not None or spec.default_weights is not None:
         weights_path, weights_id = w.resolve(job.weights, spec.default_weights)

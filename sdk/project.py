@@ -181,7 +181,7 @@ class Project(CatalogMixin, QueueMixin, ConditionsMixin, TrashMixin):
         if not db_path.is_file() or db_path.is_symlink():
             check_structure(root)  # a project.db that is a symlink is named as such
             raise ProjectError(f"No VGen Studio project at {given}: {db_path} does not exist.",
-                               hint="Check the path, or create a project with `vgen project create`.")
+                               hint="Check the path, or create a project with `vgen project new PATH`.")
         check_structure(root)
         reason = read_only_reason(root, db_path)
         full = False

@@ -67,7 +67,8 @@ def plan_jobs(
     id); a list is a grid axis. ``image``, ``subject`` and ``motion`` are shorthands for those inputs. ``options``
     are run options (:mod:`sdk.options`: ``precision``, ``memory_mode``), a value or a list each; they may also come
     among ``params`` (``--param precision=fp32,bf16``). A trainer with ``expands_to`` becomes consecutive jobs of
-    those trainers (each gets the params its own model knows). The weights are inspected without running code
+    those trainers (each gets the params its own model knows; ``"<step trainer id>.<name>"`` gives one step its own
+    value). The weights are inspected without running code
     (:mod:`sdk.weights_check`). Returns a :class:`QueuePlan` (a list of NewJob with ``warnings``). Raises
     InvalidRequest, WeightsMissing or IncompatibleCheckpoint naming the first problem; nothing is written then.
     """
@@ -151,10 +152,18 @@ def plan_jobs(
     # 4. weights and adapters; files are imported last, so a refused batch leaves no asset behind
     weights_value = _check_weights(weights, spec, registry)
     if getattr(spec, "adapter_params", ()):
-        from sdk.adapters import check_adapter_params
+        from sdk.adapters import check_adapter_params, latest_warnings
 
+        cache: dict[str, Any] = {}
         for _, p, _ in validated:
             check_adapter_params(project, spec.adapter_params, p)
+            if kind != "generate":
+                continue  # a composite trainer's later step finds what its earlier step saves
+            for combo in input_combos:
+                for w in latest_warnings(project, spec.adapter_params, p, dict(zip([n for n, _ in input_axes], combo)),
+                                         cache):
+                    if w not in warnings:
+                        warnings.append(w)
     new_assets: list[str] = []
     imported: dict[int, str] = {}
     try:
@@ -241,15 +250,19 @@ def _expand(project: "Project", registry: "PluginRegistry", spec: Any, params: d
     subs = [registry.trainer(t) for t in spec.expands_to]
     known = {k for s in subs for k in s.params.model_fields} | set(OPTION_KEYS)
     for key in params:
-        if key not in known:
+        step, _, name = key.rpartition(".")
+        if key not in known and not (step in spec.expands_to and name in registry.trainer(step).params.model_fields):
             raise InvalidRequest(f"Unknown parameter {key!r} for {spec.id}.",
-                                 hint=f"Known parameters: {', '.join(sorted(known))}.", field=key)
+                                 hint=f"Known parameters: {', '.join(sorted(known))}; a step's own value is "
+                                      f"STEP_ID.NAME (e.g. {spec.expands_to[0]}.max_train_steps).", field=key)
     plan = QueuePlan()
     inputs = kwargs.pop("inputs", {})
     try:
         previous: list[tuple[int, NewJob]] = []
         for sub in subs:
             mine = {k: v for k, v in params.items() if k in sub.params.model_fields or k in OPTION_KEYS}
+            # "<step id>.<name>" gives one step its own value (steps, learning rate), over a shared one
+            mine.update({k.rpartition(".")[2]: v for k, v in params.items() if k.rpartition(".")[0] == sub.id})
             names = {f.name for f in sub.fields}
             step = plan_jobs(project, registry, sub.id, kind="train", params=mine,
                              inputs={k: v for k, v in inputs.items() if k in names}, **kwargs)

@@ -11,6 +11,15 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayo
 NameRole = Qt.ItemDataRole.UserRole + 1
 
 
+def existing_folder(folder: Path) -> Path:
+    """``folder`` if it still exists, else its nearest existing parent (a remembered folder may have been deleted
+    or unmounted since), else the home folder."""
+    for candidate in (Path(folder).expanduser(), *Path(folder).expanduser().parents):
+        if candidate.is_dir() and candidate != Path(candidate.anchor):
+            return candidate
+    return Path.home()
+
+
 class NewProjectDialog(QDialog):
     #: project folder, template name ("" for an empty project)
     project_requested = Signal(object, str)
@@ -32,7 +41,7 @@ class NewProjectDialog(QDialog):
         self.templates.setWordWrap(True)
         self.templates.setCurrentRow(1 if templates else 0)
         self.name = QLineEdit("Untitled", self)
-        self.folder = QLineEdit(str(folder), self)
+        self.folder = QLineEdit(str(existing_folder(folder)), self)
         browse = QPushButton("Browse…", self)
         browse.clicked.connect(self._on_browse_clicked)
         where = QHBoxLayout()

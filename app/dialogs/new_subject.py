@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
@@ -37,6 +38,9 @@ def suggest_name(files: list[Path]) -> str:
 
 
 class NewSubjectDialog(QDialog):
+    """Stays open until the subject is stored: a refused import (a name taken, bad images) shows its error here and
+    keeps the form; bad images are marked and can be left out ("Add the N good images")."""
+
     #: name, images, token ("" = automatic), masks (None per image without one)
     subject_requested = Signal(str, object, str, object)
 
@@ -46,6 +50,8 @@ class NewSubjectDialog(QDialog):
         self.setObjectName("newSubjectDialog")
         images, masks = pair_masks([Path(f) for f in files])
         self.images, self.masks = images, masks
+        #: refused file (as given) → why, from the last attempt
+        self.problems: dict[str, str] = {}
         base = suggest_name(images) or "subject"
         name, n = base, 2
         while name in taken:
@@ -55,6 +61,7 @@ class NewSubjectDialog(QDialog):
         self.token.setPlaceholderText("automatic: <name>")
         self.token.setToolTip("Write this token in a prompt to use the subject, e.g. 'a photo of <rex> surfing'.")
         self.table = QTableWidget(0, 2, self)
+        self.table.setObjectName("subjectFiles")
         self.table.setHorizontalHeaderLabels(["Image", "Mask"])
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setColumnWidth(0, 220)
@@ -62,10 +69,22 @@ class NewSubjectDialog(QDialog):
         set_mask.clicked.connect(self._on_set_mask_clicked)
         clear_mask = QPushButton("Clear mask", self)
         clear_mask.clicked.connect(self._on_clear_mask_clicked)
+        self.error = QLabel(self)
+        self.error.setObjectName("subjectError")
+        self.error.setWordWrap(True)
+        self.error.setStyleSheet("color: #c62828")
+        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error.hide()
+        self.keep_good_button = QPushButton(self)
+        self.keep_good_button.setObjectName("keepGoodImages")
+        self.keep_good_button.clicked.connect(self._on_keep_good_clicked)
+        self.keep_good_button.hide()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Add subject")
+        self.add_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.add_button.setText("Add subject")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        self.buttons = buttons
         form = QFormLayout()
         form.addRow("Name", self.name)
         form.addRow("Token", self.token)
@@ -80,15 +99,23 @@ class NewSubjectDialog(QDialog):
         lay.itemAt(lay.count() - 1).widget().setWordWrap(True)
         lay.addWidget(self.table, 1)
         lay.addLayout(row)
+        lay.addWidget(self.error)
+        lay.addWidget(self.keep_good_button)
         lay.addWidget(buttons)
-        self.resize(520, 380)
+        self.resize(560, 420)
         self._fill()
 
     def _fill(self) -> None:
         self.table.setRowCount(len(self.images))
         for r, (img, mask) in enumerate(zip(self.images, self.masks)):
-            self.table.setItem(r, 0, QTableWidgetItem(img.name))
-            self.table.setItem(r, 1, QTableWidgetItem(mask.name if mask else "—"))
+            cells = (QTableWidgetItem(img.name), QTableWidgetItem(mask.name if mask else "—"))
+            for column, (cell, path) in enumerate(zip(cells, (img, mask))):
+                why = self.problems.get(str(path)) if path is not None else None
+                if why:
+                    cell.setForeground(QColor("#c62828"))
+                    cell.setText("⚠ " + cell.text())
+                cell.setToolTip(why or str(path or ""))
+                self.table.setItem(r, column, cell)
 
     def _on_set_mask_clicked(self) -> None:
         row = self.table.currentRow()
@@ -107,9 +134,45 @@ class NewSubjectDialog(QDialog):
             self._fill()
 
     def accept(self) -> None:
+        """Ask for the subject; the dialog waits for :meth:`subject_added` or :meth:`subject_failed`."""
         if not self.name.text().strip() or not self.images:
             self.name.setFocus()
             return
+        self._set_busy(True)
         self.subject_requested.emit(self.name.text().strip(), list(self.images), self.token.text().strip(),
                                     list(self.masks))
+
+    def subject_added(self) -> None:
+        self._set_busy(False)
         super().accept()
+
+    def subject_failed(self, message: str, hint: str = "", problems: dict[str, str] | None = None) -> None:
+        """Show why the subject was refused; mark the refused files and offer to go on without them."""
+        self._set_busy(False)
+        self.problems = dict(problems or {})
+        self._fill()
+        self.error.setText(message + (f"\n{hint}" if hint else ""))
+        self.error.show()
+        good = [i for i in self.images if str(i) not in self.problems]
+        fixable = bool(self.problems) and bool(good)
+        self.keep_good_button.setText(f"Add the {len(good)} good image(s) without the refused file(s)")
+        self.keep_good_button.setVisible(fixable)
+        if not self.problems:
+            self.name.setFocus()
+            self.name.selectAll()
+
+    def _on_keep_good_clicked(self) -> None:
+        """Leave the refused images (and refused masks) out, then add the rest."""
+        kept = [(i, None if m is not None and str(m) in self.problems else m)
+                for i, m in zip(self.images, self.masks) if str(i) not in self.problems]
+        self.images, self.masks = [i for i, _ in kept], [m for _, m in kept]
+        self.problems = {}
+        self._fill()
+        self.keep_good_button.hide()
+        self.error.hide()
+        self.accept()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.add_button.setEnabled(not busy)
+        self.add_button.setText("Adding…" if busy else "Add subject")
+        self.keep_good_button.setEnabled(not busy)

@@ -41,6 +41,10 @@ class JobEditor(QWidget):
         #: run options of a recalled job (precision, memory mode), queued with it until cleared; {} = the defaults
         self.recalled_options: dict[str, Any] = {}
         self._recalled_prompts: list[tuple[str, str]] = []
+        #: parameter values the user changed, by (name, value type): they carry over to the next generator
+        self._given_params: dict[tuple[str, str], Any] = {}
+        #: prompts typed into this editor and not yet in the list: they join the selection when they arrive
+        self._typed_prompts: list[str] = []
 
         self.generator = QComboBox(self)
         self.generator.setObjectName("generatorCombo")
@@ -186,8 +190,25 @@ class JobEditor(QWidget):
             self.description.setText(spec.description or spec.title)
             self.weights.lineEdit().setPlaceholderText(f"default: {spec.default_weights}" if spec.default_weights
                                                        else "none needed: or give an id or a folder")
-        self.params.set_params_model(spec.params if spec is not None else None)
+        self._set_params_model(spec.params if spec is not None else None)
         self._on_editor_changed()
+
+    def _set_params_model(self, model: Any) -> None:
+        """Rebuild the parameters; a value the user changed comes back in a field of the same name and value type
+        (guidance 12 stays 12 from T2V to I2V), every other field shows the new generator's default."""
+        form = self.params
+        edited = form.edited_values()
+        for name in form.editors:
+            key = (name, form.field_type(name))
+            if name in edited:
+                self._given_params[key] = edited[name]
+            else:
+                self._given_params.pop(key, None)  # back at its default: the next generator's default wins
+        form.set_params_model(model)
+        keep = {name: value for (name, kind), value in self._given_params.items()
+                if name in form.editors and form.field_type(name) == kind}
+        if keep:
+            form.set_values(keep)
 
     def _build_inputs(self, spec: Any) -> None:
         """One row per declared input field, between the prompts and the weights. A value given to a field comes
@@ -217,14 +238,22 @@ class JobEditor(QWidget):
     # -- prompts --------------------------------------------------------------------------------
     @Slot(QModelIndex, int, int)
     def _on_prompts_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        """The selection is the user's: a prompt added elsewhere (the Prompts tab, a script) does not join it; one
+        typed here does. A project's prompts, as it opens (the list was empty), start selected."""
         sel = self.prompt_view.selectionModel()
+        opening = first == 0 and self._prompts.rowCount() == last + 1
         for row in range(first, last + 1):
-            sel.select(self._prompts.index(row, 0), QItemSelectionModel.SelectionFlag.Select)
+            text = self._prompts.record(row).text
+            if opening or text in self._typed_prompts:
+                sel.select(self._prompts.index(row, 0), QItemSelectionModel.SelectionFlag.Select)
+                if text in self._typed_prompts:
+                    self._typed_prompts.remove(text)
 
     @Slot()
     def _on_new_prompt_return_pressed(self) -> None:
         text = self.new_prompt.text().strip()
         if text:
+            self._typed_prompts.append(text)
             self.prompt_add_requested.emit(text, "")
             self.new_prompt.clear()
 

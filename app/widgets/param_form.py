@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QLabel, QLineEdit,
-                               QSpinBox, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtCore import QRegularExpression, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QRegularExpressionValidator
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QLineEdit, QSpinBox,
+                               QToolButton, QVBoxLayout, QWidget)
 
 #: shown first; every other field goes under "Advanced"
 BASIC = ("num_frames", "height", "width", "num_inference_steps", "guidance_scale", "fps", "strength",
@@ -35,10 +36,66 @@ def _range_text(prop: dict[str, Any]) -> str:
 def _plain(prop: dict[str, Any]) -> dict[str, Any]:
     """Optional fields (``anyOf: [X, null]``) are edited as X."""
     if "anyOf" in prop:
+        optional = any(alt.get("type") == "null" for alt in prop["anyOf"])
         for alt in prop["anyOf"]:
             if alt.get("type") != "null":
-                return {**prop, **alt}
+                return {**prop, **alt, "optional": optional}
     return prop
+
+
+def format_number(value: float | int) -> str:
+    """The value as a person writes it: ``0.0001``, ``1e-5``, ``9.0``, ``16`` (15 significant digits, so a
+    learning rate is never shown rounded to ``0.000``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    text = f"{float(value):.15g}"
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        text = f"{mantissa}e{int(exp)}"
+    elif "." not in text and text.lstrip("-").isdigit():
+        text += ".0"  # a float stays recognisably a float
+    return text
+
+
+_FLOAT_TEXT = QRegularExpression(r"[+-]?(\d+\.?\d*|\.\d*)?([eE][+-]?\d*)?")
+_INT_TEXT = QRegularExpression(r"[+-]?\d*")
+
+
+class NumberEdit(QLineEdit):
+    """A number typed as text: scientific notation welcome (``1e-5``), the real value shown, never rounded to a
+    spin box's decimals. For an optional field, empty means "the default" (shown as the placeholder). Up/Down
+    step like a spin box. Range checks are the params model's (the form marks a value out of range)."""
+
+    def __init__(self, integer: bool, optional: bool, step: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.integer, self.optional, self.step = integer, optional, step
+        self.setValidator(QRegularExpressionValidator(_INT_TEXT if integer else _FLOAT_TEXT, self))
+        if optional:
+            self.setPlaceholderText("default")
+            self.setClearButtonEnabled(True)
+
+    def value(self) -> Any:
+        """The number; None when empty; the text itself when it is not a number yet (validation names it)."""
+        text = self.text().strip()
+        if not text:
+            return None
+        try:
+            return int(text) if self.integer else float(text)
+        except ValueError:
+            return text
+
+    def set_value(self, value: Any) -> None:
+        self.setText("" if value is None else format_number(value) if isinstance(value, (int, float)) else str(value))
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        delta = {Qt.Key.Key_Up: 1, Qt.Key.Key_Down: -1}.get(Qt.Key(event.key()))
+        current = self.value()
+        if delta is None or not isinstance(current, (int, float)):
+            super().keyPressEvent(event)
+            return
+        new = current + delta * self.step
+        # float steps add up to 0.30000000000000004: keep the digits the step has
+        self.set_value(int(new) if self.integer else float(f"{new:.12g}"))
 
 
 class ParamForm(QWidget):
@@ -128,6 +185,13 @@ class ParamForm(QWidget):
             w = QCheckBox(self)
             w.setChecked(bool(default))
             w.toggled.connect(self._on_editor_changed)
+        elif kind in ("integer", "number") and (kind == "number" or prop.get("optional")):
+            # floats (learning rates: 1e-5) and optional numbers (empty: the default) are typed, not spun
+            step = prop.get("multipleOf") or (1 if kind == "integer" else
+                                              0.1 if abs(default or 1) >= 0.1 else abs(default) or 0.1)
+            w = NumberEdit(kind == "integer", bool(prop.get("optional")), step, self)
+            w.set_value(default)
+            w.textChanged.connect(self._on_editor_changed)
         elif kind == "integer" and prop.get("maximum", 0) <= INT32_MAX:
             w = QSpinBox(self)
             if "minimum" in prop:
@@ -139,14 +203,6 @@ class ParamForm(QWidget):
             w.setRange(max(int(lo), -INT32_MAX - 1), int(prop.get("maximum", INT32_MAX)))
             w.setSingleStep(int(prop.get("multipleOf", 1)))
             w.setValue(int(default) if default is not None else max(0, w.minimum()))
-            w.valueChanged.connect(self._on_editor_changed)
-        elif kind == "number":
-            w = QDoubleSpinBox(self)
-            w.setDecimals(6 if (default is not None and 0 < abs(default) < 0.01) else 3)
-            lo = prop.get("minimum", prop.get("exclusiveMinimum", -1e9))
-            w.setRange(float(lo), float(prop.get("maximum", prop.get("exclusiveMaximum", 1e9))))
-            w.setSingleStep(float(prop.get("multipleOf", 0.1 if abs(default or 1) >= 0.1 else abs(default) or 0.1)))
-            w.setValue(float(default) if default is not None else max(0.0, w.minimum()))
             w.valueChanged.connect(self._on_editor_changed)
         else:
             w = QLineEdit(self)
@@ -163,8 +219,13 @@ class ParamForm(QWidget):
                 out[name] = w.currentData()
             elif isinstance(w, QCheckBox):
                 out[name] = w.isChecked()
-            elif isinstance(w, (QSpinBox, QDoubleSpinBox)):
+            elif isinstance(w, QSpinBox):
                 out[name] = w.value()
+            elif isinstance(w, NumberEdit):
+                value = w.value()
+                if value is None and w.optional:
+                    continue  # empty: the model's default (a composite trainer: each step's own)
+                out[name] = "" if value is None else value
             elif isinstance(w, QLineEdit):
                 text = w.text()
                 if self._props[name].get("type") == "string":
@@ -175,6 +236,18 @@ class ParamForm(QWidget):
                     except ValueError:
                         out[name] = text
         return out
+
+    def field_type(self, name: str) -> str:
+        """What kind of value a field holds (``integer``, ``number``, ``string``, ``boolean``, ``enum``): a value
+        carries over to another generator's field only when the name and this agree."""
+        prop = self._props.get(name, {})
+        return "enum" if "enum" in prop else str(prop.get("type", ""))
+
+    def edited_values(self) -> dict[str, Any]:
+        """The values that differ from their field's default: what the user changed."""
+        values = self.values()
+        return {name: values.get(name) for name in self.editors
+                if values.get(name) != self._props[name].get("default")}
 
     def set_values(self, values: dict[str, Any]) -> None:
         """Set the editors named in ``values`` (others keep theirs)."""
@@ -190,8 +263,8 @@ class ParamForm(QWidget):
                 w.setChecked(bool(value))
             elif isinstance(w, QSpinBox):
                 w.setValue(int(value))
-            elif isinstance(w, QDoubleSpinBox):
-                w.setValue(float(value))
+            elif isinstance(w, NumberEdit):
+                w.set_value(value)
             elif isinstance(w, QLineEdit):
                 w.setText(value if isinstance(value, str) else json.dumps(value))
             w.blockSignals(False)

@@ -6,14 +6,15 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QItemSelection, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListView, QPushButton,
-                               QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListView, QMessageBox,
+                               QPushButton, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from app.dialogs.new_subject import IMAGE_FILTER, IMAGE_SUFFIXES, NewSubjectDialog
 from app.models.catalog_models import MotionListModel, SubjectImagesModel, SubjectListModel, TextFilterProxy
 from app.widgets.prompts_page import AdaptersPage, PromptsPage
-from app.widgets.training import MOTION_TRAINER, SUBJECT_TRAINER, TrainAction, action_button, caption_dialog
+from app.widgets.training import (MOTION_TRAINER, SUBJECT_TRAINER, TrainAction, TrainSettingsDialog, action_button,
+                                  caption_dialog)
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
 
@@ -23,6 +24,94 @@ def dropped_files(event: Any, suffixes: tuple[str, ...]) -> list[Path]:
     if not md.hasUrls():
         return []
     return [Path(u.toLocalFile()) for u in md.urls() if u.isLocalFile() and u.toLocalFile().lower().endswith(suffixes)]
+
+
+def drop_problem(paths: list[Path], used: list[Path]) -> str | None:
+    """What to tell the user about dropped files the window cannot use (``used``: the ones it takes), or None."""
+    unused = [p for p in paths if p not in used]
+    if not unused:
+        return None
+    videos = [p.name for p in unused if p.suffix.lower() in VIDEO_SUFFIXES]
+    others = [p.name for p in unused if p.suffix.lower() not in VIDEO_SUFFIXES]
+    parts = []
+    if others:
+        parts.append(f"{', '.join(others[:5])}{' …' if len(others) > 5 else ''} cannot be used here")
+    if videos:
+        parts.append(f"{', '.join(videos[:5])}: drop videos on the Motions tab to make a motion")
+    return ("; ".join(parts) + ". Drop images (a new subject), a rendered .mp4 (queued again from its recipe) or a "
+            "project folder.")
+
+
+def remove_action(kind: str, parent: QWidget, slot: Any) -> QAction:
+    """"Remove …" on the selected subject or motion (Delete key on its list, context menu)."""
+    a = QAction(f"Remove {kind}…", parent)
+    a.setShortcut(QKeySequence.StandardKey.Delete)
+    a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+    a.setToolTip(f"Remove the selected {kind}, its files and its trained adapters (asks first)")
+    a.triggered.connect(slot)
+    return a
+
+
+def removal_box(parent: QWidget, kind: str, name: str, jobs: list[Any]) -> QMessageBox:
+    """Ask before removing a subject/motion; name the jobs that need it. Running ones block it; queued ones are
+    cancelled with it ("Cancel N jobs and remove"). Not yet open; the destructive button (``confirmRemove``) means
+    go on."""
+    label = html.escape(name)
+    shown = "".join(f"<li>{html.escape(j.id)} — {html.escape(j.spec_id)} ({getattr(j.status, 'value', j.status).lower()})"
+                    f"</li>" for j in jobs[:8]) + (f"<li>… and {len(jobs) - 8} more</li>" if len(jobs) > 8 else "")
+    running = [j for j in jobs if getattr(j.status, "value", j.status) == "RUNNING"]
+    box = QMessageBox(parent)
+    box.setObjectName("removeTargetBox")
+    box.setWindowTitle(f"Remove {kind}")
+    box.setIcon(QMessageBox.Icon.Warning if jobs else QMessageBox.Icon.Question)
+    if running:
+        box.setText(f"The {kind} <b>{label}</b> cannot be removed now: a job that needs it is running.<ul>{shown}</ul>"
+                    "Cancel that job and wait until it has stopped, then remove it.")
+        box.setStandardButtons(QMessageBox.StandardButton.Ok)
+        return box
+    if jobs:
+        box.setText(f"{len(jobs)} queued job(s) need the {kind} <b>{label}</b>:<ul>{shown}</ul>"
+                    f"Removing it cancels them too.")
+        go = box.addButton(f"Cancel {len(jobs)} job(s) and remove", QMessageBox.ButtonRole.DestructiveRole)
+    else:
+        box.setText(f"Remove the {kind} <b>{label}</b>, its files and the adapters trained on it?")
+        go = box.addButton("Remove", QMessageBox.ButtonRole.DestructiveRole)
+    go.setObjectName("confirmRemove")
+    keep = box.addButton("Keep it", QMessageBox.ButtonRole.RejectRole)
+    box.setDefaultButton(keep)
+    return box
+
+
+class _Removable:
+    """What the subject and motion pages share: "Remove …" asks, naming the jobs that need the item."""
+
+    kind = "subject"
+    #: kind, id, name — the window looks up the jobs that need it and calls confirm_removal
+    remove_requested: Any
+    #: kind, id, cascade — confirmed by the user
+    remove_confirmed: Any
+
+    def _selected(self) -> Any:
+        raise NotImplementedError
+
+    def _on_remove_triggered(self) -> None:
+        item = self._selected()
+        if item is not None:
+            self.remove_requested.emit(self.kind, item.id, item.name)
+
+    def confirm_removal(self, ident: int, name: str, jobs: list[Any]) -> QMessageBox:
+        """Ask (window-modal); confirming emits remove_confirmed (a cascade when queued jobs need it)."""
+        self.remove_box = box = removal_box(self, self.kind, name, jobs)  # type: ignore[arg-type]
+        cascade = bool(jobs)
+
+        def finished(_: int) -> None:
+            clicked = box.clickedButton()
+            if clicked is not None and box.buttonRole(clicked) == QMessageBox.ButtonRole.DestructiveRole:
+                self.remove_confirmed.emit(self.kind, ident, cascade)
+
+        box.finished.connect(finished)
+        box.open()
+        return box
 
 
 def _icon_view(parent: QWidget, model: Any, size: int = 72) -> QListView:
@@ -37,13 +126,16 @@ def _icon_view(parent: QWidget, model: Any, size: int = 72) -> QListView:
     return v
 
 
-class SubjectsPage(QWidget):
+class SubjectsPage(QWidget, _Removable):
     """Subjects and a thumbnail grid of the selected one's reference images (masks tinted)."""
 
+    kind = "subject"
     #: name, images, token, masks
     subject_requested = Signal(str, object, str, object)
-    #: trainer id, subject id — Train DreamVideo subject on the selected subject
-    train_requested = Signal(str, int)
+    #: trainer id, subject id, params (from the settings dialog) — Train DreamVideo subject on the selected subject
+    train_requested = Signal(str, int, object)
+    remove_requested = Signal(str, int, str)
+    remove_confirmed = Signal(str, int, bool)
 
     def __init__(self, subjects: SubjectListModel, thumbs: Any, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -73,11 +165,17 @@ class SubjectsPage(QWidget):
             "Queues DreamVideo identity training on this subject: step 1 (its token's embedding), then step 2 "
             "(the identity adapter). The adapters appear under the subject in the Adapters tab.", self)
         self.train_action.triggered.connect(self._on_train_action_triggered)
+        self.remove_action = remove_action("subject", self, self._on_remove_triggered)
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.list.addAction(self.train_action)
+        self.list.addAction(self.remove_action)
         self.train_button = action_button(self.train_action, self)
         self.train_button.setObjectName("trainSubjectButton")
         self.dialog: NewSubjectDialog | None = None
+        self.train_dialog: TrainSettingsDialog | None = None
+        self.remove_box: QMessageBox | None = None
+        #: the project's job records (the train dialog shows the time per step measured on them)
+        self.job_records: Any = lambda: []
         split = QSplitter(Qt.Orientation.Vertical, self)
         split.addWidget(self.list)
         split.addWidget(self.grid)
@@ -102,6 +200,19 @@ class SubjectsPage(QWidget):
         self.dialog.open()
         return self.dialog
 
+    def subject_added(self, record: Any = None) -> None:
+        """The New subject dialog's subject is stored: it closes."""
+        if self.dialog is not None:
+            self.dialog.subject_added()
+
+    def subject_failed(self, exc: BaseException) -> None:
+        """The import was refused: the dialog stays open with the error, the refused files marked."""
+        from app.session import describe_error
+
+        message, hint = describe_error(exc)
+        if self.dialog is not None and self.dialog.isVisible():
+            self.dialog.subject_failed(message, hint, getattr(exc, "problems", None))
+
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if dropped_files(event, IMAGE_SUFFIXES):
             event.acceptProposedAction()
@@ -123,10 +234,21 @@ class SubjectsPage(QWidget):
         idx = self.list.currentIndex()
         return self.subjects.record(self.proxy.mapToSource(idx).row()) if idx.isValid() else None
 
-    def _on_train_action_triggered(self) -> None:
+    def _selected(self) -> Any:
+        return self.selected_subject()
+
+    def _on_train_action_triggered(self) -> Any:
+        """Ask the training's settings (window-modal); accepting them emits train_requested."""
         s = self.selected_subject()
-        if s is not None:
-            self.train_requested.emit(self.train_action.trainer_id, s.id)
+        registry = self.train_action.registry
+        if s is None or registry is None:
+            return None
+        trainer_id = self.train_action.trainer_id
+        self.train_dialog = TrainSettingsDialog(registry.trainer(trainer_id), registry, s.name, self.job_records(), self)
+        self.train_dialog.settings_accepted.connect(
+            lambda params, sid=s.id: self.train_requested.emit(trainer_id, sid, params))
+        self.train_dialog.open()
+        return self.train_dialog
 
     def _show_selected(self) -> None:
         s = self.selected_subject()
@@ -140,13 +262,16 @@ class SubjectsPage(QWidget):
                            f"{len(s.images)} image(s), {masks} with a mask (tinted).")
 
 
-class MotionsPage(QWidget):
+class MotionsPage(QWidget, _Removable):
     """Motions with animated thumbnails; drop videos to add one."""
 
+    kind = "motion"
     #: name, videos
     motion_requested = Signal(str, object)
     #: trainer id, motion id, caption — Train DreamVideo motion on the selected motion
     train_requested = Signal(str, int, str)
+    remove_requested = Signal(str, int, str)
+    remove_confirmed = Signal(str, int, bool)
 
     def __init__(self, motions: MotionListModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -169,8 +294,11 @@ class MotionsPage(QWidget):
             "Queues DreamVideo motion training on this motion's videos (you give their caption first). "
             "The motion adapter appears under the motion in the Adapters tab.", self)
         self.train_action.triggered.connect(self.ask_caption)
+        self.remove_action = remove_action("motion", self, self._on_remove_triggered)
+        self.remove_box: QMessageBox | None = None
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         self.list.addAction(self.train_action)
+        self.list.addAction(self.remove_action)
         # the current index changes after selectionChanged: follow it
         self.list.selectionModel().currentChanged.connect(
             lambda *_: self.train_action.set_selected(self.selected_motion() is not None))
@@ -188,6 +316,9 @@ class MotionsPage(QWidget):
     def selected_motion(self) -> Any:
         idx = self.list.currentIndex()
         return self.motions.record(self.proxy.mapToSource(idx).row()) if idx.isValid() else None
+
+    def _selected(self) -> Any:
+        return self.selected_motion()
 
     def ask_caption(self) -> Any:
         """Ask the selected motion's caption (window-modal); accepting it emits train_requested."""

@@ -161,6 +161,13 @@ def cmd_queue_retry(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_queue_clear(a: argparse.Namespace) -> int:
+    with open_project(a.path) as p:
+        n = p.clear_finished()
+    print(f"Removed {n} failed or cancelled job(s); finished jobs with an output stay.")
+    return 0
+
+
 def cmd_jobs_show(a: argparse.Namespace) -> int:
     from sdk.cli.conditions import job_extras, print_job_extras
 
@@ -257,6 +264,8 @@ def register(sub: Any) -> None:
     c.add_argument("path"); c.add_argument("job")
     c = cmd(g, "retry", cmd_queue_retry, "queue a failed or cancelled job again")
     c.add_argument("path"); c.add_argument("job")
+    c = cmd(g, "clear", cmd_queue_clear, "remove failed and cancelled jobs (and invalid rows) from the queue")
+    c.add_argument("path")
 
     c = sub.add_parser("train", help="queue a training job")
     c.set_defaults(fn=cmd_train)

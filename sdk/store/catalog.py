@@ -20,10 +20,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from sdk.errors import InvalidRequest, UnsafeProject
+from sdk.errors import InvalidFiles, InvalidRequest, UnsafeProject
 from sdk.records import AdapterRecord, AssetRecord, MotionRecord, PromptRecord, SubjectRecord
 from sdk.store import models as m
-from sdk.store.access import StoreAccess
 from sdk.store.assets import StagedAsset, asset_rel_path, place_staged, stage_asset
 from sdk.store.convert import (
     adapter_problem,
@@ -35,6 +34,7 @@ from sdk.store.convert import (
 )
 from sdk.safe_text import printable
 from sdk.store.paths import asset_name_problem, real_dir, remove_entry
+from sdk.store.removal import RemovalMixin
 
 PathLike = str | os.PathLike[str]
 
@@ -49,6 +49,12 @@ def new_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+#: where a user finds the ids of each kind (named in "no such id" hints)
+_WHERE_IDS = {"job": "Run `vgen queue list PROJECT`", "condition": "Run `vgen conditions list PROJECT`",
+              "adapter": "Open the Adapters tab of VGen Studio (adapters are listed under their subject or motion)",
+              "asset": "Run `vgen subject list PROJECT --json` (an asset id starts its file's name)"}
+
+
 def by_prefix(s: Session, model: Any, column: Any, prefix: str, field: str) -> Any:
     """The one row whose ``column`` starts with ``prefix``; InvalidRequest if none or several."""
     text = str(prefix).strip().lower()
@@ -58,7 +64,7 @@ def by_prefix(s: Session, model: Any, column: Any, prefix: str, field: str) -> A
     rows = s.scalars(select(model).where(column.startswith(text, autoescape=True)).limit(2)).all()
     if not rows:
         raise InvalidRequest(f"No {field} with id {prefix!r} in this project.",
-                             hint=f"List them to see the ids (e.g. `vgen {field}s`).", field=field)
+                             hint=f"{_WHERE_IDS.get(field, 'List them')} to see the ids.", field=field)
     if len(rows) > 1:
         raise InvalidRequest(f"The {field} id prefix {prefix!r} is ambiguous.",
                              hint="Type more characters of the id.", field=field)
@@ -96,7 +102,22 @@ def _refuse_invalid(record: Any, what: str) -> Any:
     return record
 
 
-class CatalogMixin(StoreAccess):
+def _invalid_files(bad: dict[str, InvalidRequest], total: int, what: str) -> InvalidFiles:
+    """One error for every refused file: a single one keeps its own words; several are listed by name."""
+    problems = {path: exc.user_message for path, exc in bad.items()}
+    first = next(iter(bad.values()))
+    if len(bad) == 1:
+        return InvalidFiles(first.user_message, first.hint, field=first.field, problems=problems)
+    listed = "; ".join(f"{Path(p).name} ({_IMPORT_PROBLEM.sub('', msg).rstrip('.')})" for p, msg in problems.items())
+    return InvalidFiles(f"{len(bad)} of the {total} files of {what or 'this import'} cannot be used: {listed}.",
+                        first.hint + " Remove or replace those files; the others are fine.", field=first.field,
+                        problems=problems)
+
+
+_IMPORT_PROBLEM = re.compile(r"^Cannot import .* as an? \w+: ")
+
+
+class CatalogMixin(RemovalMixin):
     # ------------------------------------------------------------------ assets
     def _imports_dir(self) -> Path:
         # temp copies sit directly in .staging/ as ".import-*" files, gone when the import ends
@@ -172,12 +193,21 @@ class CatalogMixin(StoreAccess):
             remove_entry(real_dir(self.path, "assets", sha[:2]), name)
         return True
 
-    def _stage_all(self, items: Sequence[tuple[PathLike | None, str]]) -> list[StagedAsset | None]:
+    def _stage_all(self, items: Sequence[tuple[PathLike | None, str]], what: str = "") -> list[StagedAsset | None]:
+        """Stage every file; if any is refused, raise :class:`InvalidFiles` naming all of them (the others are
+        fine: the caller can offer to go on without the bad ones). Nothing stays staged then."""
         staged: list[StagedAsset | None] = []
+        bad: dict[str, InvalidRequest] = {}
         try:
             with self._writing_files():
                 for src, kind in items:
-                    staged.append(None if src is None else stage_asset(src, kind, self._imports_dir()))
+                    try:
+                        staged.append(None if src is None else stage_asset(src, kind, self._imports_dir()))
+                    except InvalidRequest as exc:
+                        bad.setdefault(str(src), exc)
+                        staged.append(None)
+            if bad:
+                raise _invalid_files(bad, sum(1 for src, _ in items if src is not None), what)
         except BaseException:
             for st in staged:
                 if st is not None:
@@ -209,7 +239,7 @@ class CatalogMixin(StoreAccess):
                                  hint="Give one mask per image (or None for an image without a mask).",
                                  field="masks")
         self._check_name_free(m.Subject, name, "subject")
-        staged = self._stage_all([(p, "image") for p in images] + [(p, "mask") for p in masks])
+        staged = self._stage_all([(p, "image") for p in images] + [(p, "mask") for p in masks], f"subject {name!r}")
         imgs, msks = staged[: len(images)], staged[len(images):]
         with self._placing(staged) as placed:
             for img_src, mask_src, img, mask in zip(images, masks, imgs, msks):
@@ -278,7 +308,7 @@ class CatalogMixin(StoreAccess):
             raise InvalidRequest(f"Motion {name!r} has no videos.", hint="Give at least one reference video.",
                                  field="videos")
         self._check_name_free(m.Motion, name, "motion")
-        staged = self._stage_all([(p, "video") for p in videos])
+        staged = self._stage_all([(p, "video") for p in videos], f"motion {name!r}")
         with self._placing(staged) as placed, self._writing() as s:
             self._check_name_free(m.Motion, name, "motion", s)
             motion = m.Motion(name=name, created_at=time.time())

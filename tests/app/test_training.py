@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 from guihelpers import create_project, drop_files, write_images
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLineEdit, QSpinBox
 
 
 def _add_subject(qtbot: Any, window: Any, tmp_path: Path, name: str = "Rex") -> Any:
@@ -44,14 +46,57 @@ def test_train_subject_queues_step1_then_step2_for_the_selected_subject(
     assert page.selected_subject().id == subject.id
     assert page.train_button.isEnabled() and page.train_button.text() == "Train DreamVideo subject"
 
+    # the button asks the settings first (issue 11 #5), with VGen's defaults and what the steps cost
+    qtbot.mouseClick(page.train_button, Qt.MouseButton.LeftButton)
+    dialog = page.train_dialog
+    assert dialog is not None and dialog.isVisible() and window.loader.jobs.records() == []
+    steps1, steps2 = (dialog.findChild(QSpinBox, f"train_subject_step{i}_max_train_steps") for i in (1, 2))
+    rate1, rate2 = (dialog.findChild(QLineEdit, f"train_subject_step{i}_learning_rate") for i in (1, 2))
+    assert (steps1.value(), steps2.value(), rate1.text(), rate2.text()) == (3000, 1000, "0.0001", "1e-5")
+    assert dialog.findChild(QSpinBox, "train_subject_step1_train_batch_size").value() == 4
+    assert "3000 + 1000 steps" in dialog.estimate.text() and "0.2 s" in dialog.estimate.text()
+    steps1.setFocus()
+    steps1.selectAll()
+    qtbot.keyClicks(steps1, "20")
+    steps2.setFocus()
+    steps2.selectAll()
+    qtbot.keyClicks(steps2, "10")
+    rate2.setFocus()
+    rate2.selectAll()
+    qtbot.keyClicks(rate2, "2e-5")
+    seed = dialog.findChild(QSpinBox, "train_subject_step1_seed")
+    seed.setFocus()
+    seed.selectAll()
+    qtbot.keyClicks(seed, "7")
+    assert "20 + 10 steps" in dialog.estimate.text()
+    rate1.setFocus()
+    rate1.selectAll()
+    qtbot.keyClicks(rate1, "5")  # out of range: named, and the dialog cannot queue it
+    assert "learning rate" in dialog.problem.text() and not dialog.queue_button.isEnabled()
+    rate1.selectAll()
+    qtbot.keyClicks(rate1, "1e-4")
     with qtbot.waitSignal(session.jobs_queued, timeout=30_000):
-        page.train_button.click()
+        qtbot.mouseClick(dialog.queue_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(window.loader.jobs.records()) == 2, timeout=10_000)
     jobs = sorted(window.loader.jobs.records(), key=lambda j: j.position)
     assert [j.spec_id for j in jobs] == ["dreamvideo.subject_step1", "dreamvideo.subject_step2"]
     assert all(j.kind == "train" and j.inputs["subject"] == subject.id for j in jobs)
+    assert [(j.params["max_train_steps"], j.params["learning_rate"]) for j in jobs] == [(20, 1e-4), (10, 2e-5)]
+    assert all(j.params["seed"] == 7 and j.seed == 7 and j.params["train_batch_size"] == 4 for j in jobs)
     assert jobs[0].batch_id == jobs[1].batch_id
     assert window.tabs.currentIndex() == 0 and "Queued 2 job(s)" in window.statusBar().currentMessage()
+
+    # once a step has run here, the dialog shows the time it measured
+    import dataclasses
+    import time
+
+    ran = dataclasses.replace(jobs[0], status=type(jobs[0].status)("SUCCEEDED"), started_at=time.time() - 10,
+                              finished_at=time.time(), progress_step=20, progress_total=20)
+    window.loader.jobs.set_records([ran, jobs[1]])
+    qtbot.mouseClick(page.train_button, Qt.MouseButton.LeftButton)
+    assert "Measured in this project: 0.50 s, 0.50 s per step" in page.train_dialog.estimate.text()
+    assert "about 33 min for 3000 + 1000 steps" in page.train_dialog.estimate.text()
+    page.train_dialog.reject()
 
 
 def test_train_motion_asks_the_caption_then_queues_it(qtbot: Any, window: Any, installed_dreamvideo_weights: str,
@@ -80,8 +125,9 @@ def test_missing_weights_are_explained_in_a_message_box(qtbot: Any, window: Any,
     _add_subject(qtbot, window, tmp_path)
     action = window.sidebar.subjects_page.train_action
     qtbot.waitUntil(action.isEnabled)
+    action.trigger()
     with qtbot.waitSignal(window.error_shown, timeout=30_000) as blocker:
-        action.trigger()
+        window.sidebar.subjects_page.train_dialog.accept()
     title, message = blocker.args
     assert title == "Cannot queue these jobs" and "dreamvideo.modelscope_v1_5" in message
     assert window.findChild(object, "errorBox").isVisible()

@@ -87,10 +87,11 @@ class JobTableModel(RecordTableModel):
             if status_value(job) == "RUNNING":
                 self.refresh_row(row, self.ETA, self.ELAPSED)
 
-    def set_spec_lookup(self, spec_of: Callable[[str], Any]) -> None:
-        """``spec_of(spec_id)`` -> the GeneratorSpec/TrainerSpec/… (None if unknown): rows of jobs that have no prompt
-        say what they work on through the spec's input fields."""
-        self._spec_of = spec_of
+    def set_registry(self, registry: Any) -> None:
+        """The plugin registry: rows of jobs that have no prompt say what they work on through their spec's input
+        fields (and an extraction's or score's title)."""
+        tables = [getattr(registry, t, {}) for t in ("generators", "trainers", "conditions", "metrics")]
+        self._spec_of = lambda spec_id: next((t[spec_id] for t in tables if spec_id in t), None)
         self._refresh_column(self.PROMPT)
 
     def set_input_names(self, names: Mapping[tuple[str, Any], str]) -> None:

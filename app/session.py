@@ -300,7 +300,10 @@ class ProjectSession(QObject):
                 self._set_hidden(self.hidden - set(ids))
 
         def commit() -> None:
-            self.call(lambda: self.project.delete_jobs(ids), lambda _: self._set_hidden(self.hidden - set(ids)),
+            # the deleted stay hidden (they are gone: showing them until the reload would flash them back); the
+            # ones that were not deleted (retried elsewhere meanwhile) show again
+            self.call(lambda: self.project.delete_jobs(ids),
+                      lambda deleted: self._set_hidden(self.hidden - (set(ids) - set(deleted))),
                       "Cannot delete the jobs", self.jobs_changed.emit)
 
         self.undo.push(message, name, undo, commit)

@@ -68,11 +68,12 @@ def test_a_running_training_shows_loss_and_samples_and_cancelling_it_cancels_ste
     session = create_project(qtbot, window, tmp_path, template=None)
     subject = _add_subject(qtbot, window, tmp_path, name="Rex")
     tiny = {"max_train_steps": 400, "validation_steps": 2, "checkpointing_steps": 400, "height": 32, "width": 32,
-            "train_batch_size": 1, "sample_steps": 1, "sample_num_frames": 2, "sample_guidance_scale": 1.0}
+            "train_batch_size": 1, "sample_steps": 1, "sample_num_frames": 4}
     started: list[str] = []
     session.bridge.job_started.connect(started.append)
     with qtbot.waitSignal(session.jobs_queued, timeout=30_000):
         session.queue("dreamvideo.subject", start=True, kind="train", subject=subject.id, params=tiny)
+    qtbot.waitUntil(lambda: len(window.loader.jobs.records()) == 2, timeout=10_000)
     step1, step2 = sorted(window.loader.jobs.records(), key=lambda j: j.position)
 
     preview = window.preview

@@ -61,10 +61,10 @@ def test_a_rendered_batch_notifies_when_it_finishes(qtbot: Any, window: Any, ins
                                                    tmp_path: Path) -> None:
     create_project(qtbot, window, tmp_path, name="Birds")
     qtbot.waitUntil(lambda: window.loader.prompts.rowCount() == 3, timeout=10_000)
-    window.editor.select_prompt_text("a heron landing on a pier")
+    window.editor.select_prompt_text("a paper boat drifting down a rainy street")
     set_tiny_params(window)
-    window.editor.seeds.setText("1, 2")
+    window.editor.seeds.setText("1,2")
     with qtbot.waitSignal(window.notifier.notified, timeout=240_000) as sent:
         assert window.editor.submit(start=True)
     assert job_statuses(window) == ["SUCCEEDED", "SUCCEEDED"]
-    assert sent.args[:2] == ("Batch finished — Birds", "2 done.")
+    assert sent.args[:2] == ["Batch finished — Birds", "2 done."]

@@ -326,6 +326,7 @@ class ProjectSession(QObject):
         if frozenset(ids) != self.hidden:
             self.hidden = frozenset(ids)
             self.hidden_changed.emit(self.hidden)
+            self.jobs_changed.emit()  # counts (status bar, title) are made on the next reload
 
     # -- catalog ----------------------------------------------------------------------------
     def add_subject(self, name: str, images: list[Path], token: str | None = None,

@@ -116,7 +116,7 @@ class JobTableModel(RecordTableModel):
         self._all = list(new)
         new = [j for j in self._all if not self.is_hidden(j)]
         before = {j.id: self.waiting_for(j) for j in self._rows if j.depends_on}
-        self._steps = training_steps(new)
+        self._steps = training_steps(self._all)  # step 2/2 stays step 2/2 while step 1 is hidden
         super().set_records(new)
         self._status = {j.id: status_value(j) for j in self._rows}
         running = {k for k, v in self._status.items() if v == "RUNNING"}

@@ -21,6 +21,9 @@ class ProgressDelegate(QStyledItemDelegate):
     """Paints the progress column as a progress bar (no widget per row)."""
 
     def paint(self, painter: Any, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        if index.data(StatusRole) not in ("RUNNING", "SUCCEEDED") and not index.data(ProgressRole):
+            super().paint(painter, option, index)  # a job that has not started: no empty bar
+            return
         opt = QStyleOptionProgressBar()
         opt.rect = option.rect.adjusted(2, 3, -2, -3)
         opt.minimum, opt.maximum = 0, 100
@@ -119,12 +122,21 @@ class QueuePanel(QWidget):
         for a in self.actions_[6:]:
             self.view.addAction(a)
 
+        # short toolbar texts (the menus keep the long ones): the whole bar fits beside the preview at 1280 px
+        for a, short in ((self.cancel_action, "Cancel"), (self.retry_action, "Retry"), (self.up_action, "↑"),
+                         (self.down_action, "↓")):
+            a.setIconText(short)
         bar = QToolBar(self)  # narrow windows move what does not fit into the toolbar's overflow menu
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for a in self.actions_[:6]:
+        bar.addAction(self.start_action)
+        self.start_button = bar.widgetForAction(self.start_action)
+        self.state_label = QLabel("", self)
+        self.state_label.setObjectName("renderState")
+        self.state_label.setContentsMargins(4, 0, 8, 0)
+        bar.addWidget(self.state_label)
+        bar.addSeparator()
+        for a in self.actions_[1:6]:
             bar.addAction(a)
-            if a is self.start_action:
-                self.start_button = bar.widgetForAction(a)
         self.clear_menu = QMenu("Clear", self)
         self.clear_menu.addActions([self.cancel_all_action, self.clear_queued_action, self.clear_action])
         self.clear_button = QToolButton(self)
@@ -134,16 +146,11 @@ class QueuePanel(QWidget):
         self.clear_button.setMenu(self.clear_menu)
         self.clear_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         bar.addWidget(self.clear_button)
-        self.state_label = QLabel("", self)
-        self.state_label.setObjectName("renderState")
-        self.state_label.setContentsMargins(8, 0, 8, 0)
-        bar.addWidget(self.state_label)
         self.filter = QLineEdit(self)
         self.filter.setPlaceholderText("Filter jobs…")
         self.filter.setMinimumWidth(120)
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self.proxy.set_filter_text)
-        bar.addWidget(self.filter)
 
         self.status_tabs = QTabBar(self)
         self.status_tabs.setObjectName("statusTabs")
@@ -171,8 +178,12 @@ class QueuePanel(QWidget):
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
+        tabs_row = QHBoxLayout()
+        tabs_row.addWidget(self.status_tabs)
+        tabs_row.addStretch(1)
+        tabs_row.addWidget(self.filter)
         lay.addWidget(bar)
-        lay.addWidget(self.status_tabs)
+        lay.addLayout(tabs_row)
         lay.addWidget(self.view, 1)
         lay.addWidget(self.toast)
         lay.addWidget(self.error_box)
@@ -282,7 +293,9 @@ class QueuePanel(QWidget):
         self.clear_action.setEnabled(has and counts["failed"] > 0)
         n = len(jobs)
         self.cancel_action.setText("Cancel job" if n <= 1 else f"Cancel {n} jobs")
+        self.cancel_action.setIconText("Cancel" if n <= 1 else f"Cancel {n}")
         self.retry_action.setText("Retry job" if n <= 1 else f"Retry {n} jobs")
+        self.retry_action.setIconText("Retry" if n <= 1 else f"Retry {n}")
         job = self.selected_job()
         failed = job is not None and status_value(job) == "FAILED"
         self.error_box.setVisible(failed)

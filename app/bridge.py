@@ -17,6 +17,8 @@ class ServiceBridge(QObject):
     job_started = Signal(str)
     #: job_id, step, total, elapsed seconds, eta seconds (-1 when unknown)
     progress_updated = Signal(str, int, int, float, float)
+    #: job_id, step, total, metrics (a training step's {"loss": …, "lr": …}); after its progress_updated
+    metrics_updated = Signal(str, int, int, object)
     #: job_id, step, total, uint8 frames [F, H, W, 3]
     preview_ready = Signal(str, int, int, object)
     #: job_id, level, message
@@ -72,6 +74,8 @@ class ServiceBridge(QObject):
         for e in progress.values():
             eta = -1.0 if e.eta_s is None else float(e.eta_s)
             self.progress_updated.emit(e.job_id, int(e.step), int(e.total), float(e.elapsed_s), eta)
+            if getattr(e, "metrics", None):
+                self.metrics_updated.emit(e.job_id, int(e.step), int(e.total), dict(e.metrics))
         for e in previews.values():
             self.preview_ready.emit(e.job_id, int(e.step), int(e.total), e.frames)
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
 from app import settings as st
 from app.dialogs.new_project import NewProjectDialog
 from app.loader import ModelLoader
+from app.notifications import Notifier
 from app.tasks import TaskRunner
 from app.widgets.gallery import Gallery
 from app.widgets.input_widgets import InputSources
@@ -100,7 +101,9 @@ class MainWindow(QMainWindow):
         self.gallery.recall_requested.connect(self.recall)
         self.queue_panel.selected_job_changed.connect(lambda *_: self._update_follow())
         self.loader.jobs_loaded.connect(self._on_loader_jobs_loaded)
+        self.loader.catalog_loaded.connect(lambda _: self.loader.jobs.set_input_names(self.loader.adapters.names))
         self.tasks.task_failed.connect(lambda exc: self.show_error("Something went wrong", exc))
+        self.notifier = Notifier(self, self.loader)  # tray message when a batch finishes or a job fails
         self._build_menus()
         self.sidebar.setMinimumWidth(260)
         self.editor.setMinimumWidth(340)
@@ -133,6 +136,8 @@ class MainWindow(QMainWindow):
         self.close_action = act(m, "&Close project", QKeySequence.StandardKey.Close, self.close_project)
         m.addSeparator()
         act(m, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self.edit_menu = self.menuBar().addMenu("&Edit")
+        self.edit_menu.addAction(self.queue_panel.undo_action)
         m = self.menuBar().addMenu("&Project")
         self.project_actions = [
             act(m, "Add &subject…", "Ctrl+Shift+S", self.sidebar.subjects_page.choose_files),
@@ -210,6 +215,7 @@ class MainWindow(QMainWindow):
         self.loader.set_method_lookup(lambda sid: registry.spec(sid).method if sid in registry.generators
                                       or sid in registry.trainers else sid.split(".")[0])
         self.editor.set_registry(registry)
+        self.loader.jobs.set_registry(registry)
         self.sidebar.subjects_page.train_action.set_registry(registry)
         self.sidebar.motions_page.train_action.set_registry(registry)
         broken = [n for n, info in registry.plugins.items() if info.error]
@@ -299,7 +305,8 @@ class MainWindow(QMainWindow):
         self.loader.set_session(session)
         self.queue_panel.set_session(session)
         self.gallery.set_session(session)
-        self.preview.follow(None)
+        self.preview.set_session(session)
+        self.notifier.set_session(session)
         has = session is not None
         self.stack.setCurrentIndex(1 if has else 0)
         self.project_dock.setVisible(has)
@@ -312,8 +319,6 @@ class MainWindow(QMainWindow):
             session.error_raised.connect(self._on_session_error_raised)
             session.render_state_changed.connect(self.queue_panel.set_render_state)
             session.jobs_queued.connect(self._on_session_jobs_queued)
-            session.bridge.preview_ready.connect(self.preview._on_bridge_preview_ready)
-            session.bridge.progress_updated.connect(self.preview._on_bridge_progress_updated)
             session.bridge.job_started.connect(lambda *_: self._update_follow())
         self.project_changed.emit(str(session.path) if has else "")
 
@@ -401,11 +406,7 @@ class MainWindow(QMainWindow):
 
     def _update_follow(self) -> None:
         """Preview the selected job if it is running, else the running job (else keep the last one)."""
-        selected = self.queue_panel.selected_job()
-        running = [j for j in self.loader.jobs.records() if getattr(j.status, "value", j.status) == "RUNNING"]
-        job = selected if selected is not None and selected in running else (running[0] if running else None)
-        if job is not None:
-            self.preview.follow(job.id, (job.prompt or job.spec_id)[:60] + f" · seed {job.seed}")
+        self.preview.update_jobs(self.loader.jobs, self.queue_panel.selected_job())
 
     # -- errors ---------------------------------------------------------------------------------
     def show_error(self, title: str, exc: BaseException | str, details: str = "") -> None:

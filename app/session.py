@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.bridge import ServiceBridge
 from app.tasks import TaskRunner
+from app.undo import UndoStack, plural
 
 if TYPE_CHECKING:
     from sdk.plugins import PluginRegistry
@@ -49,6 +50,8 @@ class ProjectSession(QObject):
     jobs_queued = Signal(object)
     #: title, message, details (hint or traceback)
     error_raised = Signal(str, str, str)
+    #: the jobs hidden while their removal can be undone (a frozenset of ids)
+    hidden_changed = Signal(object)
 
     def __init__(self, project: "Project", registry: "PluginRegistry", parent: QObject | None = None,
                  grace_period: float = 10.0, poll_ms: int = 2000) -> None:
@@ -61,11 +64,18 @@ class ProjectSession(QObject):
         self.service: RenderService | None = None
         self.state = STOPPED
         self.lock_message = ""
+        #: who renders this project when it is LOCKED: the lock file's holder info (pid, host, started_at, holder)
+        self.lock_holder: dict[str, Any] = {}
+        #: timed undo of queue changes (cancel all, clear queued, clear finished, delete)
+        self.undo = UndoStack(self)
+        self.hidden: frozenset[str] = frozenset()
+        #: running jobs whose cancel was undone after the worker was told: put back in the queue once they stop
+        self._restore_when_cancelled: set[str] = set()
         self._closed = False
         self._want_running = False
         self.bridge.job_started.connect(self._on_bridge_job_event)
-        self.bridge.job_failed.connect(self._on_bridge_job_event)
-        self.bridge.job_cancelled.connect(self._on_bridge_job_event)
+        self.bridge.job_failed.connect(self._on_bridge_job_failed)
+        self.bridge.job_cancelled.connect(self._on_bridge_job_cancelled)
         self.bridge.job_finished.connect(self._on_bridge_job_finished)
         self.bridge.queue_paused.connect(self._on_bridge_queue_paused)
         # jobs added by another process (a script, the CLI) and a renderer that stopped
@@ -105,6 +115,8 @@ class ProjectSession(QObject):
         if self.service is not None and self.service.running:
             return
 
+        from sdk.errors import ProjectLocked
+
         def work() -> "RenderService":
             from sdk.service import RenderService
 
@@ -114,7 +126,13 @@ class ProjectSession(QObject):
                                 holder="VGen Studio", device=render_setting("device"))
             svc.subscribe(self.bridge.on_event)
             svc.pause()
-            svc.start()  # raises ProjectLocked when another process renders this project
+            try:
+                svc.start()  # raises ProjectLocked when another process renders this project
+            except ProjectLocked:
+                from sdk.store.lock import read_holder
+
+                self.lock_holder = read_holder(self.project.path / ".lock")
+                raise
             return svc
 
         def done(svc: "RenderService") -> None:
@@ -130,8 +148,6 @@ class ProjectSession(QObject):
 
         def failed(exc: BaseException) -> None:
             message, details = describe_error(exc)
-            from sdk.errors import ProjectLocked
-
             if isinstance(exc, ProjectLocked):
                 self.lock_message = message
                 self._set_state(LOCKED)
@@ -216,8 +232,101 @@ class ProjectSession(QObject):
     def move(self, job_id: str, delta: int) -> None:
         self.call(lambda: self.project.move(job_id, delta), title="Cannot move", changed=self.jobs_changed.emit)
 
+    # -- several jobs at once, undoable for a few seconds (UndoStack) ---------------------------------------
+    def cancel_jobs(self, job_ids: list[str] | None = None) -> None:
+        """Cancel these jobs (None: every queued and running job: Cancel all); undoable."""
+        def done(changed: list[str]) -> None:
+            if not changed:
+                return
+            what = f"all {plural(len(changed), 'job')}" if job_ids is None else plural(len(changed), "job")
+            self.undo.push(f"Cancelled {what}.", "Cancel all" if job_ids is None else "Cancel",
+                           lambda: self._restore(changed))
+
+        self.call(lambda: self.project.cancel_jobs(job_ids), done, "Cannot cancel", self.jobs_changed.emit)
+
+    def clear_queued(self) -> None:
+        """Take every queued job out of the queue; undoable, deleted for good when the undo expires."""
+        def done(cleared: list[str]) -> None:
+            if cleared:
+                self._hide_undoable(cleared, [], f"Removed {plural(len(cleared), 'queued job')} from the queue.",
+                                    "Clear queued")
+
+        self.call(lambda: self.project.clear_queued(), done, "Cannot clear the queue", self.jobs_changed.emit)
+
     def clear_finished(self) -> None:
-        self.call(self.project.clear_finished, title="Cannot clear", changed=self.jobs_changed.emit)
+        """Remove failed and cancelled jobs from the list (outputs stay); undoable."""
+        def done(ids: list[str]) -> None:
+            if ids:
+                self._hide_undoable([], ids, f"Cleared {plural(len(ids), 'finished job')}.", "Clear finished")
+
+        self.call(self.project.finished_job_ids, done, "Cannot clear")
+
+    def delete_jobs(self, job_ids: list[str]) -> None:
+        """Delete these jobs: queued ones leave the queue, failed and cancelled ones the list; running and done
+        ones are kept (a done job's output is deleted in the Gallery). Undoable."""
+        def work() -> tuple[list[str], list[str], int]:
+            cleared = self.project.clear_queued(job_ids)
+            finished = [j for j in self.project.finished_job_ids() if j in set(job_ids) and j not in cleared]
+            return cleared, finished, len(set(job_ids) - set(cleared) - set(finished))
+
+        def done(result: tuple[list[str], list[str], int]) -> None:
+            cleared, finished, kept = result
+            note = (f" {plural(kept, 'running or done job')} kept: cancel a running job first; a done job's "
+                    "output is deleted in the Gallery." if kept else "")
+            if cleared or finished:
+                self._hide_undoable(cleared, finished, f"Deleted {plural(len(cleared) + len(finished), 'job')}."
+                                    + note, "Delete")
+            elif kept:
+                self.error_raised.emit("Nothing deleted", note.strip(), "")
+
+        self.call(work, done, "Cannot delete", self.jobs_changed.emit)
+
+    def retry_jobs(self, job_ids: list[str]) -> None:
+        """Queue these failed or cancelled jobs again, in their order, at the end of the queue (others are skipped)."""
+        def work() -> None:
+            for job in [j for j in self.project.jobs(("FAILED", "CANCELLED")) if j.id in set(job_ids)]:
+                self.project.retry(job.id)
+
+        self.call(work, title="Cannot retry", changed=self.jobs_changed.emit)
+
+    def _hide_undoable(self, cleared: list[str], finished: list[str], message: str, name: str) -> None:
+        ids = cleared + finished
+        self._set_hidden(self.hidden | set(ids))
+
+        def undo() -> None:
+            if cleared:
+                self._restore(cleared, then=lambda: self._set_hidden(self.hidden - set(ids)))
+            else:
+                self._set_hidden(self.hidden - set(ids))
+
+        def commit() -> None:
+            # the deleted stay hidden (they are gone: showing them until the reload would flash them back); the
+            # ones that were not deleted (retried elsewhere meanwhile) show again
+            self.call(lambda: self.project.delete_jobs(ids),
+                      lambda deleted: self._set_hidden(self.hidden - (set(ids) - set(deleted))),
+                      "Cannot delete the jobs", self.jobs_changed.emit)
+
+        self.undo.push(message, name, undo, commit)
+
+    def _restore(self, ids: list[str], then: Callable[[], None] | None = None) -> None:
+        def work() -> list[str]:
+            running = [j.id for j in self.project.jobs("RUNNING") if j.id in set(ids)]
+            self.project.restore_queued(ids)
+            return running
+
+        def done(running: list[str]) -> None:
+            # a running job whose worker was already told to stop ends CANCELLED: it goes back once it has
+            self._restore_when_cancelled |= set(running)
+            if then is not None:
+                then()
+
+        self.call(work, done, "Cannot undo", self.jobs_changed.emit)
+
+    def _set_hidden(self, ids: "set[str] | frozenset[str]") -> None:
+        if frozenset(ids) != self.hidden:
+            self.hidden = frozenset(ids)
+            self.hidden_changed.emit(self.hidden)
+            self.jobs_changed.emit()  # counts (status bar, title) are made on the next reload
 
     # -- catalog ----------------------------------------------------------------------------
     def add_subject(self, name: str, images: list[Path], token: str | None = None,
@@ -284,8 +393,21 @@ class ProjectSession(QObject):
     def _on_bridge_job_event(self, job_id: str, *_: Any) -> None:
         self.jobs_changed.emit()
 
+    @Slot(str, str, str, str)
+    def _on_bridge_job_failed(self, job_id: str, *_: Any) -> None:
+        self._restore_when_cancelled.discard(job_id)
+        self.jobs_changed.emit()
+
+    @Slot(str)
+    def _on_bridge_job_cancelled(self, job_id: str) -> None:
+        if job_id in self._restore_when_cancelled:
+            self._restore_when_cancelled.discard(job_id)
+            self._restore([job_id])
+        self.jobs_changed.emit()
+
     @Slot(str)
     def _on_bridge_job_finished(self, job_id: str) -> None:
+        self._restore_when_cancelled.discard(job_id)
         self.jobs_changed.emit()
         self.outputs_changed.emit()
 
@@ -311,6 +433,7 @@ class ProjectSession(QObject):
         """Stop rendering (a running job goes back to the queue) and close the project."""
         if self._closed:
             return
+        self.undo.commit_all()  # what was cleared goes for good (a crash instead leaves it cancelled, never lost)
         self._closed = True
         self._poll.stop()
         self.tasks.wait()

@@ -1,8 +1,9 @@
 """The render queue as a table: one row per job, in queue order, refreshed in place."""
 from __future__ import annotations
 
+import json
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 from PySide6.QtCore import QMimeData, QModelIndex, QSortFilterProxyModel, Qt, Signal
 from PySide6.QtGui import QBrush, QColor
@@ -19,6 +20,11 @@ WaitingRole = Qt.ItemDataRole.UserRole + 12
 JOB_IDS_MIME = "application/x-vgen-job-ids"
 STATUS_TEXT = {"QUEUED": "Queued", "RUNNING": "Running", "SUCCEEDED": "Done", "FAILED": "Failed",
                "CANCELLED": "Cancelled"}
+#: the status filter tabs: key -> (label, statuses shown); "Failed" holds what a Retry applies to
+STATUS_FILTERS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "all": ("All", ()), "queued": ("Queued", ("QUEUED",)), "running": ("Running", ("RUNNING",)),
+    "failed": ("Failed", ("FAILED", "CANCELLED")), "done": ("Done", ("SUCCEEDED",))}
+OPEN_STATUSES = ("QUEUED", "RUNNING")
 STATUS_COLOR = {"RUNNING": "#1f6fd1", "SUCCEEDED": "#2e7d32", "FAILED": "#c62828", "CANCELLED": "#757575",
                 "WAITING": "#a15c00"}
 
@@ -54,6 +60,14 @@ class JobTableModel(RecordTableModel):
         self._live: dict[str, tuple[int, int, float | None, float]] = {}
         #: job id -> status value, to tell which jobs a queued job still waits for (no SQL)
         self._status: dict[str, str] = {}
+        #: every record last given (hidden ones included) and the ids hidden while an undo may bring them back
+        self._all: list[Any] = []
+        self._hidden: frozenset[str] = frozenset()
+        #: ("subject" | "motion", id) -> name, for the rows of jobs that take them
+        self._names: Mapping[tuple[str, Any], str] = {}
+        self._spec_of: Callable[[str], Any] = lambda spec_id: None
+        #: training job id -> (step, steps) of a composite training (step 1 of 2 …)
+        self._steps: dict[str, tuple[int, int]] = {}
 
     def set_method_lookup(self, method_of: Callable[[str], str]) -> None:
         self._method_of = method_of
@@ -73,8 +87,36 @@ class JobTableModel(RecordTableModel):
             if status_value(job) == "RUNNING":
                 self.refresh_row(row, self.ETA, self.ELAPSED)
 
+    def set_registry(self, registry: Any) -> None:
+        """The plugin registry: rows of jobs that have no prompt say what they work on through their spec's input
+        fields (and an extraction's or score's title)."""
+        tables = [getattr(registry, t, {}) for t in ("generators", "trainers", "conditions", "metrics")]
+        self._spec_of = lambda spec_id: next((t[spec_id] for t in tables if spec_id in t), None)
+        self._refresh_column(self.PROMPT)
+
+    def set_input_names(self, names: Mapping[tuple[str, Any], str]) -> None:
+        """Subject and motion names by ``(kind, id)``: training rows show "Rex · step 1/2 · 1000 steps"."""
+        self._names = dict(names)
+        self._refresh_column(self.PROMPT)
+
+    def set_hidden(self, ids: Iterable[str]) -> None:
+        """Hide these jobs while they are finished (a clear that can still be undone); a hidden job that is queued
+        or running again (retried elsewhere) shows."""
+        self._hidden = frozenset(ids)
+        self.set_records(self._all)
+
+    def _refresh_column(self, column: int) -> None:
+        if self._rows:
+            self.dataChanged.emit(self.index(0, column), self.index(len(self._rows) - 1, column))
+
+    def is_hidden(self, job: Any) -> bool:
+        return job.id in self._hidden and status_value(job) not in OPEN_STATUSES
+
     def set_records(self, new: Any) -> None:
+        self._all = list(new)
+        new = [j for j in self._all if not self.is_hidden(j)]
         before = {j.id: self.waiting_for(j) for j in self._rows if j.depends_on}
+        self._steps = training_steps(self._all)  # step 2/2 stays step 2/2 while step 1 is hidden
         super().set_records(new)
         self._status = {j.id: status_value(j) for j in self._rows}
         running = {k for k, v in self._status.items() if v == "RUNNING"}
@@ -89,6 +131,56 @@ class JobTableModel(RecordTableModel):
         if not job.depends_on or status_value(job) != "QUEUED":
             return []
         return [d for d in job.depends_on if self._status.get(d) in ("QUEUED", "RUNNING")]
+
+    def status_counts(self) -> dict[str, int]:
+        """How many (shown) jobs each status filter tab holds."""
+        counts = {key: 0 for key in STATUS_FILTERS}
+        for job in self._rows:
+            status = status_value(job)
+            counts["all"] += 1
+            for key, (_, statuses) in STATUS_FILTERS.items():
+                if status in statuses:
+                    counts[key] += 1
+        return counts
+
+    def describe(self, job: Any) -> str:
+        """What a job makes or works on, in a few words: a generation's prompt; a training's subject or motion, its
+        step of a composite training and its step count ("Rex · step 1/2 · 1000 steps"); an extraction's or a
+        score's title and inputs ("Canny edges · Jumping jacks video")."""
+        if job.kind == "generate":
+            return job.prompt or "—"
+        spec = self._spec_of(job.spec_id)
+        parts = [] if job.kind == "train" or spec is None else [str(spec.title)]
+        parts += [self._input_text(spec, name, value) for name, value in (job.inputs or {}).items()
+                  if value not in (None, "", [], ())]
+        step, steps = self._steps.get(job.id, (1, 1))
+        if steps > 1:
+            parts.append(f"step {step}/{steps}")
+        train_steps = (job.params or {}).get("max_train_steps") if job.kind == "train" else None
+        if train_steps:
+            parts.append(f"{train_steps} steps")
+        if job.prompt:
+            parts.append(f"“{job.prompt}”")
+        return " · ".join(p for p in parts if p) or job.spec_id
+
+    def _input_text(self, spec: Any, name: str, value: Any) -> str:
+        if isinstance(value, (list, tuple)):
+            return ", ".join(self._input_text(spec, name, v) for v in value)
+        field = None
+        if spec is not None:
+            field = next((f for f in spec.fields if f.name == name), None)
+        kind = getattr(field, "kind", name)
+        if isinstance(value, (int, str)):
+            named = self._names.get((kind, value)) or self._names.get((kind, _as_int(value)))
+            if named:
+                return named
+        elif isinstance(value, dict) and "motion" in value:  # a motion's video
+            motion = self._names.get(("motion", _as_int(value["motion"])))
+            if motion:
+                return f"{motion} video"
+        if field is not None:
+            return field.describe(value)
+        return f"{name} {str(value)[:12]}"
 
     def progress_of(self, job: Any) -> tuple[int, int]:
         live = self._live.get(job.id)
@@ -115,7 +207,7 @@ class JobTableModel(RecordTableModel):
                 return f"{job.error_message or 'Failed'}\n{job.error_hint or ''}".strip()
             waiting = self.waiting_for(job)
             if column == self.PROMPT:
-                return job.prompt or ""
+                return job.prompt or self.describe(job)
             if waiting:
                 return (f"Job {job.id} waits for job {', '.join(waiting)}: it takes "
                         f"{'their outputs' if len(waiting) > 1 else 'its output'} and starts once "
@@ -138,7 +230,7 @@ class JobTableModel(RecordTableModel):
         if column == self.METHOD:
             return self._method_of(job.spec_id)
         if column == self.PROMPT:
-            return job.prompt or "—"
+            return self.describe(job)
         if column == self.SEED:
             return str(job.seed)
         if column == self.PROGRESS:
@@ -206,14 +298,19 @@ class JobFilterProxy(QSortFilterProxyModel):
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
         self._text = ""
+        self._statuses: tuple[str, ...] = ()
+        self.status_filter = "all"
 
     def filterAcceptsRow(self, source_row: int, source_parent: Index) -> bool:
+        model = self.sourceModel()
+        job = model.record(source_row)
+        if self._statuses and status_value(job) not in self._statuses:
+            return False
         text = self._text
         if not text:
             return True
-        model = self.sourceModel()
-        job = model.record(source_row)
         hay = " ".join([job.id, job.spec_id, job.prompt or "", str(job.seed), status_value(job),
+                        str(model.index(source_row, JobTableModel.PROMPT).data() or ""),
                         str(model.index(source_row, JobTableModel.STATUS).data() or ""),
                         str(model.index(source_row, JobTableModel.METHOD).data() or "")]).lower()
         return all(word in hay for word in text.lower().split())
@@ -221,3 +318,41 @@ class JobFilterProxy(QSortFilterProxyModel):
     def set_filter_text(self, text: str) -> None:
         self._text = text.strip()
         self.invalidateFilter()
+
+    def set_status_filter(self, key: str) -> None:
+        """Show only the jobs of one tab of :data:`STATUS_FILTERS` ("all", "queued", "running", "failed", "done")."""
+        self.status_filter = key
+        self._statuses = STATUS_FILTERS[key][1]
+        self.invalidateFilter()
+
+
+def _as_int(value: Any) -> Any:
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
+def training_steps(jobs: list[Any]) -> dict[str, tuple[int, int]]:
+    """Job id -> (step, steps) for the training jobs of a composite training: the jobs of one batch with the same
+    seed and inputs, ordered by how many of them each waits for (step 2 depends on step 1), then by queue place."""
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for job in jobs:
+        if job.kind == "train":
+            key = (job.batch_id, job.seed, json.dumps(job.inputs, sort_keys=True, default=str))
+            groups.setdefault(key, []).append(job)
+    out: dict[str, tuple[int, int]] = {}
+    for group in groups.values():
+        if len(group) < 2:
+            continue
+        ids = {j.id for j in group}
+        by_id = {j.id: j for j in group}
+        depth: dict[str, int] = {}
+
+        def depth_of(job_id: str, seen: frozenset[str] = frozenset()) -> int:
+            if job_id not in depth:
+                deps = [d for d in by_id[job_id].depends_on if d in ids and d not in seen]
+                depth[job_id] = 1 + max((depth_of(d, seen | {job_id}) for d in deps), default=0)
+            return depth[job_id]
+
+        ordered = sorted(group, key=lambda j: (depth_of(j.id), j.position))
+        for i, job in enumerate(ordered, 1):
+            out[job.id] = (i, len(ordered))
+    return out

@@ -1,4 +1,4 @@
-"""Frames painted by hand: a looping player for previews and outputs.
+"""Frames painted by hand: a looping player for previews and outputs, and the live preview of the running job.
 
 A QVideoWidget cannot be grabbed offscreen, and previews arrive as numpy frames anyway, so
 :class:`FramePlayer` paints QImages itself. It repaints on a timer at most ``max_fps`` times a
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QRect, QSize, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import QPointF, QRect, QSize, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPaintEvent, QPen, QPolygonF
+from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QVBoxLayout, QWidget
 
 from app.imaging import frame_to_qimage
 
@@ -138,48 +138,205 @@ class FramePlayer(QWidget):
         self.frame_shown.emit(self._index)
 
 
+IDLE_TEXT = "No job is rendering.\nQueue a job and press Start queue: its preview plays here, updated every step."
+
+
+class LossPlot(QWidget):
+    """A training job's loss so far, as a line (the newest ``keep`` values)."""
+
+    def __init__(self, parent: QWidget | None = None, keep: int = 500) -> None:
+        super().__init__(parent)
+        self.keep = keep
+        self.values: list[tuple[int, float]] = []
+        self.setMinimumHeight(48)
+        self.setMaximumHeight(72)
+        self.setToolTip("Training loss per step")
+
+    def add(self, step: int, loss: float) -> None:
+        if loss == loss and abs(loss) != float("inf"):  # a skipped (non-finite) step draws nothing
+            self.values = (self.values + [(step, loss)])[-self.keep:]
+            self.update()
+
+    def clear(self) -> None:
+        self.values = []
+        self.update()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        p = QPainter(self)
+        p.fillRect(self.rect(), QColor("#1e1e1e"))
+        area = self.rect().adjusted(4, 14, -4, -4)
+        p.setPen(QColor("#9e9e9e"))
+        last = f"loss {self.values[-1][1]:.4g}" if self.values else "loss: no step yet"
+        p.drawText(self.rect().adjusted(4, 0, -4, 0), int(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft), last)
+        if len(self.values) >= 2:
+            steps = [s for s, _ in self.values]
+            losses = [v for _, v in self.values]
+            lo, hi = min(losses), max(losses)
+            s0, s1 = steps[0], max(steps[-1], steps[0] + 1)
+            span = (hi - lo) or 1.0
+            line = QPolygonF([QPointF(area.left() + (s - s0) / (s1 - s0) * area.width(),
+                                      area.bottom() - (v - lo) / span * area.height()) for s, v in self.values])
+            p.setRenderHint(QPainter.RenderHint.Antialiasing)
+            p.setPen(QPen(QColor("#4fc3f7"), 1.5))
+            p.drawPolyline(line)
+        p.end()
+
+
 class LivePreview(QWidget):
-    """The running job's latest preview, playing all its frames, with step n/N."""
+    """The running job's latest preview, playing all its frames, with its progress: step n/N of a generation, step,
+    loss and sample videos of a training; in a window that does not render the project (another process holds its
+    render lock), which job that process runs and how far it is, read from the project every poll."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.player = FramePlayer(self, placeholder="No job is rendering.\nQueue a job and press Start queue: "
-                                                    "its preview plays here, updated every step.")
+        self.player = FramePlayer(self, placeholder=IDLE_TEXT)
         self.title = QLabel("Live preview", self)
         self.title.setObjectName("previewTitle")
         self.title.setStyleSheet("font-weight: bold")
+        self.title.setWordWrap(True)
+        self.progress = QProgressBar(self)
+        self.progress.setObjectName("previewProgress")
+        self.progress.setTextVisible(True)
+        self.progress.setVisible(False)
+        self.loss_plot = LossPlot(self)
+        self.loss_plot.setVisible(False)
         self.status = QLabel("", self)
+        self.status.setObjectName("previewStatus")
         self.status.setWordWrap(True)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.title)
         lay.addWidget(self.player, 1)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.loss_plot)
         lay.addWidget(self.status)
+        self.session: Any = None
         self.job_id: str | None = None
+        self.kind = ""
+        #: "" when this window renders; else who does ("another process (pid 123)")
+        self.remote = ""
         self.step = self.total = 0
+        self.loss: float | None = None
+        self._sample_every = 0
 
-    def follow(self, job_id: str | None, label: str = "") -> None:
-        """Show ``job_id``'s previews from now on (None: nothing)."""
-        if job_id == self.job_id:
+    # -- what to follow ---------------------------------------------------------------------------
+    def set_session(self, session: Any) -> None:
+        """Listen to ``session``'s live events (previews, progress, training metrics); None: show nothing."""
+        if self.session is not None:
+            bridge = self.session.bridge
+            bridge.preview_ready.disconnect(self._on_bridge_preview_ready)
+            bridge.progress_updated.disconnect(self._on_bridge_progress_updated)
+            bridge.metrics_updated.disconnect(self._on_bridge_metrics_updated)
+        self.session = session
+        if session is not None:
+            bridge = session.bridge
+            bridge.preview_ready.connect(self._on_bridge_preview_ready)
+            bridge.progress_updated.connect(self._on_bridge_progress_updated)
+            bridge.metrics_updated.connect(self._on_bridge_metrics_updated)
+        self.follow(None)
+
+    def update_jobs(self, model: Any, selected: Any = None) -> None:
+        """Follow the selected job if it runs, else the running one; keep the last one when none runs here.
+        ``model`` is the queue's JobTableModel (its records, and how it describes a job)."""
+        running = [j for j in model.records() if _status(j) == "RUNNING"]
+        job = selected if selected is not None and selected in running else (running[0] if running else None)
+        remote = self._remote_text()
+        if job is not None:
+            label = model.describe(job) + (f" · seed {job.seed}" if job.kind == "generate" else "")
+            self.follow(job.id, label[:90], kind=job.kind, params=job.params, remote=remote)
+            if remote:  # no events from another process: the project's own record of its progress
+                self._show_progress(job.progress_step, job.progress_total)
+        elif remote and (self.job_id is not None or self.remote != remote):
+            self.follow(None, remote=remote)
+
+    def _remote_text(self) -> str:
+        session = self.session
+        if session is None or getattr(session, "state", "") != "locked":
+            return ""
+        holder = getattr(session, "lock_holder", {}) or {}
+        pid = holder.get("pid")
+        who = f" “{holder['holder']}”" if holder.get("holder") else ""
+        return f"another process{who} (pid {pid})" if pid else "another process"
+
+    def follow(self, job_id: str | None, label: str = "", *, kind: str = "generate", params: Any = None,
+               remote: str = "") -> None:
+        """Show ``job_id``'s previews and progress from now on (None: nothing runs)."""
+        if job_id == self.job_id and remote == self.remote:
             if label:
                 self.title.setText(f"Live preview — {label}")
             return
-        self.job_id = job_id
+        self.job_id, self.kind, self.remote = job_id, kind, remote
         self.step = self.total = 0
+        self.loss = None
         self.player.clear()
-        self.title.setText(f"Live preview — {label}" if label and job_id else "Live preview")
-        self.status.setText("Waiting for the first step…" if job_id else "")
+        self.loss_plot.clear()
+        self.progress.setVisible(job_id is not None)
+        self.progress.setRange(0, 0)  # busy until the first step
+        self.loss_plot.setVisible(job_id is not None and kind == "train" and not remote)
+        self._sample_every = int((params or {}).get("validation_steps") or 0) if kind == "train" else 0
+        if job_id is None:
+            self.title.setText("Live preview")
+            self.player.placeholder = (f"Rendered by {remote}: no job runs there now.\nJobs queued here are "
+                                       "rendered by that process." if remote else IDLE_TEXT)
+            self.status.setText(f"This project is rendered by {remote}." if remote else "")
+            self.player.update()
+            return
+        self.title.setText(f"Live preview — {label}" if label else "Live preview")
+        if remote:
+            self.player.placeholder = (f"Rendered by {remote}.\nIts previews are not shared with this window; "
+                                       "the progress below is read from the project every few seconds.")
+            self.status.setText(f"Running · rendered by {remote}")
+        elif kind == "train":
+            every = f" every {self._sample_every} steps" if self._sample_every else ""
+            self.player.placeholder = (f"Training.\nA sample video plays here{every}; the loss is drawn below "
+                                       "at each step.")
+            self.status.setText("Training: waiting for the first step…")
+        else:
+            self.player.placeholder = "Starting…\nThe preview plays here from the first step."
+            self.status.setText("Waiting for the first step…")
+        self.player.update()
+
+    # -- progress ---------------------------------------------------------------------------------
+    def _show_progress(self, step: int, total: int) -> None:
+        self.step, self.total = step, total
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(min(step, total))
+            self.progress.setFormat(f"step {step}/{total}")
+        parts = [f"Step {step}/{total}" if total else "Starting"]
+        if self.loss is not None:
+            parts.append(f"loss {self.loss:.4g}")
+        if self.player.frame_count:
+            parts.append("sample" if self.kind == "train" else f"{self.player.frame_count} frames")
+        elif self.kind == "train" and self._sample_every and not self.remote:
+            parts.append(f"first sample at step {self._sample_every}")
+        elif not self.remote:
+            parts.append("no preview yet")
+        if self.remote:
+            parts.append(f"rendered by {self.remote}")
+        self.status.setText(" · ".join(parts))
 
     @Slot(str, int, int, object)
     def _on_bridge_preview_ready(self, job_id: str, step: int, total: int, frames: Any) -> None:
         if job_id != self.job_id:
             return
-        self.step, self.total = step, total
         self.player.set_frames(frames)
-        self.player.set_caption(f"step {step}/{total}")
-        self.status.setText(f"Step {step}/{total} · {len(frames)} frames")
+        self.player.set_caption(f"{'sample at ' if self.kind == 'train' else ''}step {step}/{total}")
+        self._show_progress(step, total)
 
     @Slot(str, int, int, float, float)
     def _on_bridge_progress_updated(self, job_id: str, step: int, total: int, elapsed: float, eta: Any) -> None:
-        if job_id == self.job_id and self.player.frame_count == 0:
-            self.status.setText(f"Step {step}/{total} (no preview yet)")
+        if job_id == self.job_id:
+            self._show_progress(step, total)
+
+    @Slot(str, int, int, object)
+    def _on_bridge_metrics_updated(self, job_id: str, step: int, total: int, metrics: Any) -> None:
+        if job_id != self.job_id or "loss" not in metrics:
+            return
+        self.loss = float(metrics["loss"])
+        self.loss_plot.add(step, self.loss)
+        self._show_progress(step, total)
+
+
+def _status(job: Any) -> str:
+    return getattr(job.status, "value", str(job.status))

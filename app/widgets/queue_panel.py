@@ -1,5 +1,6 @@
-"""The queue: a table view over :class:`JobTableModel` with start/pause, cancel, retry, reorder,
-clear finished, a filter, and the selected failed job's message (its traceback behind Details)."""
+"""The queue: a table view over :class:`JobTableModel` with start/pause; cancel, retry and delete of the selected jobs
+(several at once); reorder; cancel all, clear queued and clear finished, each undoable for a few seconds; status
+filter tabs and a text filter; and the selected failed job's message (its traceback behind Details)."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,17 +8,22 @@ from typing import Any
 from PySide6.QtCore import QModelIndex, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QApplication, QFrame, QHBoxLayout, QHeaderView, QLabel, QLineEdit,
-                               QMessageBox, QPushButton, QStyle, QStyledItemDelegate, QStyleOptionProgressBar,
-                               QStyleOptionViewItem, QTableView, QToolBar, QVBoxLayout, QWidget)
+                               QMenu, QMessageBox, QPushButton, QStyle, QStyledItemDelegate, QStyleOptionProgressBar,
+                               QStyleOptionViewItem, QTabBar, QTableView, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from app.models.base import RecordRole
-from app.models.queue_model import JobFilterProxy, JobTableModel, ProgressRole, StatusRole, status_value
+from app.models.queue_model import (STATUS_FILTERS, JobFilterProxy, JobTableModel, ProgressRole, StatusRole,
+                                    status_value)
+from app.undo import UndoAction, UndoToast
 
 
 class ProgressDelegate(QStyledItemDelegate):
     """Paints the progress column as a progress bar (no widget per row)."""
 
     def paint(self, painter: Any, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        if index.data(StatusRole) not in ("RUNNING", "SUCCEEDED") and not index.data(ProgressRole):
+            super().paint(painter, option, index)  # a job that has not started: no empty bar
+            return
         opt = QStyleOptionProgressBar()
         opt.rect = option.rect.adjusted(2, 3, -2, -3)
         opt.minimum, opt.maximum = 0, 100
@@ -29,7 +35,7 @@ class ProgressDelegate(QStyledItemDelegate):
 
 
 class QueuePanel(QWidget):
-    """Actions act on the selected job; ``selected_job_changed`` says which job that is."""
+    """Actions act on the selected jobs; ``selected_job_changed`` says which job is current."""
 
     #: job id or "" when none is selected
     selected_job_changed = Signal(str)
@@ -40,11 +46,14 @@ class QueuePanel(QWidget):
         self.model = model
         self.proxy = JobFilterProxy(self)
         self.proxy.setSourceModel(model)
+        self._current_id = ""
+        self._counts: dict[str, int] | None = None
         self.view = QTableView(self)
         self.view.setObjectName("queueView")
         self.view.setModel(self.proxy)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Ctrl/Shift-click select several jobs: cancel, retry and delete act on all of them
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.view.setItemDelegateForColumn(JobTableModel.PROGRESS, ProgressDelegate(self.view))
         self.view.setDragDropMode(QAbstractItemView.DragDropMode.DragDrop)
         self.view.setDefaultDropAction(Qt.DropAction.MoveAction)
@@ -61,50 +70,96 @@ class QueuePanel(QWidget):
         for col, width in ((JobTableModel.STATUS, 72), (JobTableModel.METHOD, 108), (JobTableModel.SEED, 44),
                            (JobTableModel.PROGRESS, 88), (JobTableModel.ETA, 48), (JobTableModel.ELAPSED, 60)):
             header.resizeSection(col, width)
-        self.view.selectionModel().currentRowChanged.connect(self._on_view_current_row_changed)
+        # the buttons follow the selection: a mouse click selects after it moves the current row (issue 11 #1)
+        self.view.selectionModel().selectionChanged.connect(self._on_view_selection_changed)
+        self.view.selectionModel().currentRowChanged.connect(self._on_view_selection_changed)
         model.dataChanged.connect(self._on_model_data_changed)
+        for sig in (model.rowsInserted, model.rowsRemoved, model.layoutChanged, model.modelReset):
+            sig.connect(self._on_model_rows_changed)
         model.move_requested.connect(self._on_model_move_requested)
 
-        def action(text: str, shortcut: str, tip: str) -> QAction:
+        def action(text: str, shortcut: Any, tip: str, panel_only: bool = False) -> QAction:
             a = QAction(text, self)
             if shortcut:
                 a.setShortcut(QKeySequence(shortcut))
-            a.setToolTip(f"{tip} ({QKeySequence(shortcut).toString()})" if shortcut else tip)
+            if panel_only:  # e.g. Delete: only while the queue has the focus (the gallery has its own)
+                a.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                self.addAction(a)
+            keys = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            a.setToolTip(f"{tip} ({keys})" if keys else tip)
             a.setStatusTip(tip)
             return a
 
         self.start_action = action("Start queue", "F5", "Render queued jobs one after another")
         self.start_action.triggered.connect(self._on_start_action_triggered)
-        self.cancel_action = action("Cancel job", "Ctrl+Backspace", "Cancel the selected queued or running job")
+        self.cancel_action = action("Cancel job", "Ctrl+Backspace", "Cancel the selected queued or running jobs")
         self.cancel_action.triggered.connect(lambda: self._act("cancel"))
-        self.retry_action = action("Retry job", "Ctrl+R", "Queue the selected failed or cancelled job again")
+        self.retry_action = action("Retry job", "Ctrl+R", "Queue the selected failed or cancelled jobs again")
         self.retry_action.triggered.connect(lambda: self._act("retry"))
         self.up_action = action("Move up", "Ctrl+Up", "Render the selected queued job earlier")
         self.up_action.triggered.connect(lambda: self._act("move", -1))
         self.down_action = action("Move down", "Ctrl+Down", "Render the selected queued job later")
         self.down_action.triggered.connect(lambda: self._act("move", 1))
+        self.delete_action = action("Delete", QKeySequence.StandardKey.Delete,
+                                    "Delete the selected queued, failed or cancelled jobs (undoable)", panel_only=True)
+        self.delete_action.triggered.connect(lambda: self._act("delete"))
+        self.cancel_all_action = action("Cancel all", "", "Cancel every queued job and the running one (undoable)")
+        self.cancel_all_action.triggered.connect(lambda: self.session and self.session.cancel_jobs(None))
+        self.clear_queued_action = action("Clear queued", "", "Take every queued job out of the queue (undoable)")
+        self.clear_queued_action.triggered.connect(lambda: self.session and self.session.clear_queued())
         self.clear_action = action("Clear finished", "Ctrl+Shift+Backspace",
-                                   "Remove failed and cancelled jobs from the list (outputs stay)")
+                                   "Remove failed and cancelled jobs from the list; outputs stay (undoable)")
         self.clear_action.triggered.connect(lambda: self.session and self.session.clear_finished())
+        #: Edit ▸ Undo for the queue's changes (the window puts it in its Edit menu)
+        self.undo_action = UndoAction(self)
         self.actions_ = [self.start_action, self.cancel_action, self.retry_action, self.up_action,
-                         self.down_action, self.clear_action]
+                         self.down_action, self.delete_action, self.cancel_all_action, self.clear_queued_action,
+                         self.clear_action]
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        for a in self.actions_[1:6]:
+            self.view.addAction(a)
+        self.view.addAction(self._separator())
+        for a in self.actions_[6:]:
+            self.view.addAction(a)
 
+        # short toolbar texts (the menus keep the long ones): the whole bar fits beside the preview at 1280 px
+        for a, short in ((self.cancel_action, "Cancel"), (self.retry_action, "Retry"), (self.up_action, "↑"),
+                         (self.down_action, "↓")):
+            a.setIconText(short)
         bar = QToolBar(self)  # narrow windows move what does not fit into the toolbar's overflow menu
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for a in self.actions_:
-            bar.addAction(a)
-            if a is self.start_action:
-                self.start_button = bar.widgetForAction(a)
+        bar.addAction(self.start_action)
+        self.start_button = bar.widgetForAction(self.start_action)
         self.state_label = QLabel("", self)
         self.state_label.setObjectName("renderState")
-        self.state_label.setContentsMargins(8, 0, 8, 0)
+        self.state_label.setContentsMargins(4, 0, 8, 0)
         bar.addWidget(self.state_label)
+        bar.addSeparator()
+        for a in self.actions_[1:6]:
+            bar.addAction(a)
+        self.clear_menu = QMenu("Clear", self)
+        self.clear_menu.addActions([self.cancel_all_action, self.clear_queued_action, self.clear_action])
+        self.clear_button = QToolButton(self)
+        self.clear_button.setObjectName("clearQueueButton")
+        self.clear_button.setText("Clear")
+        self.clear_button.setToolTip("Cancel all, clear queued or clear finished jobs (each undoable)")
+        self.clear_button.setMenu(self.clear_menu)
+        self.clear_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        bar.addWidget(self.clear_button)
         self.filter = QLineEdit(self)
         self.filter.setPlaceholderText("Filter jobs…")
-        self.filter.setMinimumWidth(160)
+        self.filter.setMinimumWidth(120)
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self.proxy.set_filter_text)
-        bar.addWidget(self.filter)
+
+        self.status_tabs = QTabBar(self)
+        self.status_tabs.setObjectName("statusTabs")
+        self.status_tabs.setDrawBase(False)
+        self.status_tabs.setExpanding(False)
+        self._tab_keys = list(STATUS_FILTERS)
+        for key in self._tab_keys:
+            self.status_tabs.addTab(STATUS_FILTERS[key][0])
+        self.status_tabs.currentChanged.connect(self._on_status_tabs_current_changed)
 
         self.error_box = QFrame(self)
         self.error_box.setObjectName("jobError")
@@ -119,19 +174,38 @@ class QueuePanel(QWidget):
         el.addWidget(self.details_button)
         self.error_box.setVisible(False)
         self.details_box: QMessageBox | None = None
+        self.toast = UndoToast(self)
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
+        tabs_row = QHBoxLayout()
+        tabs_row.addWidget(self.status_tabs)
+        tabs_row.addStretch(1)
+        tabs_row.addWidget(self.filter)
         lay.addWidget(bar)
+        lay.addLayout(tabs_row)
         lay.addWidget(self.view, 1)
+        lay.addWidget(self.toast)
         lay.addWidget(self.error_box)
         self.set_session(None)
 
+    def _separator(self) -> QAction:
+        sep = QAction(self)
+        sep.setSeparator(True)
+        return sep
+
     # -- session ------------------------------------------------------------------------------
     def set_session(self, session: Any) -> None:
+        if self.session is not None:
+            self.session.hidden_changed.disconnect(self.model.set_hidden)
         self.session = session
+        stack = session.undo if session is not None else None
+        self.undo_action.set_stack(stack)
+        self.toast.set_stack(stack)
+        if session is not None:
+            session.hidden_changed.connect(self.model.set_hidden)
+        self.model.set_hidden(session.hidden if session is not None else ())
         self.set_render_state(session.state if session is not None else "stopped")
-        self._update_actions()
 
     def set_render_state(self, state: str) -> None:
         running = state == "running"
@@ -146,11 +220,19 @@ class QueuePanel(QWidget):
         self._update_actions()
 
     # -- selection ------------------------------------------------------------------------------
+    def selected_jobs(self) -> list[Any]:
+        """The selected jobs, in the order shown."""
+        rows = sorted({i.row() for i in self.view.selectionModel().selectedRows()})
+        return [self.proxy.index(r, 0).data(RecordRole) for r in rows]
+
     def selected_job(self) -> Any:
-        idx = self.view.selectionModel().currentIndex()
-        if not idx.isValid() or not self.view.selectionModel().isRowSelected(idx.row(), QModelIndex()):
-            return None
-        return self.proxy.index(idx.row(), 0).data(RecordRole)
+        """The current job when it is selected, else the one selected job (None if none or several)."""
+        sm = self.view.selectionModel()
+        idx = sm.currentIndex()
+        if idx.isValid() and sm.isRowSelected(idx.row(), QModelIndex()):
+            return self.proxy.index(idx.row(), 0).data(RecordRole)
+        jobs = self.selected_jobs()
+        return jobs[0] if len(jobs) == 1 else None
 
     def select_job(self, job_id: str) -> None:
         row = self.model.row_of(job_id)
@@ -162,30 +244,60 @@ class QueuePanel(QWidget):
                 idx, self.view.selectionModel().SelectionFlag.ClearAndSelect
                 | self.view.selectionModel().SelectionFlag.Rows)
 
-    @Slot(QModelIndex, QModelIndex)
-    def _on_view_current_row_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
-        job = self.selected_job()
+    def set_status_filter(self, key: str) -> None:
+        """Show one status tab: "all", "queued", "running", "failed" or "done"."""
+        self.status_tabs.setCurrentIndex(self._tab_keys.index(key))
+
+    @Slot()
+    def _on_view_selection_changed(self, *_: Any) -> None:
         self._update_actions()
-        self.selected_job_changed.emit(job.id if job is not None else "")
+        job = self.selected_job()
+        job_id = job.id if job is not None else ""
+        if job_id != self._current_id:
+            self._current_id = job_id
+            self.selected_job_changed.emit(job_id)
 
     @Slot(QModelIndex, QModelIndex)
     def _on_model_data_changed(self, top: QModelIndex, bottom: QModelIndex, roles: Any = None) -> None:
-        job = self.selected_job()
-        row = self.model.row_of(job.id) if job is not None else None
-        if row is not None and top.row() <= row <= bottom.row():
-            self._update_actions()
+        if top.column() <= JobTableModel.STATUS:  # a status may have changed (not only progress)
+            self._on_model_rows_changed()
+
+    @Slot()
+    def _on_model_rows_changed(self, *_: Any) -> None:
+        counts = self.model.status_counts()
+        for i, key in enumerate(self._tab_keys):
+            label = STATUS_FILTERS[key][0]
+            self.status_tabs.setTabText(i, f"{label} ({counts[key]})" if counts[key] else label)
+        self._counts = counts
+        self._update_actions()
+
+    @Slot(int)
+    def _on_status_tabs_current_changed(self, index: int) -> None:
+        self.proxy.set_status_filter(self._tab_keys[index])
+        self._on_view_selection_changed()
 
     def _update_actions(self) -> None:
-        job = self.selected_job()
-        status = status_value(job) if job is not None else ""
+        jobs = self.selected_jobs()
+        statuses = {status_value(j) for j in jobs if not (status_value(j) == "RUNNING" and j.cancel_requested)}
         has = self.session is not None
+        counts = self._counts or self.model.status_counts()
         self.start_action.setEnabled(has and self.session.state != "locked")
-        self.cancel_action.setEnabled(has and status in ("QUEUED", "RUNNING") and not job.cancel_requested)
-        self.retry_action.setEnabled(has and status in ("FAILED", "CANCELLED"))
-        self.up_action.setEnabled(has and status == "QUEUED")
-        self.down_action.setEnabled(has and status == "QUEUED")
-        self.clear_action.setEnabled(has)
-        failed = status == "FAILED"
+        self.cancel_action.setEnabled(has and bool(statuses & {"QUEUED", "RUNNING"}))
+        self.retry_action.setEnabled(has and bool(statuses & {"FAILED", "CANCELLED"}))
+        single_queued = len(jobs) == 1 and status_value(jobs[0]) == "QUEUED"
+        self.up_action.setEnabled(has and single_queued)
+        self.down_action.setEnabled(has and single_queued)
+        self.delete_action.setEnabled(has and bool({status_value(j) for j in jobs} & {"QUEUED", "FAILED", "CANCELLED"}))
+        self.cancel_all_action.setEnabled(has and (counts["queued"] + counts["running"]) > 0)
+        self.clear_queued_action.setEnabled(has and counts["queued"] > 0)
+        self.clear_action.setEnabled(has and counts["failed"] > 0)
+        n = len(jobs)
+        self.cancel_action.setText("Cancel job" if n <= 1 else f"Cancel {n} jobs")
+        self.cancel_action.setIconText("Cancel" if n <= 1 else f"Cancel {n}")
+        self.retry_action.setText("Retry job" if n <= 1 else f"Retry {n} jobs")
+        self.retry_action.setIconText("Retry" if n <= 1 else f"Retry {n}")
+        job = self.selected_job()
+        failed = job is not None and status_value(job) == "FAILED"
         self.error_box.setVisible(failed)
         if failed:
             hint = f"<br><i>{job.error_hint}</i>" if job.error_hint else ""
@@ -203,15 +315,18 @@ class QueuePanel(QWidget):
             self.session.start_queue()
 
     def _act(self, what: str, delta: int = 0) -> None:
-        job = self.selected_job()
-        if self.session is None or job is None:
+        jobs = self.selected_jobs()
+        if self.session is None or not jobs:
             return
+        ids = [j.id for j in jobs]
         if what == "cancel":
-            self.session.cancel(job.id)
+            self.session.cancel_jobs(ids)
         elif what == "retry":
-            self.session.retry(job.id)
-        elif what == "move":
-            self.session.move(job.id, delta)
+            self.session.retry_jobs(ids)
+        elif what == "delete":
+            self.session.delete_jobs(ids)
+        elif what == "move" and len(jobs) == 1:
+            self.session.move(jobs[0].id, delta)
 
     @Slot(str, int)
     def _on_model_move_requested(self, job_id: str, delta: int) -> None:

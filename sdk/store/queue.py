@@ -3,7 +3,8 @@
 Mixed into :class:`sdk.Project`. Anyone may add, reorder, cancel or retry jobs; the methods
 marked "RenderService only" write running-job state and are called by the render-lock holder.
 Every write is one ``BEGIN IMMEDIATE`` transaction, so "append at the end" and "claim the next
-job" are atomic across processes.
+job" are atomic across processes. Whole-queue operations (cancel all, clear queued, their undo) live in
+:mod:`sdk.store.queue_bulk`.
 """
 from __future__ import annotations
 
@@ -14,18 +15,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, delete, func, literal_column, select, update
+from sqlalchemy import delete, func, literal_column, select, update
 from sqlalchemy.orm import Session
 
 from sdk.errors import DiskFull, InvalidRequest, UnsafeProject
 from sdk.records import BatchRecord, JobRecord, JobStatus, NewJob, OutputRecord
 from sdk.safe_text import printable
 from sdk.store import models as m
-from sdk.store.access import StoreAccess
 from sdk.store.assets import IMPORT_PREFIX
 from sdk.store.catalog import by_prefix, new_id
 from sdk.store.convert import job_problem, job_record, output_problem, output_record
 from sdk.store.paths import check_id, clear_folder, is_id, real_dir, remove_entry
+from sdk.store.queue_bulk import BulkQueueMixin
 
 log = logging.getLogger(__name__)
 _ROWID = literal_column("jobs.rowid")
@@ -40,7 +41,7 @@ def _next_position(s: Session) -> int:
     return (s.scalar(select(func.max(m.Job.position))) or 0) + 1
 
 
-class QueueMixin(StoreAccess):
+class QueueMixin(BulkQueueMixin):
     # ------------------------------------------------------------------ everybody
     def add_jobs(self, jobs: Sequence[NewJob]) -> BatchRecord:
         """Queue validated jobs as one batch, at the end of the queue, in one transaction.
@@ -121,21 +122,6 @@ class QueueMixin(StoreAccess):
                 raise InvalidRequest(f"Job {row.id} has already finished ({row.status}).",
                                      hint="Only queued or running jobs can be cancelled.", field="job")
             return job_record(row)
-
-    @staticmethod
-    def _cancel_dependents(s: Session, job_id: str) -> None:
-        """Cancel, transitively, the QUEUED jobs that wait for ``job_id``."""
-        todo = [job_id]
-        while todo:
-            source = todo.pop()
-            waiting = s.scalars(select(m.Job).where(m.Job.status == JobStatus.QUEUED.value,
-                                                    func.instr(func.cast(m.Job.depends_on, String), f'"{source}"') > 0))
-            for dep in waiting:
-                dep.status = JobStatus.CANCELLED.value
-                dep.finished_at = time.time()
-                dep.error_message = f"Job {source}, which this job needs, was cancelled."
-                dep.error_hint = f"Retry job {source}, then queue this one again."
-                todo.append(dep.id)
 
     def retry(self, job_id: str) -> JobRecord:
         """Queue a FAILED or CANCELLED job again at the end of the queue, its error cleared.

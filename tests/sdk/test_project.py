@@ -340,3 +340,63 @@ def test_claim_never_hands_a_job_to_two_processes(project: Project) -> None:
     assert len(claimed) == len(set(claimed)) == 60
     assert set(claimed) == queued
     assert all(j.status is JobStatus.RUNNING and j.attempts == 1 for j in project.jobs())
+
+
+# ---------------------------------------------------------------- whole-queue operations and their undo
+def test_clear_queued_then_restore_puts_every_job_back_in_its_place(project: Project) -> None:
+    a, b, c = project.add_jobs(gen(3)).job_ids
+    d, e = project.add_jobs([*gen(1), NewJob(kind="generate", spec_id="demo.up", params={}, seed=0,
+                                             depends_on=("@0",))]).job_ids
+    running = project.claim_next_job()
+    assert running is not None and running.id == a
+
+    cleared = project.clear_queued()
+    assert set(cleared) == {b, c, d, e}  # the running job is left alone
+    assert project.job(a).status is JobStatus.RUNNING
+    assert project.claim_next_job() is None  # nothing left to render
+    assert all(project.job(j).status is JobStatus.CANCELLED for j in cleared)
+    assert "Clear queued" in (project.job(b).error_message or "")  # after a crash, the row says what happened
+
+    assert set(project.restore_queued(cleared)) == set(cleared)
+    assert [j.id for j in project.jobs(JobStatus.QUEUED)] == [b, c, d, e]  # same order as before
+    assert project.job(b).error_message is None and project.job(e).depends_on == (d,)
+    assert project.restore_queued(cleared) == []  # nothing cancelled to restore any more
+
+
+def test_clear_queued_of_some_jobs_takes_their_dependents_too(project: Project) -> None:
+    step1, step2 = project.add_jobs([*gen(1), NewJob(kind="train", spec_id="demo.step2", params={}, seed=0,
+                                                      depends_on=("@0",))]).job_ids
+    other = project.add_jobs(gen(1)).job_ids[0]
+    assert project.clear_queued([step1]) == [step1, step2]
+    assert project.job(other).status is JobStatus.QUEUED
+
+
+def test_cancel_all_cancels_queued_and_asks_the_running_job_to_stop_and_undo_withdraws_it(project: Project) -> None:
+    a, b = project.add_jobs(gen(2)).job_ids
+    project.claim_next_job()
+    changed = project.cancel_jobs()
+    assert set(changed) == {a, b}
+    assert project.job(b).status is JobStatus.CANCELLED and project.job(b).error_message is None
+    assert project.job(a).status is JobStatus.RUNNING and project.job(a).cancel_requested
+    assert set(project.restore_queued(changed)) == {a, b}
+    assert not project.job(a).cancel_requested and project.job(b).status is JobStatus.QUEUED
+
+    # the worker had already been told: the job ends cancelled, and the undo can still put it back in its place
+    project.cancel_jobs([a])
+    project.mark_cancelled(a)
+    assert project.restore_queued([a]) == [a]
+    assert [j.id for j in project.jobs(JobStatus.QUEUED)] == [a, b]
+
+
+def test_delete_jobs_removes_only_finished_jobs_without_outputs(project: Project) -> None:
+    a, b, c, d = project.add_jobs(gen(4)).job_ids
+    done = run_job(project)  # a
+    project.finish_job(done, project.staging_dir(done))
+    project.request_cancel(b)
+    failed = run_job(project)  # c
+    project.fail_job(failed, "boom")
+    project.add_log(failed, "ERROR", "boom")
+    assert project.finished_job_ids() == [b, c]
+    assert sorted(project.delete_jobs([a, b, c, d, "0" * 12])) == sorted([b, c])
+    assert [j.id for j in project.jobs()] == [a, d]  # the output's job and the queued one stay
+    assert project.logs(c) == []

@@ -40,12 +40,12 @@ class UndoStack(QObject):
         self._steps: list[UndoStep] = []
 
     def push(self, message: str, name: str, undo: Callable[[], None],
-             commit: Callable[[], None] | None = None) -> UndoStep:
-        """Offer ``undo`` for :attr:`timeout_ms`; then run ``commit`` (if any)."""
+             commit: Callable[[], None] | None = None, timeout_ms: int | None = None) -> UndoStep:
+        """Offer ``undo`` for ``timeout_ms`` (default :attr:`timeout_ms`); then run ``commit`` (if any)."""
         step = UndoStep(message, name, undo, commit)
         step.timer = QTimer(self)
         step.timer.setSingleShot(True)
-        step.timer.setInterval(self.timeout_ms)
+        step.timer.setInterval(self.timeout_ms if timeout_ms is None else int(timeout_ms))
         step.timer.timeout.connect(lambda s=step: self._expire(s))
         step.timer.start()
         self._steps.append(step)

@@ -4,18 +4,18 @@ job editor, re-queue them exactly, compare 2-4 side by side, star, delete (with 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QModelIndex, QSize, Qt, QTimer, QUrl, Signal, Slot
+from PySide6.QtCore import QModelIndex, QSize, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QFrame, QHBoxLayout, QLabel, QLineEdit,
-                               QListView, QMenu, QPushButton, QToolBar, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListView,
+                               QMenu, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
 from app.dialogs.player import PlayerDialog
 from app.models.base import RecordRole
 from app.models.output_model import GalleryItem, OutputFilterProxy, OutputListModel
+from app.undo import UndoToast
 from app.widgets.gallery_delegate import GalleryDelegate
 
 log = logging.getLogger("vgen.app.gallery")
@@ -44,11 +44,6 @@ def export_target(path: str | Path, chosen_filter: str = "") -> tuple[Path, str]
     return (path.with_suffix("") if ext == "png" else path), ext
 
 
-@dataclass
-class _Deletion:
-    job_ids: list[str]
-    text: str
-    timer: QTimer
 
 
 class Gallery(QWidget):
@@ -132,13 +127,11 @@ class Gallery(QWidget):
                                   local=True)
         self.delete_action = action("Delete", QKeySequence.StandardKey.Delete, self.delete_selected,
                                     "Delete the selected outputs (Undo brings them back)", local=True)
-        self.undo_action = action("Undo delete", QKeySequence.StandardKey.Undo, self.undo_delete,
-                                  "Bring back the outputs just deleted", local=True)
         self.reveal_action = action("Reveal in folder", "Ctrl+Shift+O", self._on_reveal_triggered)
         self.export_action = action("Export…", "Ctrl+E", self._on_export_triggered,
                                     "Save the selected output as MP4, GIF, WebP or PNG frames")
         self.actions_ = [self.play_action, self.recall_action, self.requeue_action, self.compare_action,
-                         self.star_action, self.delete_action, self.undo_action, self.reveal_action, self.export_action]
+                         self.star_action, self.delete_action, self.reveal_action, self.export_action]
         top = QHBoxLayout()
         for label, combo in (("Batch", self.batch), ("Prompt", self.prompt), ("Method", self.method)):
             top.addWidget(QLabel(label, self))
@@ -151,50 +144,31 @@ class Gallery(QWidget):
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.buttons: dict[str, QWidget] = {}
         for a in self.actions_:
-            if a is self.undo_action:
-                continue  # offered by the undo bar while there is something to undo
             bar.addAction(a)
             self.buttons[a.text()] = bar.widgetForAction(a)
-        self.undo_bar = QFrame(self)
-        self.undo_bar.setObjectName("undoBar")
-        self.undo_bar.setFrameShape(QFrame.Shape.StyledPanel)
-        self.undo_label = QLabel("", self.undo_bar)
-        self.undo_button = QPushButton("Undo", self.undo_bar)
-        self.undo_button.setObjectName("undoDeleteButton")
-        self.undo_button.clicked.connect(self.undo_delete)
-        ub = QHBoxLayout(self.undo_bar)
-        ub.setContentsMargins(8, 2, 8, 2)
-        ub.addWidget(self.undo_label, 1)
-        ub.addWidget(self.undo_button)
-        self.undo_bar.hide()
+        # the project's one undo stack (app/undo.py): a delete here is undone by this bar or Edit ▸ Undo (Ctrl+Z)
+        self.toast = UndoToast(self)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
         lay.addWidget(self.view, 1)
         lay.addWidget(self.empty)
-        lay.addWidget(self.undo_bar)
+        lay.addWidget(self.toast)
         lay.addWidget(bar)
         self.menu = QMenu(self)
-        self.menu.addActions([a for a in self.actions_ if a is not self.undo_action])
+        self.menu.addActions(self.actions_)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(lambda pos: self.menu.popup(self.view.mapToGlobal(pos)))
         self.player: PlayerDialog | None = None
         self.compare_window: Any = None
         self.export_dialog: QFileDialog | None = None
-        self._deletions: list[_Deletion] = []
         self._update_actions()
 
     # -- the project ----------------------------------------------------------------------------
     def set_session(self, session: Any) -> None:
-        """Follow an open project (None: closed). Deletes still undoable in the project left are made final."""
-        old, self.session = self.session, session
-        if old is not None and self._deletions:
-            ids = [jid for d in self._deletions for jid in d.job_ids]
-            old.tasks.submit(lambda: old.project.purge_trash(ids), None, self._on_housekeeping_failed)
-        for d in self._deletions:
-            d.timer.stop()
-        self._deletions = []
-        self._show_undo()
+        """Follow an open project (None: closed). Its undo stack makes deletes still undoable final when it closes."""
+        self.session = session
+        self.toast.set_stack(session.undo if session is not None else None)
         if session is not None and not session.project.read_only:
             # deletes an earlier session could not finish (a crash): their undo has expired by now
             seconds = self.undo_seconds
@@ -263,7 +237,6 @@ class Gallery(QWidget):
         self.star_action.setText("Unstar" if some and all(i.starred for i in items) else "Star")
         n = f" {len(items)} outputs" if len(items) > 1 else ""
         self.delete_action.setText(f"Delete{n}")
-        self.undo_action.setEnabled(bool(self._deletions))
 
     @Slot(QModelIndex)
     def _on_view_double_clicked(self, index: QModelIndex) -> None:
@@ -330,51 +303,23 @@ class Gallery(QWidget):
             self._call(lambda: s.project.star_outputs(job_ids, starred), "Cannot star")
 
     def delete_selected(self) -> None:
-        """Delete the selected outputs; the undo bar (and Ctrl+Z in the gallery) brings them back for a while."""
+        """Delete the selected outputs (moved to the project's trash); the project's undo brings them back for
+        :attr:`undo_seconds`, then (or when the project closes) they are gone for good."""
         items, s = self.selected_items(), self.session
         if not items or s is None:
             return
         ids = [i.job_id for i in items]
         text = f"Deleted {len(ids)} outputs." if len(ids) > 1 else f"Deleted “{items[0].title[:40]}”."
         text += f" Undo brings {'them' if len(ids) > 1 else 'it'} back for {self.undo_seconds:g} s."
-        self._call(lambda: s.project.delete_outputs(ids), "Cannot delete", lambda _: self._on_deleted(ids, text))
 
-    def _on_deleted(self, job_ids: list[str], text: str) -> None:
-        timer = QTimer(self)
-        timer.setSingleShot(True)
-        deletion = _Deletion(job_ids, text, timer)
-        timer.timeout.connect(lambda: self._on_deletion_expired(deletion))
-        timer.start(int(self.undo_seconds * 1000))
-        self._deletions.append(deletion)
-        self._show_undo()
-        self._update_actions()
+        def undo() -> None:
+            self._call(lambda: s.project.restore_outputs(ids), "Cannot undo the delete")
 
-    def _on_deletion_expired(self, deletion: _Deletion) -> None:
-        if deletion in self._deletions:
-            self._deletions.remove(deletion)
-            s = self.session
-            if s is not None:
-                s.tasks.submit(lambda: s.project.purge_trash(deletion.job_ids), None, self._on_housekeeping_failed)
-            self._show_undo()
-            self._update_actions()
+        def commit() -> None:
+            s.tasks.submit(lambda: s.project.purge_trash(ids), None, self._on_housekeeping_failed)
 
-    def undo_delete(self) -> None:
-        """Bring back the outputs of the latest delete still undoable."""
-        if not self._deletions or self.session is None:
-            return
-        deletion = self._deletions.pop()
-        deletion.timer.stop()
-        s = self.session
-        self._call(lambda: s.project.restore_outputs(deletion.job_ids), "Cannot undo the delete")
-        self._show_undo()
-        self._update_actions()
-
-    def _show_undo(self) -> None:
-        if self._deletions:
-            self.undo_label.setText(self._deletions[-1].text)
-            self.undo_bar.show()
-        else:
-            self.undo_bar.hide()
+        self._call(lambda: s.project.delete_outputs(ids), "Cannot delete",
+                   lambda _: s.undo.push(text, "Delete outputs", undo, commit, int(self.undo_seconds * 1000)))
 
     # -- export ---------------------------------------------------------------------------------
     def _on_export_triggered(self) -> None:

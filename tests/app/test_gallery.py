@@ -102,11 +102,11 @@ def test_newest_first_badges_stars_multi_select_and_delete_with_undo(qtbot: Any,
     with qtbot.waitSignal(window.loader.outputs_loaded, timeout=10_000):
         qtbot.keyClick(gallery.view, Qt.Key.Key_Delete)
     assert shown_job_ids(gallery) == [second]
-    assert gallery.undo_bar.isVisible() and gallery.undo_label.text().startswith("Deleted 2 outputs.")
+    assert gallery.toast.isVisible() and gallery.toast.label.text().startswith("Deleted 2 outputs.")
     assert (path / ".trash" / first / "video.mp4").is_file() and not (path / "outputs" / first).exists()
     with qtbot.waitSignal(window.loader.outputs_loaded, timeout=10_000):
-        qtbot.mouseClick(gallery.undo_button, Qt.MouseButton.LeftButton)
-    assert shown_job_ids(gallery) == [third, second, first] and not gallery.undo_bar.isVisible()
+        qtbot.mouseClick(gallery.toast.button, Qt.MouseButton.LeftButton)
+    assert shown_job_ids(gallery) == [third, second, first] and not gallery.toast.isVisible()
     assert (path / "outputs" / first / "video.mp4").is_file()
 
     # once the undo expires, the delete is final
@@ -114,7 +114,7 @@ def test_newest_first_badges_stars_multi_select_and_delete_with_undo(qtbot: Any,
     click(qtbot, gallery, first)
     with qtbot.waitSignal(window.loader.outputs_loaded, timeout=10_000):
         qtbot.keyClick(gallery.view, Qt.Key.Key_Delete)
-    qtbot.waitUntil(lambda: not gallery.undo_bar.isVisible(), timeout=10_000)
+    qtbot.waitUntil(lambda: not gallery.toast.isVisible(), timeout=10_000)
     qtbot.waitUntil(lambda: not (path / ".trash" / first).exists(), timeout=10_000)
     assert session.project.info()["outputs"] == 2
 

@@ -38,33 +38,59 @@ class JobRequest:
 class ModelCache:
     """LRU cache of loaded models kept across jobs in one worker.
 
-    ``budget_bytes`` bounds the summed size reported by ``size_of`` (parameters + buffers).
+    One entry per component (:mod:`sdk.ml.components` keys them by the files they are read from, dtype and device,
+    so methods reading the same files share them) with its ``role`` (denoiser, vae, encoder, other) and the identity
+    of those files; a plugin may also cache a dict of its own under one key. ``budget_bytes`` bounds the summed size
+    (parameters + buffers): the least recently used entries go first. ``hits`` and ``misses`` count ``get`` calls,
+    ``misses_by_role`` the loads per role.
     """
 
     def __init__(self, budget_bytes: int = 16 * 2**30) -> None:
         self.budget_bytes = budget_bytes
-        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._items: OrderedDict[str, _Entry] = OrderedDict()
         self.hits = 0
         self.misses = 0
+        self.misses_by_role: dict[str, int] = {}
+        #: seconds spent in loaders, summed (what the hits saved, at most, is visible per key in ``load_seconds``)
+        self.load_seconds: dict[str, float] = {}
 
-    def get(self, key: str, load: Callable[[], Any]) -> Any:
-        if key in self._items:
+    def get(self, key: str, load: Callable[[], Any], *, role: str | None = None,
+            files: tuple[str, ...] | list[str] = ()) -> Any:
+        """The value cached under ``key``, or ``load()`` cached there (with its ``role`` and source ``files``)."""
+        item = self._items.get(key)
+        if item is not None:
             self._items.move_to_end(key)
             self.hits += 1
-            return self._items[key][0]
+            return item.value
         self.misses += 1
+        self.misses_by_role[role or "-"] = self.misses_by_role.get(role or "-", 0) + 1
+        t0 = time.monotonic()
         value = load()
-        size = _size_of(value)
-        self._items[key] = (value, size)
-        while len(self._items) > 1 and sum(s for _, s in self._items.values()) > self.budget_bytes:
-            _forget(self._items.popitem(last=False)[1][0])
+        self.load_seconds[key] = time.monotonic() - t0
+        self._items[key] = _Entry(value, _size_of(value), role, tuple(files))
+        while len(self._items) > 1 and sum(e.size for e in self._items.values()) > self.budget_bytes:
+            _forget(self._items.popitem(last=False)[1].value)
         return value
 
     def drop(self, key: str) -> None:
         """Forget ``key`` (its models were released): the next ``get`` loads it again."""
         item = self._items.pop(key, None)
         if item is not None:
-            _forget(item[0])
+            _forget(item.value)
+
+    def role(self, key: str) -> str | None:
+        """The role ``key`` was cached with (None: not cached, or cached without one)."""
+        item = self._items.get(key)
+        return item.role if item is not None else None
+
+    def value(self, key: str) -> Any:
+        """What is cached under ``key`` (KeyError when nothing is)."""
+        return self._items[key].value
+
+    def held_bytes(self, files: set[str] | frozenset[str]) -> int:
+        """Bytes held by the entries read from any of ``files`` (file identities, as :func:`sdk.ml.components.
+        file_identity` gives them): what a job on those files will find loaded."""
+        return sum(e.size for e in self._items.values() if files.intersection(e.files))
 
     def __contains__(self, key: str) -> bool:
         return key in self._items
@@ -72,16 +98,24 @@ class ModelCache:
     @property
     def sizes(self) -> dict[str, int]:
         """Bytes held per key (parameters and buffers)."""
-        return {k: size for k, (_, size) in self._items.items()}
+        return {k: e.size for k, e in self._items.items()}
 
     @property
     def keys(self) -> list[str]:
         return list(self._items)
 
     def clear(self) -> None:
-        for value, _ in self._items.values():
-            _forget(value)
+        for e in self._items.values():
+            _forget(e.value)
         self._items.clear()
+
+
+@dataclass
+class _Entry:
+    value: Any
+    size: int
+    role: str | None
+    files: tuple[str, ...]
 
 
 def _forget(value: Any) -> None:
@@ -91,23 +125,35 @@ def _forget(value: Any) -> None:
 
 
 class JobModels:
-    """A job's view of the worker's :class:`ModelCache`: ``get`` also arranges a generator's components for the
-    job's memory mode and hooks the denoiser to record what it runs in (:mod:`sdk.ml.memory`)."""
+    """A job's view of the worker's :class:`ModelCache`: ``get`` also arranges each component of a generate job for
+    its memory mode (by the ``role`` it is cached with) and hooks the denoiser to record what it runs in
+    (:mod:`sdk.ml.memory`)."""
 
     def __init__(self, cache: ModelCache, ctx: "JobContext") -> None:
         self.cache = cache
         self._ctx = ctx
+        self._memory: Any = None
 
-    def get(self, key: str, load: Callable[[], Any]) -> Any:
-        value = self.cache.get(key, load)
+    def get(self, key: str, load: Callable[[], Any], *, role: str | None = None,
+            files: tuple[str, ...] | list[str] = ()) -> Any:
+        """``cache.get(key, load, role=..., files=...)``; in a generate job the value (a module of ``role``, or a dict
+        of components named as diffusers names them) is arranged for the job's memory mode."""
+        value = self.cache.get(key, load, role=role, files=files)
         ctx = self._ctx
-        if ctx.kind == "generate" and isinstance(value, dict):
+        if ctx.kind == "generate" and (role is not None or isinstance(value, dict)):
             from sdk.ml import memory  # torch: only ever inside the worker or a test
 
-            memory.prepare(value, mode=ctx.memory_mode, device=ctx.device_for_models())
-            ctx._hooks.append(memory.attach(value, mode=ctx.memory_mode, device=ctx.device_for_models(),
-                                            runtime=ctx.runtime, release=lambda: self.cache.drop(key)))
+            if self._memory is None:
+                self._memory = memory.JobMemory(mode=ctx.memory_mode, device=ctx.device_for_models(),
+                                                runtime=ctx.runtime, release=self.cache.drop)
+                ctx._hooks.append(self._end)
+            self._memory.add(value, role=role, key=key)
         return value
+
+    def _end(self) -> None:
+        if self._memory is not None:
+            self._memory.end()
+            self._memory = None
 
     def __contains__(self, key: str) -> bool:
         return key in self.cache

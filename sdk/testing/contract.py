@@ -127,9 +127,10 @@ class GeneratorContract:
     def test_tiny_twin_loads_through_real_loader_and_is_cached(self, weights: Path, tmp_path: Path) -> None:
         cache = ModelCache()
         self.run_job(weights, tmp_path, cache=cache)
-        assert cache.misses == 1 and len(cache.keys) == 1, "the generator loads through ctx.models"
+        loads = cache.misses
+        assert loads >= 1 and len(cache.keys) == loads, "the generator loads through ctx.models"
         self.run_job(weights, tmp_path, cache=cache)
-        assert cache.misses == 1 and cache.hits >= 1, "a second job on the same weights pays no load"
+        assert cache.misses == loads and cache.hits >= 1, "a second job on the same weights pays no load"
 
     def test_missing_weights_are_reported(self, tmp_path: Path) -> None:
         with pytest.raises(WeightsMissing) as info:

@@ -82,13 +82,13 @@ def test_real_videolcm_manifest_loads_with_nothing_missing_or_unexpected() -> No
     import torch
 
     from sdk.ml.checkpoints import check_compatible
-    from sdk.ml.tft2v import TFT2VUNet, infer_tft2v_config, keymap
+    from sdk.ml.concat_unet import ConcatUNet, infer_concat_unet_config, keymap
 
     m = manifest("videolcm_t2v_unet.json")
-    cfg = infer_tft2v_config(m["params"])
+    cfg = infer_concat_unet_config(m["params"])
     assert cfg["in_channels"] == 12 and "num_image_tokens" not in cfg
     with torch.device("meta"):
-        model = TFT2VUNet(**cfg)
+        model = ConcatUNet(**cfg)
     mapped = keymap(model).vgen_to_diffusers({k: torch.empty(v, device="meta") for k, v in m["params"].items()})
     check_compatible(model.state_dict(), mapped, source="videolcm_t2v_unet.json")
     assert sum(p.numel() for p in model.parameters()) == m["total_params"] == 1_411_256_900

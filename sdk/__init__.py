@@ -4,9 +4,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sdk.errors import (
+    CancelRequested,
     IncompatibleCheckpoint,
     InvalidRequest,
-    JobCancelled,
     OutOfMemory,
     PluginLoadError,
     ProjectLocked,
@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GeneratorSpec", "TrainerSpec", "WeightsSpec", "Video", "JobStatus", "hookimpl",
     "VGenError", "InvalidRequest", "PluginLoadError", "WeightsMissing", "IncompatibleCheckpoint",
-    "OutOfMemory", "JobCancelled", "ProjectLocked", "Project", "RenderService", "load_plugins",
+    "OutOfMemory", "CancelRequested", "ProjectLocked", "Project", "RenderService", "load_plugins",
 ]
 
 if TYPE_CHECKING:
@@ -45,4 +45,8 @@ def __getattr__(name: str) -> Any:  # lazy: keep `import sdk` light (SQLAlchemy 
         from sdk.plugins import load_plugins
 
         return load_plugins
+    if name == "JobCancelled":  # deprecated alias of CancelRequested (warns)
+        from sdk import errors
+
+        return errors.JobCancelled
     raise AttributeError(name)

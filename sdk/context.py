@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from sdk import events as ev
-from sdk.errors import JobCancelled
+from sdk.errors import CancelRequested
 from sdk.inputs import AdapterInput, ConditionInput, MotionInput, SubjectInput, VideoInput  # noqa: F401 (re-export)
 
 
@@ -278,9 +278,9 @@ class JobContext:
         return bool(self._cancel_flag())
 
     def check_cancelled(self) -> None:
-        """Raise :class:`sdk.errors.JobCancelled` if a cancel was asked for (call every step)."""
+        """Raise :class:`sdk.errors.CancelRequested` if a cancel was asked for (call every step)."""
         if self.cancelled():
-            raise JobCancelled()
+            raise CancelRequested()
 
     def generator(self, seed: int):
         """The seed's meaning, as in diffusers: ``torch.Generator("cpu").manual_seed(seed)``."""

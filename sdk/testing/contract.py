@@ -20,7 +20,7 @@ import pytest
 
 from sdk import events as ev
 from sdk.context import JobContext, JobRequest, ModelCache
-from sdk.errors import InvalidRequest, JobCancelled, WeightsMissing
+from sdk.errors import CancelRequested, InvalidRequest, WeightsMissing
 from sdk.params import validate_params
 from sdk.specs import GeneratorSpec, load_entry
 from sdk.video import Video
@@ -106,7 +106,7 @@ class GeneratorContract:
             return any(isinstance(e, ev.ProgressUpdated) for e in events)
 
         events_seen: list[ev.Event] = []
-        with pytest.raises(JobCancelled):
+        with pytest.raises(CancelRequested):
             self.run_job(weights, tmp_path, cache=cache, cancel_when=after_first_step, events=events_seen)
         progress = [e for e in events_seen if isinstance(e, ev.ProgressUpdated)]
         assert progress, "at least one step ran"

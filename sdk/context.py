@@ -47,11 +47,12 @@ class ModelCache:
 
     def __init__(self, budget_bytes: int = 16 * 2**30) -> None:
         self.budget_bytes = budget_bytes
-        self._items: OrderedDict[str, _Entry] = OrderedDict()
+        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()  # key -> (value, bytes)
+        self._meta: dict[str, tuple[str | None, tuple[str, ...]]] = {}  # key -> (role, file identities)
         self.hits = 0
         self.misses = 0
         self.misses_by_role: dict[str, int] = {}
-        #: seconds spent in loaders, summed (what the hits saved, at most, is visible per key in ``load_seconds``)
+        #: seconds each key's load took: what every later hit on it saved
         self.load_seconds: dict[str, float] = {}
 
     def get(self, key: str, load: Callable[[], Any], *, role: str | None = None,
@@ -61,36 +62,39 @@ class ModelCache:
         if item is not None:
             self._items.move_to_end(key)
             self.hits += 1
-            return item.value
+            return item[0]
         self.misses += 1
         self.misses_by_role[role or "-"] = self.misses_by_role.get(role or "-", 0) + 1
         t0 = time.monotonic()
         value = load()
         self.load_seconds[key] = time.monotonic() - t0
-        self._items[key] = _Entry(value, _size_of(value), role, tuple(files))
-        while len(self._items) > 1 and sum(e.size for e in self._items.values()) > self.budget_bytes:
-            _forget(self._items.popitem(last=False)[1].value)
+        self._items[key] = (value, _size_of(value))
+        self._meta[key] = (role, tuple(files))
+        while len(self._items) > 1 and sum(size for _, size in self._items.values()) > self.budget_bytes:
+            old, (gone, _) = self._items.popitem(last=False)
+            self._meta.pop(old, None)
+            _forget(gone)
         return value
 
     def drop(self, key: str) -> None:
         """Forget ``key`` (its models were released): the next ``get`` loads it again."""
         item = self._items.pop(key, None)
+        self._meta.pop(key, None)
         if item is not None:
-            _forget(item.value)
+            _forget(item[0])
 
     def role(self, key: str) -> str | None:
         """The role ``key`` was cached with (None: not cached, or cached without one)."""
-        item = self._items.get(key)
-        return item.role if item is not None else None
+        return self._meta.get(key, (None, ()))[0]
 
     def value(self, key: str) -> Any:
         """What is cached under ``key`` (KeyError when nothing is)."""
-        return self._items[key].value
+        return self._items[key][0]
 
     def held_bytes(self, files: set[str] | frozenset[str]) -> int:
         """Bytes held by the entries read from any of ``files`` (file identities, as :func:`sdk.ml.components.
         file_identity` gives them): what a job on those files will find loaded."""
-        return sum(e.size for e in self._items.values() if files.intersection(e.files))
+        return sum(size for key, (_, size) in self._items.items() if files.intersection(self._meta[key][1]))
 
     def __contains__(self, key: str) -> bool:
         return key in self._items
@@ -98,24 +102,17 @@ class ModelCache:
     @property
     def sizes(self) -> dict[str, int]:
         """Bytes held per key (parameters and buffers)."""
-        return {k: e.size for k, e in self._items.items()}
+        return {k: size for k, (_, size) in self._items.items()}
 
     @property
     def keys(self) -> list[str]:
         return list(self._items)
 
     def clear(self) -> None:
-        for e in self._items.values():
-            _forget(e.value)
+        for value, _ in self._items.values():
+            _forget(value)
         self._items.clear()
-
-
-@dataclass
-class _Entry:
-    value: Any
-    size: int
-    role: str | None
-    files: tuple[str, ...]
+        self._meta.clear()
 
 
 def _forget(value: Any) -> None:

@@ -101,7 +101,9 @@ def test_matches_diffusers_text_to_video_pipeline(twins: dict[str, Path], tmp_pa
     from sdk.ml.schedulers import make_scheduler
 
     ours = _generate(twins["diffusers"], tmp_path, seed=5)
-    comps = next(v for k, v in CACHE._items.items() if str(twins["diffusers"].resolve()) in k)[0]
+    misses = CACHE.misses
+    comps = load_components(_ctx(tmp_path), detect_weights(twins["diffusers"]), torch.device("cpu"), torch.float32)
+    assert CACHE.misses == misses, "the components the job ran with"
     text = comps["text_encoder"]
     with torch.inference_mode():
         neg, pos = text.encode([SMALL["negative_prompt"]]), text.encode([SMALL["prompt"]])

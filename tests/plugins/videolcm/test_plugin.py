@@ -33,7 +33,7 @@ def test_registers_generator_trainer_and_weights() -> None:
     assert reg.generators["videolcm.t2v"].default_weights == "videolcm.videolcm_t2v"
     trainer = reg.trainers["videolcm.distill"]
     assert trainer.default_weights == "tf_t2v.tft2v_t2v_16f"
-    assert "motion" in trainer.inputs and "motion" not in trainer.required_inputs, "a data_dir replaces the motion"
+    assert not trainer.field("motion").required, "a data_dir replaces the motion"
     assert all("non-commercial" in w.licence and w.repo_id == "iic/tf-t2v" for w in vgen_weights())
 
 

@@ -137,7 +137,11 @@ class JobModels:
         of components named as diffusers names them) is arranged for the job's memory mode."""
         value = self.cache.get(key, load, role=role, files=files)
         ctx = self._ctx
-        if ctx.kind == "generate" and (role is not None or isinstance(value, dict)):
+        memory = sys.modules.get("sdk.ml.memory")
+        if ctx.kind != "generate" and role is not None and memory is not None:
+            # a trainer shares components with generators: it gets them as loaded, not as a light mode left them
+            memory.as_loaded(value, role=role, device=ctx.device_for_models())
+        elif ctx.kind == "generate" and (role is not None or isinstance(value, dict)):
             from sdk.ml import memory  # torch: only ever inside the worker or a test
 
             if self._memory is None:

@@ -98,6 +98,13 @@ def prepare(component: Any, *, mode: str, device: torch.device | str, role: str 
     _applied[component] = mode
 
 
+def as_loaded(component: Any, *, role: str | None, device: torch.device | str) -> None:
+    """Put a cached component an earlier generate job arranged (offload hooks, chunking, tiling) back as loaded:
+    what a trainer, which manages its own memory, gets."""
+    if isinstance(component, torch.nn.Module) and role in ROLES and _applied.get(component) not in (None, "none"):
+        prepare(component, mode="none", device=device, role=role)
+
+
 def forget(component: Any) -> None:
     """The cache dropped ``component`` (a module or a dict of them): forget what was applied to it."""
     for module in (component.values() if isinstance(component, dict) else [component]):

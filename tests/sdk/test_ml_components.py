@@ -102,3 +102,18 @@ def test_a_replaced_file_is_loaded_again(folders: dict[str, Path], tmp_path: Pat
         assert cache.misses_by_role == {"vae": 2}
     finally:
         os.utime(vae_file, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_a_trainer_gets_the_shared_components_as_loaded_after_a_light_job(folders: dict[str, Path],
+                                                                          tmp_path: Path) -> None:
+    from plugins.dreamvideo.pipeline import find_base, load_base
+    from plugins.modelscope_t2v.pipeline import detect_weights, load_components
+
+    cache = ModelCache()
+    light = JobContext("g", lambda e: None, staging_dir=tmp_path / "g", models=cache, memory_mode="low")
+    vae = load_components(light, detect_weights(folders["ms"]), CPU, F32)["vae"]
+    light.finish()
+    assert vae._vgen_decode_chunk_cap == 2 and vae.use_tiling, "the generate job ran in low mode"
+    train = JobContext("t", lambda e: None, staging_dir=tmp_path / "t", models=cache, kind="train")
+    base = load_base(train, find_base(folders["ms"]), CPU, F32)
+    assert base["vae"] is vae and vae._vgen_decode_chunk_cap is None and not vae.use_tiling

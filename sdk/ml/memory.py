@@ -30,6 +30,7 @@ Training jobs are left alone: trainers manage their own memory (mixed precision,
 """
 from __future__ import annotations
 
+import functools
 import logging
 import weakref
 from typing import Any, Callable
@@ -155,13 +156,16 @@ def _apply(module: torch.nn.Module, role: str, mode: str, device: torch.device) 
 
     target = _target(module)
     target.to("cpu")
-    add_hook_to_module(target, _OneResident(device), append=True)
+    add_hook_to_module(target, _one_resident()(device), append=True)
 
 
 def _undo(module: torch.nn.Module, role: str, device: torch.device) -> None:
     from accelerate.hooks import remove_hook_from_module
 
     remove_hook_from_module(module, recurse=True)
+    for dev, ref in list(_resident.items()):  # no longer offloaded: nothing may send it back to the CPU
+        if ref() is module or ref() is _target(module):
+            del _resident[dev]
     if role == "vae":
         module._vgen_decode_chunk_cap = None
         if hasattr(module, "disable_tiling"):
@@ -194,31 +198,31 @@ def _evict(device: torch.device, keep: torch.nn.Module | None = None) -> None:
             torch.cuda.empty_cache()
 
 
-def _offload_hook_base() -> type:
+@functools.cache
+def _one_resident() -> type:
+    """The accelerate hook class (built on first use: accelerate is only imported where a GPU mode needs it)."""
     from accelerate.hooks import ModelHook
+    from accelerate.utils import send_to_device
 
-    return ModelHook
+    class OneResident(ModelHook):
+        """Before the module runs, send the component that ran before back to the CPU, move this one in and its
+        inputs with it (also fired by diffusers' ``encode``/``decode``, which call ``pre_forward``)."""
 
+        def __init__(self, device: torch.device) -> None:
+            self.execution_device = device
 
-class _OneResident(_offload_hook_base()):  # type: ignore[misc]
-    """accelerate hook: before the module runs, send the component that ran before back to the CPU, move this one
-    in and its inputs with it (also fired by diffusers' ``encode``/``decode``, which call ``pre_forward``)."""
+        def init_hook(self, module: torch.nn.Module) -> torch.nn.Module:
+            return module.to("cpu")
 
-    def __init__(self, device: torch.device) -> None:
-        self.execution_device = device
+        def pre_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            _evict(self.execution_device, keep=module)
+            _resident[str(self.execution_device)] = weakref.ref(module)
+            first = next(module.parameters(), None)
+            if first is not None and first.device != self.execution_device:
+                module.to(self.execution_device)
+            return send_to_device(args, self.execution_device), send_to_device(kwargs, self.execution_device)
 
-    def init_hook(self, module: torch.nn.Module) -> torch.nn.Module:
-        return module.to("cpu")
-
-    def pre_forward(self, module: torch.nn.Module, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
-        from accelerate.utils import send_to_device
-
-        _evict(self.execution_device, keep=module)
-        _resident[str(self.execution_device)] = weakref.ref(module)
-        first = next(module.parameters(), None)
-        if first is not None and first.device != self.execution_device:
-            module.to(self.execution_device)
-        return send_to_device(args, self.execution_device), send_to_device(kwargs, self.execution_device)
+    return OneResident
 
 
 class JobMemory:

@@ -96,8 +96,8 @@ def text_encoder(ctx: Any, path: str | Path, dtype: torch.dtype, device: torch.d
     tokenizer; ``state`` may give the file's state dict already read, see :func:`read_once`), or from a transformers
     ``text_encoder/`` folder with its ``tokenizer`` folder (``skip_last_layers`` as diffusers' ``clip_skip``).
     Cached per files, variant, dtype and device (role ``encoder``)."""
-    from sdk.ml.checkpoints import find_weights_file
     from sdk.ml import text as t
+    from sdk.ml.checkpoints import find_weights_file
 
     path = _existing(path, "text encoder")
     if path.is_dir():
@@ -124,8 +124,8 @@ def image_encoder(ctx: Any, path: str | Path, dtype: torch.dtype, device: torch.
     """A :class:`sdk.ml.image.ImageEncoder`: the vision tower of ``open_clip_pytorch_model.bin`` (``head_width`` as
     :func:`sdk.ml.image.openclip_vision_config`; ``state`` as in :func:`text_encoder`), or a diffusers
     ``image_encoder/`` folder with its ``feature_extractor`` folder. Cached like the others (role ``encoder``)."""
-    from sdk.ml.checkpoints import find_weights_file
     from sdk.ml import image as im
+    from sdk.ml.checkpoints import find_weights_file
 
     path = _existing(path, "image encoder")
     if path.is_dir():
@@ -194,7 +194,7 @@ def attention(model: torch.nn.Module) -> str:
 def _existing(path: str | Path, what: str) -> Path:
     from sdk.ml.checkpoints import require_file
 
-    return require_file(Path(path), f"{what} file")
+    return require_file(Path(path), f"{what} weights")
 
 
 def _tokenizer_files(folder: Path) -> list[Path]:

@@ -47,7 +47,7 @@ def main() -> None:
     from plugins.tf_t2v.pipeline import TFT2VGenerator
     from plugins.videolcm.params import VideoLCMParams
     from plugins.videolcm.pipeline import VideoLCMGenerator
-    from sdk.ml.tft2v import write_tiny_vgen_folder
+    from sdk.ml.concat_unet import write_tiny_vgen_folder
 
     with tempfile.TemporaryDirectory() as tmp:
         # one backbone (same seed, same core): the VideoLCM folder is the TF-T2V one minus the style-image branch

@@ -8,9 +8,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sdk.errors import (
+    CancelRequested,
     IncompatibleCheckpoint,
     InvalidRequest,
-    JobCancelled,
     OutOfMemory,
     PluginLoadError,
     ProjectLocked,
@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 __all__ = [
     "GeneratorSpec", "TrainerSpec", "WeightsSpec", "Video", "JobStatus", "hookimpl",
     "VGenError", "InvalidRequest", "PluginLoadError", "WeightsMissing", "IncompatibleCheckpoint",
-    "OutOfMemory", "JobCancelled", "ProjectLocked", "Project", "RenderService", "load_plugins", "export",
+    "OutOfMemory", "CancelRequested", "ProjectLocked", "Project", "RenderService", "load_plugins", "export",
 ]
 
 if TYPE_CHECKING:
@@ -54,4 +54,8 @@ def __getattr__(name: str) -> Any:  # lazy: keep `import sdk` light (SQLAlchemy 
         from sdk.outputs import export
 
         return export
+    if name == "JobCancelled":  # deprecated alias of CancelRequested (warns)
+        from sdk import errors
+
+        return errors.JobCancelled
     raise AttributeError(name)

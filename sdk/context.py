@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from sdk import events as ev
-from sdk.errors import JobCancelled
+from sdk.errors import CancelRequested
 from sdk.inputs import AdapterInput, ConditionInput, MotionInput, SubjectInput, VideoInput  # noqa: F401 (re-export)
 
 
@@ -38,33 +38,63 @@ class JobRequest:
 class ModelCache:
     """LRU cache of loaded models kept across jobs in one worker.
 
-    ``budget_bytes`` bounds the summed size reported by ``size_of`` (parameters + buffers).
+    One entry per component (:mod:`sdk.ml.components` keys them by the files they are read from, dtype and device,
+    so methods reading the same files share them) with its ``role`` (denoiser, vae, encoder, other) and the identity
+    of those files; a plugin may also cache a dict of its own under one key. ``budget_bytes`` bounds the summed size
+    (parameters + buffers): the least recently used entries go first. ``hits`` and ``misses`` count ``get`` calls,
+    ``misses_by_role`` the loads per role.
     """
 
     def __init__(self, budget_bytes: int = 16 * 2**30) -> None:
         self.budget_bytes = budget_bytes
-        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
+        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()  # key -> (value, bytes)
+        self._meta: dict[str, tuple[str | None, tuple[str, ...]]] = {}  # key -> (role, file identities)
         self.hits = 0
         self.misses = 0
+        self.misses_by_role: dict[str, int] = {}
+        #: seconds each key's load took: what every later hit on it saved
+        self.load_seconds: dict[str, float] = {}
 
-    def get(self, key: str, load: Callable[[], Any]) -> Any:
-        if key in self._items:
+    def get(self, key: str, load: Callable[[], Any], *, role: str | None = None,
+            files: tuple[str, ...] | list[str] = ()) -> Any:
+        """The value cached under ``key``, or ``load()`` cached there (with its ``role`` and source ``files``)."""
+        item = self._items.get(key)
+        if item is not None:
             self._items.move_to_end(key)
             self.hits += 1
-            return self._items[key][0]
+            return item[0]
         self.misses += 1
+        self.misses_by_role[role or "-"] = self.misses_by_role.get(role or "-", 0) + 1
+        t0 = time.monotonic()
         value = load()
-        size = _size_of(value)
-        self._items[key] = (value, size)
-        while len(self._items) > 1 and sum(s for _, s in self._items.values()) > self.budget_bytes:
-            _forget(self._items.popitem(last=False)[1][0])
+        self.load_seconds[key] = time.monotonic() - t0
+        self._items[key] = (value, _size_of(value))
+        self._meta[key] = (role, tuple(files))
+        while len(self._items) > 1 and sum(size for _, size in self._items.values()) > self.budget_bytes:
+            old, (gone, _) = self._items.popitem(last=False)
+            self._meta.pop(old, None)
+            _forget(gone)
         return value
 
     def drop(self, key: str) -> None:
         """Forget ``key`` (its models were released): the next ``get`` loads it again."""
         item = self._items.pop(key, None)
+        self._meta.pop(key, None)
         if item is not None:
             _forget(item[0])
+
+    def role(self, key: str) -> str | None:
+        """The role ``key`` was cached with (None: not cached, or cached without one)."""
+        return self._meta.get(key, (None, ()))[0]
+
+    def value(self, key: str) -> Any:
+        """What is cached under ``key`` (KeyError when nothing is)."""
+        return self._items[key][0]
+
+    def held_bytes(self, files: set[str] | frozenset[str]) -> int:
+        """Bytes held by the entries read from any of ``files`` (file identities, as :func:`sdk.ml.components.
+        file_identity` gives them): what a job on those files will find loaded."""
+        return sum(size for key, (_, size) in self._items.items() if files.intersection(self._meta[key][1]))
 
     def __contains__(self, key: str) -> bool:
         return key in self._items
@@ -82,6 +112,7 @@ class ModelCache:
         for value, _ in self._items.values():
             _forget(value)
         self._items.clear()
+        self._meta.clear()
 
 
 def _forget(value: Any) -> None:
@@ -91,23 +122,39 @@ def _forget(value: Any) -> None:
 
 
 class JobModels:
-    """A job's view of the worker's :class:`ModelCache`: ``get`` also arranges a generator's components for the
-    job's memory mode and hooks the denoiser to record what it runs in (:mod:`sdk.ml.memory`)."""
+    """A job's view of the worker's :class:`ModelCache`: ``get`` also arranges each component of a generate job for
+    its memory mode (by the ``role`` it is cached with) and hooks the denoiser to record what it runs in
+    (:mod:`sdk.ml.memory`)."""
 
     def __init__(self, cache: ModelCache, ctx: "JobContext") -> None:
         self.cache = cache
         self._ctx = ctx
+        self._memory: Any = None
 
-    def get(self, key: str, load: Callable[[], Any]) -> Any:
-        value = self.cache.get(key, load)
+    def get(self, key: str, load: Callable[[], Any], *, role: str | None = None,
+            files: tuple[str, ...] | list[str] = ()) -> Any:
+        """``cache.get(key, load, role=..., files=...)``; in a generate job the value (a module of ``role``, or a dict
+        of components named as diffusers names them) is arranged for the job's memory mode."""
+        value = self.cache.get(key, load, role=role, files=files)
         ctx = self._ctx
-        if ctx.kind == "generate" and isinstance(value, dict):
+        memory = sys.modules.get("sdk.ml.memory")
+        if ctx.kind != "generate" and role is not None and memory is not None:
+            # a trainer shares components with generators: it gets them as loaded, not as a light mode left them
+            memory.as_loaded(value, role=role, device=ctx.device_for_models())
+        elif ctx.kind == "generate" and (role is not None or isinstance(value, dict)):
             from sdk.ml import memory  # torch: only ever inside the worker or a test
 
-            memory.prepare(value, mode=ctx.memory_mode, device=ctx.device_for_models())
-            ctx._hooks.append(memory.attach(value, mode=ctx.memory_mode, device=ctx.device_for_models(),
-                                            runtime=ctx.runtime, release=lambda: self.cache.drop(key)))
+            if self._memory is None:
+                self._memory = memory.JobMemory(mode=ctx.memory_mode, device=ctx.device_for_models(),
+                                                runtime=ctx.runtime, release=self.cache.drop)
+                ctx._hooks.append(self._end)
+            self._memory.add(value, role=role, key=key)
         return value
+
+    def _end(self) -> None:
+        if self._memory is not None:
+            self._memory.end()
+            self._memory = None
 
     def __contains__(self, key: str) -> bool:
         return key in self.cache
@@ -232,9 +279,9 @@ class JobContext:
         return bool(self._cancel_flag())
 
     def check_cancelled(self) -> None:
-        """Raise :class:`sdk.errors.JobCancelled` if a cancel was asked for (call every step)."""
+        """Raise :class:`sdk.errors.CancelRequested` if a cancel was asked for (call every step)."""
         if self.cancelled():
-            raise JobCancelled()
+            raise CancelRequested()
 
     def generator(self, seed: int):
         """The seed's meaning, as in diffusers: ``torch.Generator("cpu").manual_seed(seed)``."""

@@ -1,6 +1,9 @@
 """Errors a user sees. Every error carries a message that names what is wrong and a hint that says the fix."""
 from __future__ import annotations
 
+import warnings
+from typing import Any
+
 
 class VGenError(Exception):
     """Base class: ``user_message`` is shown to the person, ``hint`` says how to fix it."""
@@ -48,8 +51,10 @@ class OutOfMemory(VGenError):
     """The device ran out of memory."""
 
 
-class JobCancelled(VGenError):
-    """Raised inside a generator when the job was cancelled."""
+class CancelRequested(VGenError):
+    """Raised inside a generator or trainer by ``ctx.check_cancelled()`` once a cancel was asked for: it stops the
+    job at the step it is in. The worker then reports the event :class:`sdk.events.JobCancelled` (the fact that the
+    job ended cancelled); this exception is the request travelling up the stack, not that fact."""
 
     def __init__(self, user_message: str = "The job was cancelled.", hint: str = "") -> None:
         super().__init__(user_message, hint)
@@ -74,3 +79,12 @@ class UnsafeProject(ProjectError):
 
 class DiskFull(VGenError):
     """The disk holding the project (or the models) has no room left; nothing saved was lost."""
+
+
+def __getattr__(name: str) -> Any:
+    if name == "JobCancelled":  # the exception's name until 0.1; it clashed with the event sdk.events.JobCancelled
+        warnings.warn("sdk.errors.JobCancelled is deprecated and will be removed in the next release: catch "
+                      "sdk.errors.CancelRequested (sdk.events.JobCancelled is the event of a cancelled job).",
+                      DeprecationWarning, stacklevel=2)
+        return CancelRequested
+    raise AttributeError(f"module 'sdk.errors' has no attribute {name!r}")

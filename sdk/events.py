@@ -91,6 +91,9 @@ class JobFailed(Event):
 
 @dataclass
 class JobCancelled(Event):
+    """The job ended cancelled (the fact). Inside the job, the request to stop is the exception
+    :class:`sdk.errors.CancelRequested`."""
+
     type: ClassVar[str] = "job_cancelled"
 
 

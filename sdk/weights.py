@@ -4,7 +4,10 @@ Weights are global, not per project: ``models_dir()`` (``$VGEN_MODELS_DIR`` or t
 user data dir) holds downloaded/copied weights and ``registry.json``, a list of entries::
 
     {"id", "path", "format", "source": "imported" | "fetched" | "tiny",
-     "sha256": {relative file: hex}, "installed_at", "licence"}
+     "sha256": {relative file: hex}, "installed_at", "licence",
+     "origin": {"source", "repo_id", "revision", "all_files"}}   # fetched entries only
+
+Weights fetched under two ids from the same repository are stored once (:mod:`sdk.weights_fetch`: hard links).
 
 Imported weights are referenced in place by default. Nothing here imports torch.
 
@@ -340,63 +343,14 @@ def make_tiny(spec: WeightsSpec, dest: Path, format: str | None = None, register
     return path
 
 
-def fetch(spec: WeightsSpec, *, dest: Path | None = None) -> dict[str, Any]:
-    """Download ``spec``'s snapshot (huggingface_hub or modelscope) and register it; returns the entry.
+def fetch(spec: WeightsSpec, *, dest: Path | None = None, mirror: Path | None = None) -> dict[str, Any]:
+    """Download ``spec``'s snapshot and register it; returns the entry. Files already fetched for another id from
+    the same repository are hard-linked, not downloaded again; ``mirror`` (default ``$VGEN_MODELS_MIRROR``) is a
+    local folder used instead of the hub. See :mod:`sdk.weights_fetch`.
 
     The entry's ``licence`` is the spec's: show it (VGen weights are research/non-commercial).
     Offline or any hub error fails within about ``HUB_TIMEOUT`` seconds with :class:`WeightsMissing`.
     """
-    if spec.source == "none" or not spec.repo_id:
-        raise InvalidRequest(f"Weights {spec.id!r} have no download source.",
-                             hint=f"Import them from disk: `vgen models import {spec.id} PATH`.", field="weights")
-    dest = Path(dest).expanduser().absolute() if dest is not None else models_dir() / spec.id
-    created = not dest.exists()
-    patterns = [f.path for f in spec.files] or None
-    if spec.licence:
-        log.info("Fetching %s from %s; licence: %s", spec.id, spec.source, spec.licence)
-    try:
-        if spec.source == "modelscope":
-            _fetch_modelscope(spec, dest, patterns)
-        else:
-            _fetch_huggingface(spec, dest, patterns)
-    except VGenError:
-        raise
-    except Exception as exc:  # offline, unknown repo, gated, disk full ...
-        if created and dest.is_dir() and not _files(dest):
-            shutil.rmtree(dest, ignore_errors=True)
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise WeightsMissing(
-            f"Could not download {spec.id} from {spec.source}: {reason}",
-            hint=f"Check the network, or import weights you already have: vgen models import {spec.id} PATH",
-        ) from exc
-    sha = sha256_tree(dest)
-    for f in spec.files:
-        if f.sha256 and sha.get(f.path) != f.sha256:
-            raise WeightsMissing(f"Downloaded {f.path} of {spec.id} does not match its sha256.",
-                                 hint=f"Delete {dest} and fetch again.")
-    fmt = detect_format(dest) or (spec.formats[0] if spec.formats else "diffusers")
-    return _register(_entry(spec.id, dest, fmt, "fetched", spec.licence, sha))
+    from sdk.weights_fetch import fetch as _fetch
 
-
-def _fetch_huggingface(spec: WeightsSpec, dest: Path, patterns: list[str] | None) -> None:
-    for var in ("HF_HUB_ETAG_TIMEOUT", "HF_HUB_DOWNLOAD_TIMEOUT"):
-        os.environ.setdefault(var, str(HUB_TIMEOUT))  # read when huggingface_hub is first imported
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    from huggingface_hub import snapshot_download
-
-    snapshot_download(spec.repo_id, revision=spec.revision, allow_patterns=patterns, local_dir=dest,
-                      etag_timeout=HUB_TIMEOUT)
-
-
-def _fetch_modelscope(spec: WeightsSpec, dest: Path, patterns: list[str] | None) -> None:
-    try:
-        from modelscope.hub.snapshot_download import snapshot_download
-    except ImportError:
-        raise VGenError(f"Fetching {spec.id} needs the modelscope hub client, which is not installed.",
-                        hint="pip install vgen-studio[modelscope]") from None
-    kwargs: dict[str, Any] = {"local_dir": str(dest)}
-    if spec.revision:
-        kwargs["revision"] = spec.revision
-    if patterns:
-        kwargs["allow_patterns"] = patterns
-    snapshot_download(spec.repo_id, **kwargs)
+    return _fetch(spec, dest=dest, mirror=mirror)

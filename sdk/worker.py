@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from sdk import events as ev
-from sdk.errors import JobCancelled, OutOfMemory, VGenError
+from sdk.errors import CancelRequested, OutOfMemory, VGenError
 
 #: seconds between heartbeats (DESIGN §2: at least every 10 s)
 HEARTBEAT_S = 5.0
@@ -170,7 +170,7 @@ def _run_job(payload: Any, chan: _Channel, registry: Any, cache: Any, instances:
         meta["runtime"] = dict(ctx.runtime)
         _write_result(spec, payload.kind, params, result, staging, meta)
         chan.send(ev.JobFinished(job_id, output_dir=str(staging)))
-    except JobCancelled:
+    except CancelRequested:
         chan.send(ev.JobCancelled(job_id))
     except Exception as exc:  # process boundary: every failure is reported, the worker lives on
         message, hint, reason = _describe(exc, staging)

@@ -14,12 +14,11 @@ import torch
 
 from sdk.context import JobContext, JobRequest
 from sdk.errors import InvalidRequest
-from sdk.ml.checkpoints import load_state_dict
-from sdk.ml.device import configure_attention, place, resolve_device, resolve_dtype
+from sdk.ml.device import resolve_device, resolve_dtype
 from sdk.ml.guidance import uses_cfg
 from sdk.ml.sampling import denoise, initial_latents
 from sdk.ml.schedulers import make_scheduler, preset_config, set_timesteps
-from sdk.ml.tft2v import VGenFolder, detect_vgen_folder
+from sdk.ml.weights_layout import Weights, detect_vgen_folder
 from sdk.video import Video
 
 from plugins.dreamvideo.adapters import IDENTITY, MOTION, DreamVideoAdapters
@@ -31,39 +30,28 @@ WEIGHTS_ID = "dreamvideo.modelscope_v1_5"
 
 
 # -- base model ---------------------------------------------------------------------------------------------------
-def find_base(path: Path | None) -> VGenFolder:
+def find_base(path: Path | None) -> Weights:
     return detect_vgen_folder(path, what="DreamVideo (ModelScope T2V v1.5)", weights_id=WEIGHTS_ID,
                               prefixes=("model_scope",))
 
 
-def load_base(ctx: JobContext, folder: VGenFolder, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
-    """UNet, VAE, text encoder (cached across jobs and shared by the trainers; adapters are attached per job)."""
-    def load() -> dict[str, Any]:
-        from sdk.ml.convert import load_vgen_unet
-        from sdk.ml.text import load_openclip_text_encoder
-        from sdk.ml.vae import load_ldm_vae
+def load_base(ctx: JobContext, folder: Weights, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    """UNet, VAE, text encoder, each cached on its own (:mod:`sdk.ml.components`): the same instances
+    ``modelscope_t2v`` uses on the same files, and the trainers' frozen base. Adapters are attached per job."""
+    from sdk.ml import components
 
-        unet = load_vgen_unet(load_state_dict(folder.unet), folder.studio().get("unet_config"), source=folder.unet.name)
-        comps = {"unet": unet, "vae": load_ldm_vae(folder.vae), "text_encoder": load_openclip_text_encoder(folder.open_clip)}
-        for k, m in comps.items():
-            comps[k] = place(m, device, dtype)  # requires_grad as loaded: it changes CPU kernels (bitwise equality)
-        configure_attention(comps["unet"], device)
-        return comps
-
-    return ctx.models.get(f"dreamvideo|{folder.unet.resolve()}|{device}|{dtype}", load)
+    # requires_grad stays as loaded: it changes CPU kernels (bitwise equality with modelscope_t2v)
+    unet = components.vgen_unet3d(ctx, folder.unet, dtype, device, config=folder.config())
+    return {"unet": unet, "vae": components.vae(ctx, folder.vae, dtype, device),
+            "text_encoder": components.text_encoder(ctx, folder.open_clip, dtype, device),
+            "attention": components.attention(unet)}
 
 
-def load_image_encoder(ctx: JobContext, folder: VGenFolder, device: torch.device, dtype: torch.dtype):
+def load_image_encoder(ctx: JobContext, folder: Weights, device: torch.device, dtype: torch.dtype):
     """The OpenCLIP ViT-H vision tower of the same ``open_clip_pytorch_model.bin`` (appearance guidance)."""
-    from sdk.ml.image import load_openclip_image_encoder
+    from sdk.ml import components
 
-    def load():
-        enc = load_openclip_image_encoder(folder.open_clip)
-        if next(enc.parameters()).dtype != dtype or device.type != "cpu":
-            enc = enc.to(device=device, dtype=dtype)
-        return enc.eval().requires_grad_(False)
-
-    return ctx.models.get(f"dreamvideo.image|{folder.open_clip.resolve()}|{device}|{dtype}", load)
+    return components.image_encoder(ctx, folder.open_clip, dtype, device)
 
 
 # -- text with a learned token ------------------------------------------------------------------------------------
@@ -255,7 +243,7 @@ class ComposeGenerator:
         return identity, motion, ti, token
 
     @staticmethod
-    def _appearance(ctx: JobContext, req: JobRequest, p: ComposeParams, folder: VGenFolder, device: torch.device,
+    def _appearance(ctx: JobContext, req: JobRequest, p: ComposeParams, folder: Weights, device: torch.device,
                     dtype: torch.dtype, cond_dim: int, do_cfg: bool) -> tuple[torch.Tensor, torch.Tensor]:
         image = req.inputs.get("image")
         if image is not None:

@@ -30,11 +30,11 @@ import torch
 from sdk.context import JobContext, JobRequest
 from sdk.errors import InvalidRequest
 from sdk.ml.checkpoints import load_state_dict
-from sdk.ml.device import configure_attention, place, resolve_device, resolve_dtype
+from sdk.ml.device import resolve_device, resolve_dtype
 from sdk.ml.guidance import uses_cfg
 from sdk.ml.sampling import denoise, initial_latents
 from sdk.ml.schedulers import make_scheduler, set_timesteps
-from sdk.ml.weights_layout import OPEN_CLIP_FILE, VAE_FILE, Weights, load_diffusers_unet
+from sdk.ml.weights_layout import Weights
 from sdk.ml.weights_layout import detect_weights as detect_layout
 from sdk.video import Video
 
@@ -51,37 +51,37 @@ def detect_weights(path: Path | None) -> Weights:
                          vgen_unet="VGen's i2vgen_xl_00854500.pth")
 
 
-def load_components(w: Weights, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
-    """UNet, VAE, text encoder and image encoder."""
-    from sdk.ml.image import ImageEncoder, clip_vision_from_openclip_state, load_image_encoder_folder
-    from sdk.ml.text import TextEncoder, clip_text_from_openclip_state, load_diffusers_text_encoder, openclip_tokenizer
-    from sdk.ml.vae import load_ldm_vae, load_vae_folder
+def load_components(ctx: JobContext, w: Weights, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    """UNet, VAE, text encoder and image encoder, each cached on its own (:mod:`sdk.ml.components`): a VGen folder's
+    VAE and OpenCLIP towers are the ones the other VGen methods read from the same files."""
+    from sdk.ml import components
 
     studio = w.studio()
     if w.format == "diffusers":
         from diffusers import I2VGenXLUNet
 
-        unet = load_diffusers_unet(w.root, I2VGenXLUNet.from_config)
-        vae = load_vae_folder(w.root / "vae")
+        unet = components.diffusers_unet(ctx, w.root / "unet", dtype, device, I2VGenXLUNet)
         # I2VGenXLPipeline encodes prompts with clip_skip=1: the penultimate layer through the final LayerNorm.
-        text = load_diffusers_text_encoder(w.root / "text_encoder", w.root / "tokenizer", skip_last_layers=1)
+        text = components.text_encoder(ctx, w.root / "text_encoder", dtype, device, tokenizer=w.root / "tokenizer",
+                                       skip_last_layers=1)
         fe = w.root / "feature_extractor"
-        image = load_image_encoder_folder(w.root / "image_encoder", fe if fe.is_dir() else None)
+        image = components.image_encoder(ctx, w.root / "image_encoder", dtype, device,
+                                         feature_extractor=fe if fe.is_dir() else None)
     else:
         from plugins.i2vgen_xl.convert import load_vgen_i2v_unet
 
         assert w.unet is not None
-        unet = load_vgen_i2v_unet(load_state_dict(w.unet), studio.get("unet_config"), source=w.unet.name)
-        vae = load_ldm_vae(w.root / VAE_FILE)
-        clip = load_state_dict(w.root / OPEN_CLIP_FILE, strip=("module.",))  # read once: text and vision towers
-        text = TextEncoder(clip_text_from_openclip_state(clip, source=OPEN_CLIP_FILE), openclip_tokenizer())
-        vision = clip_vision_from_openclip_state(clip, head_width=studio.get("image_encoder_head_width"),
-                                                 source=OPEN_CLIP_FILE)
-        image = ImageEncoder(vision, vision.config.image_size)
-        del clip
-    unet, vae, text, image = (place(m, device, dtype) for m in (unet, vae, text, image))
-    attention = configure_attention(unet, device)
-    return {"unet": unet, "vae": vae, "text_encoder": text, "image_encoder": image, "attention": attention}
+        config = w.config()
+        unet = components.unet(ctx, w.unet, dtype, device,
+                               lambda: load_vgen_i2v_unet(load_state_dict(w.unet), config, source=w.unet.name),
+                               kind="vgen-i2vgen-xl", config=config)
+        clip = components.read_once(w.open_clip, strip=("module.",))  # read at most once: text and vision towers
+        text = components.text_encoder(ctx, w.open_clip, dtype, device, state=clip)
+        image = components.image_encoder(ctx, w.open_clip, dtype, device, state=clip,
+                                         head_width=studio.get("image_encoder_head_width"))
+    vae = components.vae(ctx, w.vae, dtype, device)
+    return {"unet": unet, "vae": vae, "text_encoder": text, "image_encoder": image,
+            "attention": components.attention(unet)}
 
 
 def frame_position_latents(latent: torch.Tensor, num_frames: int) -> torch.Tensor:
@@ -117,8 +117,7 @@ class I2VGenerator:
         dtype = resolve_dtype(ctx.dtype, device)
 
         # 2. load components (cached across jobs)
-        key = weights.cache_key("i2vgen_xl", device, dtype)
-        comps = ctx.models.get(key, lambda: load_components(weights, device, dtype))
+        comps = load_components(ctx, weights, device, dtype)
         unet, vae, text, image_encoder = comps["unet"], comps["vae"], comps["text_encoder"], comps["image_encoder"]
         factor = latent_factor(vae, p.height, p.width)
         scheduler = make_scheduler(PRESET, p.scheduler)

@@ -14,12 +14,12 @@ from typing import Any
 import torch
 
 from sdk.context import JobContext, JobRequest
-from sdk.ml.checkpoints import load_state_dict, read_json
-from sdk.ml.device import configure_attention, place, resolve_device, resolve_dtype
+from sdk.ml.checkpoints import read_json
+from sdk.ml.device import resolve_device, resolve_dtype
 from sdk.ml.guidance import uses_cfg
 from sdk.ml.sampling import denoise, initial_latents
 from sdk.ml.schedulers import (make_scheduler, preset_from_filename, preset_from_scheduler_config, set_timesteps)
-from sdk.ml.weights_layout import OPEN_CLIP_FILE, VAE_FILE, Weights, load_diffusers_unet
+from sdk.ml.weights_layout import Weights
 from sdk.ml.weights_layout import detect_weights as detect_layout
 from sdk.video import Video
 
@@ -34,30 +34,27 @@ def detect_weights(path: Path | None) -> Weights:
     return detect_layout(path, what="ModelScope T2V", weights_id=WEIGHTS_ID, diffusers_parts=DIFFUSERS_PARTS)
 
 
-def load_components(w: Weights, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
-    """UNet, VAE, text encoder and the preset the weights were trained with."""
-    from sdk.ml.convert import load_vgen_unet
-    from sdk.ml.text import load_diffusers_text_encoder, load_openclip_text_encoder
-    from sdk.ml.vae import load_ldm_vae, load_vae_folder
+def load_components(ctx: JobContext, w: Weights, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    """UNet, VAE, text encoder (each cached on its own: :mod:`sdk.ml.components`) and the preset the weights were
+    trained with."""
+    from sdk.ml import components
 
     studio = w.studio()
     if w.format == "diffusers":
         from diffusers import UNet3DConditionModel
 
-        unet = load_diffusers_unet(w.root, UNet3DConditionModel.from_config)
-        vae = load_vae_folder(w.root / "vae")
-        text = load_diffusers_text_encoder(w.root / "text_encoder", w.root / "tokenizer")
+        unet = components.diffusers_unet(ctx, w.root / "unet", dtype, device, UNet3DConditionModel)
+        text = components.text_encoder(ctx, w.root / "text_encoder", dtype, device, tokenizer=w.root / "tokenizer")
         sched = w.root / "scheduler" / "scheduler_config.json"
         preset = studio.get("preset") or (preset_from_scheduler_config(read_json(sched)) if sched.exists() else "modelscope")
     else:
         assert w.unet is not None
-        unet = load_vgen_unet(load_state_dict(w.unet), studio.get("unet_config"), source=w.unet.name)
-        vae = load_ldm_vae(w.root / VAE_FILE)
-        text = load_openclip_text_encoder(w.root / OPEN_CLIP_FILE)
+        unet = components.vgen_unet3d(ctx, w.unet, dtype, device, config=w.config())
+        text = components.text_encoder(ctx, w.open_clip, dtype, device)
         preset = studio.get("preset") or preset_from_filename(w.unet.name)
-    unet, vae, text = (place(m, device, dtype) for m in (unet, vae, text))
-    attention = configure_attention(unet, device)
-    return {"unet": unet, "vae": vae, "text_encoder": text, "preset": preset, "attention": attention}
+    vae = components.vae(ctx, w.vae, dtype, device)
+    return {"unet": unet, "vae": vae, "text_encoder": text, "preset": preset, "attention": components.attention(unet)}
+
 
 
 class T2VGenerator:
@@ -73,8 +70,7 @@ class T2VGenerator:
         dtype = resolve_dtype(ctx.dtype, device)
 
         # 2. load components (cached across jobs)
-        key = weights.cache_key("modelscope_t2v", device, dtype)
-        comps = ctx.models.get(key, lambda: load_components(weights, device, dtype))
+        comps = load_components(ctx, weights, device, dtype)
         unet, vae, text = comps["unet"], comps["vae"], comps["text_encoder"]
         factor = latent_factor(vae, p.height, p.width)
         preset = comps["preset"] if p.preset == "auto" else p.preset

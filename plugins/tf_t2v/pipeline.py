@@ -14,11 +14,12 @@ import torch
 
 from sdk.context import JobContext, JobRequest
 from sdk.ml.checkpoints import load_state_dict
-from sdk.ml.device import configure_attention, place, resolve_device, resolve_dtype
+from sdk.ml.concat_unet import load_concat_unet
+from sdk.ml.device import resolve_device, resolve_dtype
 from sdk.ml.guidance import uses_cfg
 from sdk.ml.sampling import denoise, initial_latents
 from sdk.ml.schedulers import make_scheduler, set_timesteps
-from sdk.ml.tft2v import VGenFolder, detect_vgen_folder, load_encoders, load_tft2v_unet
+from sdk.ml.weights_layout import Weights, detect_vgen_folder
 from sdk.video import Video
 
 from plugins.tf_t2v.params import TFT2VParams
@@ -27,18 +28,23 @@ PRESET = "tft2v"  # v-prediction, scaled_linear, zero-SNR (vgen-notes §4.4)
 WEIGHTS_ID = "tf_t2v.tft2v_t2v_16f"
 
 
-def detect_weights(path: Any) -> VGenFolder:
+def detect_weights(path: Any) -> Weights:
     return detect_vgen_folder(path, what="TF-T2V", weights_id=WEIGHTS_ID, prefixes=("tft2v_t2v",))
 
 
-def load_components(w: VGenFolder, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
-    """UNet, VAE and text encoder, placed on ``device`` in ``dtype`` and in eval mode."""
-    unet = load_tft2v_unet(load_state_dict(w.unet), w.studio().get("unet_config"), source=w.unet.name)
-    comps: dict[str, Any] = {"unet": unet, **load_encoders(w)}
-    for name in ("unet", "vae", "text_encoder"):
-        comps[name] = place(comps[name], device, dtype)
-    comps["attention"] = configure_attention(comps["unet"], device)
-    return comps
+def load_components(ctx: JobContext, w: Weights, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    """UNet, VAE and text encoder, placed on ``device`` in ``dtype`` and in eval mode, each cached on its own
+    (:mod:`sdk.ml.components`: VideoLCM and the other VGen methods share the VAE and text encoder)."""
+    from sdk.ml import components
+
+    assert w.unet is not None
+    config = w.config()
+    unet = components.unet(ctx, w.unet, dtype, device,
+                           lambda: load_concat_unet(load_state_dict(w.unet), config, source=w.unet.name),
+                           kind="vgen-concat-unet", config=config)
+    return {"unet": unet, "vae": components.vae(ctx, w.vae, dtype, device),
+            "text_encoder": components.text_encoder(ctx, w.open_clip, dtype, device),
+            "attention": components.attention(unet)}
 
 
 class TFT2VGenerator:
@@ -54,8 +60,7 @@ class TFT2VGenerator:
         dtype = resolve_dtype(ctx.dtype, device)
 
         # 2. load components (cached across jobs)
-        key = f"tf_t2v|{weights.unet.resolve()}|{device}|{dtype}"
-        comps = ctx.models.get(key, lambda: load_components(weights, device, dtype))
+        comps = load_components(ctx, weights, device, dtype)
         unet, vae, text = comps["unet"], comps["vae"], comps["text_encoder"]
         factor = latent_factor(vae, p.height, p.width)
         scheduler = make_scheduler(PRESET, p.scheduler)
@@ -94,12 +99,11 @@ class TFT2VGenerator:
         return Video(to_uint8(pixels[0]), fps=p.fps)
 
     @staticmethod
-    def _style_embedding(ctx: JobContext, weights: VGenFolder, image: Any, device: torch.device,
+    def _style_embedding(ctx: JobContext, weights: Weights, image: Any, device: torch.device,
                          dtype: torch.dtype) -> torch.Tensor:
         """``[1, 1024]`` OpenCLIP-H image embedding of the style image (the encoder is cached like the UNet)."""
-        from sdk.ml.image import load_openclip_image_encoder, open_image
+        from sdk.ml import components
+        from sdk.ml.image import open_image
 
-        key = f"openclip-image|{weights.open_clip.resolve()}|{device}|{dtype}"
-        encoder = ctx.models.get(key, lambda: load_openclip_image_encoder(weights.open_clip))
-        encoder.model = place(encoder.model, device, dtype)
+        encoder = components.image_encoder(ctx, weights.open_clip, dtype, device)
         return encoder.embed(open_image(image)).to(dtype)

@@ -11,7 +11,7 @@ UNET_FILE = "tft2v_t2v_non_ema_tiny.pth"
 
 def make_tiny_weights(dir: Path, format: str = "vgen", seed: int = 0) -> Path:
     """Write a complete tiny weights folder into ``dir`` (created) and return it."""
-    from sdk.ml.tft2v import write_tiny_vgen_folder
+    from sdk.ml.concat_unet import write_tiny_vgen_folder
 
     if format != "vgen":
         raise ValueError(f"Unknown weights format {format!r}; TF-T2V weights come as 'vgen' .pth files")

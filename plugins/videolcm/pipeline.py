@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,11 @@ import torch
 from sdk.context import JobContext, JobRequest
 from sdk.errors import InvalidRequest, WeightsMissing
 from sdk.ml.checkpoints import FETCH_HINT, load_state_dict
-from sdk.ml.device import configure_attention, place, resolve_device, resolve_dtype
+from sdk.ml.concat_unet import load_concat_unet
+from sdk.ml.device import resolve_device, resolve_dtype
 from sdk.ml.sampling import denoise, initial_latents
 from sdk.ml.schedulers import make_scheduler, set_timesteps
-from sdk.ml.tft2v import (OPEN_CLIP_FILE, VAE_FILE, VGenFolder, detect_vgen_folder, load_encoders, load_tft2v_unet)
+from sdk.ml.weights_layout import OPEN_CLIP_FILE, VAE_FILE, Weights, detect_vgen_folder
 from sdk.video import Video
 
 from plugins.videolcm.params import VideoLCMParams
@@ -34,20 +34,12 @@ STUDENT_KIND = "videolcm.student"
 STUDENT_FILE = "weights.safetensors"
 
 
-@dataclass
-class Weights:
-    format: str  # "vgen" | "student"
-    unet: Path  # the UNet file
-    encoders: VGenFolder  # where the VAE and text encoder are
-    unet_config: dict[str, Any] | None = None
-
-
 def detect_weights(path: Any) -> Weights:
-    """Which format ``path`` holds; :class:`WeightsMissing` names what is missing and the fix."""
+    """Which format ``path`` holds (``vgen``, or ``student``: ``unet`` the student's file, ``root`` its base
+    folder); :class:`WeightsMissing` names what is missing and the fix."""
     if path is not None and Path(path).is_dir() and (Path(path) / STUDENT_FILE).exists():
         return _student(Path(path))
-    w = detect_vgen_folder(path, what="VideoLCM", weights_id=WEIGHTS_ID, prefixes=("videolcm_t2v",))
-    return Weights("vgen", w.unet, w, w.studio().get("unet_config"))
+    return detect_vgen_folder(path, what="VideoLCM", weights_id=WEIGHTS_ID, prefixes=("videolcm_t2v",))
 
 
 def _student(root: Path) -> Weights:
@@ -74,17 +66,28 @@ def _student(root: Path) -> Weights:
     missing = [n for n in (OPEN_CLIP_FILE, VAE_FILE) if not (base / n).exists()]
     if missing:
         raise WeightsMissing(f"The base weights {str(base)!r} of the student lack {', '.join(missing)}.", hint=FETCH_HINT)
-    return Weights("student", root / STUDENT_FILE, VGenFolder(base, root / STUDENT_FILE), meta.get("unet_config"))
+    return Weights("student", base, root / STUDENT_FILE, meta.get("unet_config"))
 
 
-def load_components(w: Weights, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
-    sd = load_state_dict(w.unet, strip=())
-    unet = load_tft2v_unet(sd, w.unet_config, source=w.unet.name, vgen_names=w.format == "vgen")
-    comps: dict[str, Any] = {"unet": unet, **load_encoders(w.encoders)}
-    for name in ("unet", "vae", "text_encoder"):
-        comps[name] = place(comps[name], device, dtype)
-    comps["attention"] = configure_attention(comps["unet"], device)
-    return comps
+def load_components(ctx: JobContext, w: Weights, device: torch.device, dtype: torch.dtype) -> dict[str, Any]:
+    """UNet, VAE and text encoder, each cached on its own (:mod:`sdk.ml.components`); a student shares its base's
+    VAE and text encoder with the teacher's jobs."""
+    from sdk.ml import components
+
+    assert w.unet is not None
+    config = w.config()
+    vgen_names = w.format == "vgen"  # a student holds diffusers names, unprefixed
+
+    def load() -> torch.nn.Module:
+        sd = load_state_dict(w.unet) if vgen_names else load_state_dict(w.unet, strip=())
+        return load_concat_unet(sd, config, source=w.unet.name, vgen_names=vgen_names)
+
+    # the same kind as TF-T2V's loader for VGen files: one file, one model, whichever method reads it
+    unet = components.unet(ctx, w.unet, dtype, device, load,
+                           kind="vgen-concat-unet" if vgen_names else "concat-unet-diffusers-names", config=config)
+    return {"unet": unet, "vae": components.vae(ctx, w.vae, dtype, device),
+            "text_encoder": components.text_encoder(ctx, w.open_clip, dtype, device),
+            "attention": components.attention(unet)}
 
 
 @torch.no_grad()
@@ -119,8 +122,7 @@ class VideoLCMGenerator:
         dtype = resolve_dtype(ctx.dtype, device)
 
         # 2. load components (cached across jobs)
-        key = f"videolcm|{weights.unet.resolve()}|{weights.encoders.root.resolve()}|{device}|{dtype}"
-        comps = ctx.models.get(key, lambda: load_components(weights, device, dtype))
+        comps = load_components(ctx, weights, device, dtype)
         unet, vae, text = comps["unet"], comps["vae"], comps["text_encoder"]
         factor = latent_factor(vae, p.height, p.width)
         ctx.log.info("VideoLCM: %s weights (%s), %d LCM steps, %s/%s", weights.format, weights.unet.name,

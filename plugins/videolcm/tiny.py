@@ -16,7 +16,7 @@ TEACHER_FILE = "tft2v_t2v_non_ema_tiny.pth"
 
 def make_tiny_weights(dir: Path, format: str = "vgen", seed: int = 0) -> Path:
     """Write a complete tiny weights folder into ``dir`` (created) and return it."""
-    from sdk.ml.tft2v import tiny_tft2v_unet, write_tiny_vgen_folder
+    from sdk.ml.concat_unet import tiny_concat_unet, write_tiny_vgen_folder
 
     out = Path(dir)
     if format == "vgen":
@@ -26,7 +26,7 @@ def make_tiny_weights(dir: Path, format: str = "vgen", seed: int = 0) -> Path:
     from safetensors.torch import save_file
 
     write_tiny_vgen_folder(out / "base", TEACHER_FILE, seed=seed, num_image_tokens=4)
-    student = tiny_tft2v_unet(seed + 100, num_image_tokens=0)
+    student = tiny_concat_unet(seed + 100, num_image_tokens=0)
     save_file({k: v.contiguous() for k, v in student.state_dict().items()}, str(out / "weights.safetensors"))
     meta = {"kind": "videolcm.student", "name": "videolcm-student", "step": 0, "base_weights": "base",
             "unet_config": student.unet_config(), "tiny": True, "note": "Tiny random weights: they produce noise."}

@@ -252,7 +252,9 @@ def encode_image_latent(vae: torch.nn.Module, pixels: torch.Tensor, generator: t
     means the same on every device; without one the global RNG is used, as diffusers' pipelines do); otherwise
     the posterior mean."""
     p = next(vae.parameters())
-    dist = vae.encode(pixels.to(p.device, p.dtype)).latent_dist
+    # offloaded (memory modes): the VAE is on the CPU until encode() moves it to the hook's execution device
+    device = getattr(getattr(vae, "_hf_hook", None), "execution_device", None) or p.device
+    dist = vae.encode(pixels.to(device, p.dtype)).latent_dist
     if sample:
         noise = torch.randn(dist.mean.shape, generator=generator, dtype=dist.mean.dtype).to(dist.mean.device)
         latent = dist.mean + dist.std * noise

@@ -85,8 +85,7 @@ def plan_runtime(payload: Any, params: Any, weights: Path | None, device: str, c
         plan.log.append(f"preflight skipped: cannot read {weights} ({exc})")
         plan.memory_mode = "none" if requested == "auto" else requested
         return plan
-    root = str(Path(weights).resolve())
-    cached = sum(size for key, size in getattr(cache, "sizes", {}).items() if root in key)
+    cached = cached_bytes(cache, Path(weights))
     mode, est = preflight.choose_mode(
         requested, parts, device=dev, dtype=dtype, frames=frames, height=height, width=width,
         cfg=float(getattr(params, "guidance_scale", 0.0) or 0.0) > 1.0,
@@ -100,3 +99,19 @@ def plan_runtime(payload: Any, params: Any, weights: Path | None, device: str, c
         plan.log.append(f"warning: memory_mode={mode} may not fit; an out-of-memory error retries the job one mode "
                         "lighter")
     return plan
+
+
+def cached_bytes(cache: Any, weights: Path) -> int:
+    """Bytes the worker's cache already holds for ``weights``: the components read from its files (whichever
+    method loaded them, under whichever id: hard links count as the same file) plus entries a plugin cached under
+    a key naming the folder."""
+    from sdk.ml.components import file_identity
+
+    root = weights.parent if weights.is_file() else weights
+    ids: set[str] = set()
+    for p in [*root.iterdir(), *(q for d in root.iterdir() if d.is_dir() for q in d.iterdir())]:
+        if p.is_file() and not p.name.startswith("."):
+            ids.add(file_identity(p))
+    held = cache.held_bytes(ids) if hasattr(cache, "held_bytes") else 0
+    name = str(root.resolve())
+    return held + sum(size for key, size in getattr(cache, "sizes", {}).items() if name in key)

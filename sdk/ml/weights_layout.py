@@ -1,9 +1,16 @@
-"""A weights folder in one of two formats, detected: a diffusers pipeline folder (model_index.json, unet/, vae/ …)
-or a VGen folder (a UNet ``.pth`` — or the one ``vgen_studio.json`` names — beside ``open_clip_pytorch_model.bin``
-and ``v2-1_512-ema-pruned.ckpt``). A file path is taken as a VGen UNet ``.pth`` with its encoders beside it.
+"""Where a method's weights are: :class:`Weights`, the one type every built-in generator and trainer detects.
 
-Shared by the methods whose released weights come in both layouts (ModelScope T2V, I2VGen-XL); VGen-only methods
-use :func:`sdk.ml.tft2v.detect_vgen_folder`.
+Three formats:
+
+- ``diffusers``: a pipeline folder (model_index.json, unet/, vae/, text_encoder/ …);
+- ``vgen``: a UNet ``.pth`` (or the one ``vgen_studio.json`` names) beside ``open_clip_pytorch_model.bin`` and
+  ``v2-1_512-ema-pruned.ckpt``; a file path is taken as the UNet ``.pth`` with its encoders beside it;
+- ``student`` (any checkpoint whose UNet file lives apart from its encoders, e.g. a VideoLCM student): ``unet`` is
+  that file, ``root`` the VGen folder holding the VAE and text encoder, ``unet_config`` the UNet's constructor kwargs.
+
+:func:`detect_weights` tells diffusers from VGen folders (ModelScope T2V, I2VGen-XL); :func:`detect_vgen_folder`
+finds the VGen UNet of VGen-only methods (TF-T2V, VideoLCM, DreamVideo), choosing by file-name prefix where several
+methods' checkpoints share one folder (``iic/tf-t2v``).
 """
 from __future__ import annotations
 
@@ -25,15 +32,37 @@ STUDIO_FILE = "vgen_studio.json"
 
 @dataclass
 class Weights:
-    format: str  # "diffusers" | "vgen"
+    """Detected weights: ``format`` (``diffusers`` | ``vgen`` | ``student``), ``root`` (the pipeline folder, or the
+    VGen folder holding the encoders), ``unet`` (vgen/student: the UNet file) and ``unet_config`` (the UNet's
+    constructor kwargs when they are not in ``vgen_studio.json``: a student's, from its ``meta.json``)."""
+
+    format: str
     root: Path
-    unet: Path | None = None  # vgen: the UNet .pth
+    unet: Path | None = None
+    unet_config: dict[str, Any] | None = None
+
+    @property
+    def open_clip(self) -> Path:
+        """The OpenCLIP ViT-H checkpoint (text and vision towers) of a VGen folder."""
+        return self.root / OPEN_CLIP_FILE
+
+    @property
+    def vae(self) -> Path:
+        """The VAE: ``vae/`` of a diffusers folder, else the SD 2.1 LDM checkpoint of the VGen folder."""
+        return self.root / "vae" if self.format == "diffusers" else self.root / VAE_FILE
 
     def studio(self) -> dict[str, Any]:
         """``vgen_studio.json`` beside the weights (preset, UNet file and config of tiny twins), or {}."""
         return read_studio(self.root)
 
+    def config(self) -> dict[str, Any] | None:
+        """The UNet's constructor kwargs if known (``unet_config``, else ``vgen_studio.json``'s), else None: the
+        loader infers them from the checkpoint's shapes."""
+        return self.unet_config if self.unet_config is not None else self.studio().get("unet_config")
+
     def cache_key(self, method: str, device: torch.device, dtype: torch.dtype) -> str:
+        """A key for a plugin that caches its own dict of components (built-in plugins cache per component:
+        :mod:`sdk.ml.components`)."""
         return f"{method}|{self.root.resolve()}|{self.unet.name if self.unet else ''}|{device}|{dtype}"
 
 
@@ -102,6 +131,31 @@ def require_vgen_files(root: Path, unet: Path) -> None:
 def _vgen(root: Path, unet: Path) -> Weights:
     require_vgen_files(root, unet)
     return Weights("vgen", root, unet)
+
+
+def detect_vgen_folder(path: Path | str | None, *, what: str, weights_id: str, prefixes: Iterable[str] = ()) -> Weights:
+    """Find the UNet ``.pth`` and its encoders in ``path`` (a folder, or the ``.pth`` itself).
+
+    Several ``.pth`` files: the one ``vgen_studio.json`` names, else the only one whose name starts with one of
+    ``prefixes`` (the real checkpoints of several methods share ``iic/tf-t2v``). Raises :class:`WeightsMissing`
+    or :class:`InvalidRequest` naming the fix."""
+    path, unet = locate(path, what=what, weights_id=weights_id)
+    if unet is not None:
+        return _vgen(path, unet)
+    studio = read_studio(path)
+    if studio.get("unet"):
+        return _vgen(path, path / studio["unet"])
+    pths = sorted(p for p in path.glob("*.pth") if p.name not in KNOWN_NON_UNET)
+    prefixes = tuple(prefixes)
+    if len(pths) > 1 and prefixes:
+        pths = [p for p in pths if p.name.lower().startswith(prefixes)] or pths
+    if not pths:
+        raise WeightsMissing(f"{str(path)!r} holds no VGen UNet .pth for {what}.", hint=FETCH_HINT)
+    if len(pths) > 1:
+        raise InvalidRequest(f"{str(path)!r} holds several UNet files ({', '.join(p.name for p in pths)}).",
+                             hint=f"Name the one to use in {STUDIO_FILE} ({{\"unet\": \"file.pth\"}}), or point to the file.",
+                             field="weights")
+    return _vgen(path, pths[0])
 
 
 def load_diffusers_unet(root: Path, from_config: Callable[[dict[str, Any]], torch.nn.Module]) -> torch.nn.Module:

@@ -24,7 +24,7 @@ import pytest
 
 from sdk import events as ev
 from sdk.context import JobContext, JobRequest, ModelCache
-from sdk.errors import InvalidRequest, JobCancelled, WeightsMissing
+from sdk.errors import CancelRequested, InvalidRequest, WeightsMissing
 from sdk.outputs import check_video
 from sdk.params import validate_params
 from sdk.specs import GeneratorSpec, load_entry
@@ -134,7 +134,7 @@ class GeneratorContract:
             return any(isinstance(e, ev.ProgressUpdated) for e in events)
 
         events_seen: list[ev.Event] = []
-        with pytest.raises(JobCancelled):
+        with pytest.raises(CancelRequested):
             self.run_job(weights, tmp_path, cache=cache, cancel_when=after_first_step, events=events_seen,
                          inputs=job_inputs)
         progress = [e for e in events_seen if isinstance(e, ev.ProgressUpdated)]
@@ -161,9 +161,10 @@ class GeneratorContract:
             pytest.skip("a weight-free generator has no tiny twin to load")
         cache = ModelCache()
         self.run_job(weights, tmp_path, cache=cache, inputs=job_inputs)
-        assert cache.misses == 1 and len(cache.keys) == 1, "the generator loads through ctx.models"
+        loads = cache.misses
+        assert loads >= 1 and len(cache.keys) == loads, "the generator loads through ctx.models"
         self.run_job(weights, tmp_path, cache=cache, inputs=job_inputs)
-        assert cache.misses == 1 and cache.hits >= 1, "a second job on the same weights pays no load"
+        assert cache.misses == loads and cache.hits >= 1, "a second job on the same weights pays no load"
 
     def test_missing_weights_are_reported(self, weights: Path | None, job_inputs: dict[str, Any],
                                           tmp_path: Path) -> None:

@@ -34,7 +34,7 @@ def test_the_chosen_dtype_reaches_the_unet_weights_and_activations(tiny_t2v_weig
     cache = ModelCache()
     _, ctx = render(tiny_t2v_weights, tmp_path, cache, dtype="bfloat16")
     assert ctx.runtime["unet_dtype"] == "bfloat16" and ctx.runtime["activations_dtype"] == "bfloat16"
-    unet = next(v for v in cache._items.values())[0]["unet"]
+    unet = next(cache.value(k) for k in cache.keys if cache.role(k) == "denoiser")
     assert {p.dtype for p in unet.parameters()} == {torch.bfloat16}
     _, ctx32 = render(tiny_t2v_weights, tmp_path, cache, dtype="float32")
     assert ctx32.runtime["unet_dtype"] == "float32" and ctx32.runtime["activations_dtype"] == "float32"
@@ -52,7 +52,7 @@ def test_bf16_frames_stay_close_to_fp32(tiny_t2v_weights: Path, tmp_path: Path) 
 def test_lighter_modes_compute_the_same_frames_and_free_the_encoders(tiny_t2v_weights: Path, tmp_path: Path) -> None:
     cache = ModelCache()
     full, ctx = render(tiny_t2v_weights, tmp_path, cache, mode="none", decode_chunk_size=8)
-    assert not ctx.runtime.get("encoders_freed") and cache.misses == 1
+    assert not ctx.runtime.get("encoders_freed") and cache.misses == 3  # UNet, VAE, text encoder
     for mode in ("balanced", "low", "minimum"):
         light, ctx = render(tiny_t2v_weights, tmp_path, cache, mode=mode, decode_chunk_size=8)
         diff = np.abs(full.frames.astype(int) - light.frames.astype(int)).max()
@@ -92,3 +92,17 @@ def test_auto_picks_a_lighter_mode_or_refuses_before_anything_loads(tiny_t2v_wei
         plan_runtime(payload, params, tiny_t2v_weights, "cpu", cache)
     assert "available on cpu" in err.value.user_message and "num_frames" in err.value.hint
     assert cache.misses == 0, "nothing was loaded"
+
+
+def test_a_job_after_a_low_mode_job_reloads_only_the_encoders(tiny_t2v_weights: Path, tmp_path: Path) -> None:
+    reference, _ = render(tiny_t2v_weights, tmp_path, ModelCache(), mode="none")
+    cache = ModelCache()
+    _, ctx = render(tiny_t2v_weights, tmp_path, cache, mode="low")
+    assert ctx.runtime["encoders_freed"]
+    assert cache.misses_by_role == {"denoiser": 1, "vae": 1, "encoder": 1}
+    assert [cache.role(k) for k in cache.keys] == ["denoiser", "vae"], "only the encoder's entry was dropped"
+    again, ctx = render(tiny_t2v_weights, tmp_path, cache, mode="none")
+    # the text encoder was read again; the UNet and the VAE came from the cache, put back as loaded
+    assert cache.misses_by_role == {"denoiser": 1, "vae": 1, "encoder": 2} and cache.hits == 2
+    assert not ctx.runtime.get("encoders_freed")
+    assert np.array_equal(again.frames, reference.frames)

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from plugins.i2vgen_xl.params import I2VParams
-from plugins.i2vgen_xl.pipeline import I2VGenerator, detect_weights
+from plugins.i2vgen_xl.pipeline import I2VGenerator, detect_weights, load_components
 from sdk.context import JobContext, JobRequest, ModelCache
 from sdk.errors import InvalidRequest, WeightsMissing
 
@@ -44,7 +44,10 @@ def test_the_image_and_its_branch_condition_the_video(i2v_twins: dict[str, Path]
     Image.open(sample_image).transpose(Image.FLIP_LEFT_RIGHT).save(other)
     assert not np.array_equal(base, _generate(i2v_twins["vgen"], other, tmp_path))
     # without the doubling the branch would be at half strength: the frames must differ from the fixed ones
-    comps = next(v for k, v in CACHE._items.items() if str(i2v_twins["vgen"].resolve()) in k)[0]
+    misses = CACHE.misses
+    ctx = JobContext("j", lambda e: None, staging_dir=tmp_path / "s", models=CACHE)
+    comps = load_components(ctx, detect_weights(i2v_twins["vgen"]), torch.device("cpu"), torch.float32)
+    assert CACHE.misses == misses, "the components the job ran with"
     w = comps["unet"].conv_in.weight
     saved = w.detach().clone()
     try:

@@ -17,7 +17,8 @@ def test_registers_without_error() -> None:
     reg = PluginRegistry([("i2vgen_xl", plugin)])
     assert reg.plugins["i2vgen_xl"].error is None
     spec = reg.generators["i2vgen_xl.i2v"]
-    assert spec.inputs == ("text", "image") and spec.default_weights == "i2vgen_xl.i2vgen_xl"
+    assert spec.takes_text and [(f.name, f.required) for f in spec.fields] == [("image", True)]
+    assert spec.default_weights == "i2vgen_xl.i2vgen_xl"
     weights = {w.id: w for w in vgen_weights()}
     assert spec.default_weights in weights
     assert all(re.fullmatch(r"[a-z0-9_]+\.[a-z0-9_]+", i) for i in weights)

@@ -75,9 +75,13 @@ def test_tiny_twin_is_deterministic(tmp_path: Path) -> None:
             assert (a / rel).read_bytes() == (b / rel).read_bytes(), rel
 
 
-def test_preset_auto_reads_the_weights(twins: dict[str, Path]) -> None:
+def _ctx(tmp_path: Path) -> JobContext:
+    return JobContext("j", lambda e: None, staging_dir=tmp_path / "s", models=CACHE)
+
+
+def test_preset_auto_reads_the_weights(twins: dict[str, Path], tmp_path: Path) -> None:
     for fmt, path in twins.items():
-        comps = load_components(detect_weights(path), torch.device("cpu"), torch.float32)
+        comps = load_components(_ctx(tmp_path), detect_weights(path), torch.device("cpu"), torch.float32)
         assert comps["preset"] == "modelscope", fmt
     assert json.loads((twins["vgen"] / "vgen_studio.json").read_text())["preset"] == "modelscope"
 
@@ -97,7 +101,9 @@ def test_matches_diffusers_text_to_video_pipeline(twins: dict[str, Path], tmp_pa
     from sdk.ml.schedulers import make_scheduler
 
     ours = _generate(twins["diffusers"], tmp_path, seed=5)
-    comps = next(v for k, v in CACHE._items.items() if str(twins["diffusers"].resolve()) in k)[0]
+    misses = CACHE.misses
+    comps = load_components(_ctx(tmp_path), detect_weights(twins["diffusers"]), torch.device("cpu"), torch.float32)
+    assert CACHE.misses == misses, "the components the job ran with"
     text = comps["text_encoder"]
     with torch.inference_mode():
         neg, pos = text.encode([SMALL["negative_prompt"]]), text.encode([SMALL["prompt"]])
@@ -174,7 +180,7 @@ def test_exclamation_marks_are_the_one_documented_difference(twins: dict[str, Pa
     own ids through our encoder the frames agree again, so the tokenizer is the whole difference."""
     prompt = SMALL["prompt"]
     assert prompt.endswith("!!")
-    comps = load_components(detect_weights(twins["diffusers"]), torch.device("cpu"), torch.float32)
+    comps = load_components(_ctx(tmp_path), detect_weights(twins["diffusers"]), torch.device("cpu"), torch.float32)
     text = comps["text_encoder"]
     ours_ids = text.tokenize([prompt])[0]
     theirs = hub_pipe.tokenizer([prompt], padding="max_length", max_length=77, truncation=True).input_ids[0]

@@ -55,32 +55,32 @@ def test_real_tft2v_manifest_loads_with_nothing_missing_or_unexpected() -> None:
     import torch
 
     from sdk.ml.checkpoints import check_compatible
-    from sdk.ml.tft2v import TFT2VUNet, infer_tft2v_config, keymap
+    from sdk.ml.concat_unet import ConcatUNet, infer_concat_unet_config, keymap
 
     m = manifest("tft2v_t2v_unet.json")
     shapes = m["params"]
-    cfg = infer_tft2v_config(shapes)
+    cfg = infer_concat_unet_config(shapes)
     assert cfg["in_channels"] == 12 and cfg["num_image_tokens"] == 4 and cfg["image_embed_dim"] == 1024
     with torch.device("meta"):
-        model = TFT2VUNet(**cfg)
+        model = ConcatUNet(**cfg)
     mapped = keymap(model).vgen_to_diffusers({k: torch.empty(v, device="meta") for k, v in shapes.items()})
     check_compatible(model.state_dict(), mapped, source="tft2v_t2v_unet.json")
     assert sum(p.numel() for p in model.parameters()) == m["total_params"] == 1_416_504_900
 
 
 def test_plain_t2v_checkpoint_is_refused_with_a_pointer() -> None:
-    from sdk.ml.tft2v import infer_tft2v_config
+    from sdk.ml.concat_unet import infer_concat_unet_config
 
     with pytest.raises(IncompatibleCheckpoint, match="modelscope_t2v"):
-        infer_tft2v_config(manifest("t2v_modelscope_unet.json")["params"])
+        infer_concat_unet_config(manifest("t2v_modelscope_unet.json")["params"])
 
 
 def test_style_image_tokens_are_appended_after_the_text() -> None:
     import torch
 
-    from sdk.ml.tft2v import tiny_tft2v_unet
+    from sdk.ml.concat_unet import tiny_concat_unet
 
-    unet = tiny_tft2v_unet(0)
+    unet = tiny_concat_unet(0)
     x, text = torch.randn(1, 4, 2, 8, 8), torch.randn(1, 77, 64)
     with torch.no_grad():
         plain = unet(x, 10, text, return_dict=False)[0]

@@ -33,7 +33,7 @@ def test_registers_generator_trainer_and_weights() -> None:
     assert reg.generators["videolcm.t2v"].default_weights == "videolcm.videolcm_t2v"
     trainer = reg.trainers["videolcm.distill"]
     assert trainer.default_weights == "tf_t2v.tft2v_t2v_16f"
-    assert "motion" in trainer.inputs and "motion" not in trainer.required_inputs, "a data_dir replaces the motion"
+    assert not trainer.field("motion").required, "a data_dir replaces the motion"
     assert all("non-commercial" in w.licence and w.repo_id == "iic/tf-t2v" for w in vgen_weights())
 
 
@@ -82,13 +82,13 @@ def test_real_videolcm_manifest_loads_with_nothing_missing_or_unexpected() -> No
     import torch
 
     from sdk.ml.checkpoints import check_compatible
-    from sdk.ml.tft2v import TFT2VUNet, infer_tft2v_config, keymap
+    from sdk.ml.concat_unet import ConcatUNet, infer_concat_unet_config, keymap
 
     m = manifest("videolcm_t2v_unet.json")
-    cfg = infer_tft2v_config(m["params"])
+    cfg = infer_concat_unet_config(m["params"])
     assert cfg["in_channels"] == 12 and "num_image_tokens" not in cfg
     with torch.device("meta"):
-        model = TFT2VUNet(**cfg)
+        model = ConcatUNet(**cfg)
     mapped = keymap(model).vgen_to_diffusers({k: torch.empty(v, device="meta") for k, v in m["params"].items()})
     check_compatible(model.state_dict(), mapped, source="videolcm_t2v_unet.json")
     assert sum(p.numel() for p in model.parameters()) == m["total_params"] == 1_411_256_900

@@ -29,7 +29,8 @@ from sdk.ml.device import resolve_device
 from sdk.ml.image import read_video_frames
 from sdk.ml.schedulers import make_scheduler
 from sdk.ml.training import TrainingConfig, TrainingLoop, TrainingMethod
-from sdk.ml.tft2v import TFT2VUNet, detect_vgen_folder, load_encoders, load_tft2v_unet
+from sdk.ml.concat_unet import ConcatUNet, load_concat_unet
+from sdk.ml.weights_layout import detect_vgen_folder
 
 from plugins.videolcm.params import DistillParams
 from plugins.videolcm.pipeline import PRESET, STUDENT_KIND, lcm_sample
@@ -55,7 +56,7 @@ def _bcast(v: torch.Tensor, ndim: int) -> torch.Tensor:
 class Distiller:
     """Teacher, student, EMA target and the DDIM solver; :meth:`loss` is one LCD objective evaluation."""
 
-    def __init__(self, teacher: TFT2VUNet, p: DistillParams, device: torch.device) -> None:
+    def __init__(self, teacher: ConcatUNet, p: DistillParams, device: torch.device) -> None:
         self.p = p
         self.device = device
         self.teacher = teacher.to(device).eval().requires_grad_(False)
@@ -212,11 +213,16 @@ class DistillTrainer:
         clips = collect_clips(req, p)
         teacher_dir = detect_vgen_folder(req.weights, what="the VideoLCM teacher (TF-T2V)",
                                          weights_id="tf_t2v.tft2v_t2v_16f", prefixes=("tft2v_t2v",))
-        # frozen parts are shared with generators through the model cache; trainable copies are made below
-        key = f"videolcm.distill|{teacher_dir.unet.resolve()}|{device}"
-        comps = ctx.models.get(key, lambda: _load_frozen(teacher_dir, device))
-        dist = Distiller(comps["teacher"], p, device)
-        method = DistillMethod(req, p, dist, clips, comps["vae"], comps["text_encoder"], teacher_dir.root)
+        # the VAE and text encoder are the generators' (one cache per component, as loaded in fp32); the frozen
+        # teacher is this trainer's own (it trains in train mode, as VGen's), and trainable copies are made below
+        from sdk.ml import components
+
+        teacher = ctx.models.get(f"videolcm.distill.teacher|{components.file_identity(teacher_dir.unet)}|{device}",
+                                 lambda: _load_teacher(teacher_dir, device))
+        vae = components.vae(ctx, teacher_dir.vae, torch.float32, device)
+        text = components.text_encoder(ctx, teacher_dir.open_clip, torch.float32, device)
+        dist = Distiller(teacher, p, device)
+        method = DistillMethod(req, p, dist, clips, vae, text, teacher_dir.root)
         ctx.log.info("VideoLCM distillation: %d clip(s), skip %d, w %.1f", len(clips), dist.skip, p.guidance_scale)
         with dist.vgen_training():
             TrainingLoop(ctx, method, TrainingConfig.from_params(p)).run()
@@ -303,9 +309,6 @@ class DistillMethod(TrainingMethod):
         return to_uint8(decode_video(self.vae, z.to(self.vae.device))[0])
 
 
-def _load_frozen(folder: Any, device: torch.device) -> dict[str, Any]:
-    teacher = load_tft2v_unet(load_state_dict(folder.unet), folder.studio().get("unet_config"), source=folder.unet.name)
-    comps = {"teacher": teacher.to(device).eval().requires_grad_(False), **load_encoders(folder)}
-    comps["vae"] = comps["vae"].to(device).eval()
-    comps["text_encoder"] = comps["text_encoder"].to(device).eval()
-    return comps
+def _load_teacher(folder: Any, device: torch.device) -> ConcatUNet:
+    teacher = load_concat_unet(load_state_dict(folder.unet), folder.config(), source=folder.unet.name)
+    return teacher.to(device).eval().requires_grad_(False)

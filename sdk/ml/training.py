@@ -235,7 +235,7 @@ class TrainingLoop:
         """Train from the start, or from ``ctx.resume_from``'s step; returns the last step and its loss.
 
         Raises:
-            JobCancelled: a cancel was asked for (checked before every micro-batch).
+            CancelRequested: a cancel was asked for (checked before every micro-batch).
             InvalidRequest: ``max_nonfinite_steps`` steps in a row had a non-finite loss or gradient.
         """
         ctx, cfg, m = self.ctx, self.config, self.method

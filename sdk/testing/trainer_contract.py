@@ -29,7 +29,7 @@ import pytest
 
 from sdk import events as ev
 from sdk.context import JobContext, JobRequest, ModelCache
-from sdk.errors import InvalidRequest, JobCancelled
+from sdk.errors import CancelRequested, InvalidRequest
 from sdk.params import validate_params
 from sdk.specs import TrainerSpec, load_entry
 
@@ -193,7 +193,7 @@ class TrainerContract:
         def after_first_step(events: list[ev.Event]) -> bool:
             return any(isinstance(e, ev.ProgressUpdated) for e in events)
 
-        run = self.run_job(weights, inputs, tmp_path, cache=cache, cancel_when=after_first_step, expect=JobCancelled)
+        run = self.run_job(weights, inputs, tmp_path, cache=cache, cancel_when=after_first_step, expect=CancelRequested)
         assert [e.step for e in run.progress] == [1], "no step starts after a cancel"
         assert not run.saved, "a cancelled step saves nothing"
 

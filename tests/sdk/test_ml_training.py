@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from sdk import events as ev
 from sdk.context import JobContext
-from sdk.errors import InvalidRequest, JobCancelled
+from sdk.errors import CancelRequested, InvalidRequest
 from sdk.ml.training import (LR_SCHEDULERS, TrainingConfig, TrainingLoop, TrainingMethod, gradient_checkpointing,
                              scaled_gradients)
 
@@ -272,7 +272,7 @@ def test_non_finite_steps_in_a_row_fail_the_job_naming_the_steps(tmp_path: Path)
 
 def test_cancel_stops_before_the_next_micro_batch(tmp_path: Path) -> None:
     run = Run(tmp_path, Regression(), cancel_after=1)
-    with pytest.raises(JobCancelled):
+    with pytest.raises(CancelRequested):
         run(gradient_accumulation_steps=3)
     assert [e.step for e in run.progress] == [1]
     assert run.method.generator is not None and not run.saved

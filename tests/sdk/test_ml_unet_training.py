@@ -81,7 +81,7 @@ def test_spatial_parameters_are_vgens_sd_key_list() -> None:
     from diffusers import UNet3DConditionModel
 
     from sdk.ml.convert import KeyMap
-    from sdk.ml.tft2v import TFT2VUNet
+    from sdk.ml.concat_unet import ConcatUNet as TFT2VUNet
 
     with torch.device("meta"):
         full = UNet3DConditionModel()

@@ -11,7 +11,7 @@ import torch
 
 from sdk import events as ev
 from sdk.context import JobContext, JobRequest, ModelCache, MotionInput
-from sdk.errors import InvalidRequest, JobCancelled
+from sdk.errors import CancelRequested, InvalidRequest
 
 SMALL = dict(prompt="a dog running", max_train_steps=4, checkpointing_steps=2, validation_steps=2, num_frames=2,
              height=32, width=32, learning_rate=1e-3, lr_scheduler="constant", lr_warmup_steps=0, train_batch_size=1)
@@ -53,7 +53,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(setup: dict) -> None:
     from plugins.videolcm.params import DistillParams
     from plugins.videolcm.trainer import Distiller
     from sdk.ml.checkpoints import load_state_dict
-    from sdk.ml.tft2v import load_tft2v_unet
+    from sdk.ml.concat_unet import load_concat_unet as load_tft2v_unet
     from sdk.ml.training import TrainingConfig, make_optimizer
 
     torch.manual_seed(0)
@@ -82,7 +82,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(setup: dict) -> None:
 
 def test_training_reports_samples_checkpoints_and_keeps_the_teacher(setup: dict, first_run: list[ev.Event]) -> None:
     from sdk.ml.checkpoints import load_state_dict
-    from sdk.ml.tft2v import vgen_state_dict
+    from sdk.ml.concat_unet import vgen_state_dict
 
     progress = [e for e in first_run if isinstance(e, ev.ProgressUpdated)]
     assert [e.step for e in progress] == [1, 2, 3, 4] and all(np.isfinite(e.metrics["loss"]) for e in progress)
@@ -94,7 +94,7 @@ def test_training_reports_samples_checkpoints_and_keeps_the_teacher(setup: dict,
     assert meta["kind"] == "videolcm.student" and meta["step"] == 4
     assert Path(meta["base_weights"]) == setup["teacher"].resolve()
 
-    teacher = next(v for v, _ in setup["cache"]._items.values())["teacher"]
+    teacher = _teacher(setup)
     on_disk = load_state_dict(setup["teacher"] / "tft2v_t2v_non_ema_tiny.pth")
     now = vgen_state_dict(teacher)
     assert set(now) == set(on_disk)
@@ -127,7 +127,7 @@ def test_cancel_stops_at_the_next_step(setup: dict, tmp_path: Path) -> None:
                      cancel_flag=lambda: any(isinstance(e, ev.ProgressUpdated) for e in seen))
     req = JobRequest("c", "train", "videolcm.distill", DistillParams(**SMALL), seed=0,
                      inputs={"motion": MotionInput("m", [setup["video"]])}, weights=setup["teacher"])
-    with pytest.raises(JobCancelled):
+    with pytest.raises(CancelRequested):
         DistillTrainer().train(ctx, req)
     assert [e.step for e in seen if isinstance(e, ev.ProgressUpdated)] == [1], "no step after the cancel"
     assert not any(isinstance(e, ev.ArtifactSaved) for e in seen)
@@ -157,7 +157,7 @@ def test_the_student_checkpoint_renders_with_videolcm_t2v(first_run: list[ev.Eve
 
 
 def _teacher(setup: dict):
-    return next(v for v, _ in setup["cache"]._items.values())["teacher"]
+    return next(v for k, (v, *_) in setup["cache"]._items.items() if k.startswith("videolcm.distill.teacher"))
 
 
 @pytest.mark.parametrize("target_eval", [False, True])

@@ -98,13 +98,16 @@ class QueuePanel(QWidget):
         self.state_label = QLabel("", self)
         self.state_label.setObjectName("renderState")
         self.state_label.setContentsMargins(8, 0, 8, 0)
-        bar.addWidget(self.state_label)
         self.filter = QLineEdit(self)
         self.filter.setPlaceholderText("Filter jobs…")
-        self.filter.setMinimumWidth(160)
+        self.filter.setMinimumWidth(120)
         self.filter.setClearButtonEnabled(True)
         self.filter.textChanged.connect(self.proxy.set_filter_text)
-        bar.addWidget(self.filter)
+        # the state and the filter sit beside the toolbar, never in its overflow menu: only actions overflow
+        top = QHBoxLayout()
+        top.addWidget(bar, 1)
+        top.addWidget(self.state_label)
+        top.addWidget(self.filter)
 
         self.error_box = QFrame(self)
         self.error_box.setObjectName("jobError")
@@ -122,7 +125,7 @@ class QueuePanel(QWidget):
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
-        lay.addWidget(bar)
+        lay.addLayout(top)
         lay.addWidget(self.view, 1)
         lay.addWidget(self.error_box)
         self.set_session(None)

@@ -11,7 +11,7 @@ is never touched. Toolbars overflow into their » menu by themselves (QToolBar).
 """
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QSplitter, QTabWidget, QWidget
 
 COMPACT_WIDTH = 1200
@@ -20,15 +20,6 @@ PREVIEW_BESIDE_WIDTH = 1500
 DOCK_WIDTHS = [250, 340]
 #: QWIDGETSIZE_MAX
 _NO_LIMIT = 16777215
-
-
-def fit_screen(window: QWidget, width: int, height: int) -> None:
-    """Resize to ``width``×``height``, but never past the screen's free area (a 1024×768 laptop)."""
-    screen = window.screen()
-    if screen is not None:
-        free = screen.availableGeometry()
-        width, height = min(width, free.width()), min(height, free.height())
-    window.resize(width, height)
 
 
 class AdaptiveLayout(QObject):
@@ -45,12 +36,20 @@ class AdaptiveLayout(QObject):
         # tabbed docks show their tabs on top, where a reader looks for them (Qt's default is below)
         window.setTabPosition(Qt.DockWidgetArea.AllDockWidgetAreas, QTabWidget.TabPosition.North)
         window.installEventFilter(self)
+        right.installEventFilter(self)
         self.fit(window.width())
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.window and event.type() == QEvent.Type.Resize:
             self.fit(self.window.width())
+        elif watched is self.right and event.type() == QEvent.Type.Show and self.compact:
+            # docks shown again (a project opened): the editor in front, once the dock layout has settled
+            QTimer.singleShot(0, self._raise_right)
         return False
+
+    def _raise_right(self) -> None:
+        if self.compact and self.left in self.window.tabifiedDockWidgets(self.right):
+            self.right.raise_()
 
     def fit(self, width: int) -> None:
         self._fit_docks(width < COMPACT_WIDTH)
@@ -65,8 +64,10 @@ class AdaptiveLayout(QObject):
             return
         tabbed = self.left in w.tabifiedDockWidgets(self.right)
         if compact and not tabbed:
-            w.tabifyDockWidget(self.right, self.left)
-            self.right.raise_()
+            # into the editor's area, then the editor tabbed on top of it: the editor stays in front (a raise_()
+            # right after tabifying is lost to the dock layout's own deferred update)
+            w.addDockWidget(w.dockWidgetArea(self.right), self.left)
+            w.tabifyDockWidget(self.left, self.right)
         elif not compact and tabbed:
             w.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.left)
             w.resizeDocks([self.left, self.right], DOCK_WIDTHS, Qt.Orientation.Horizontal)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QM
 
 from app import settings as st
 from app.dialogs.new_project import NewProjectDialog
-from app.layout import DOCK_WIDTHS, AdaptiveLayout, fit_screen
+from app.layout import DOCK_WIDTHS, AdaptiveLayout
 from app.loader import ModelLoader
 from app.tasks import TaskRunner
 from app.widgets.gallery import Gallery
@@ -35,7 +35,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowTitle("VGen Studio")
         self.setAcceptDrops(True)
-        fit_screen(self, 1280, 800)
+        self.resize(1280, 800)  # a smaller screen: the window manager fits it, and AdaptiveLayout follows
         self.registry: Any = None
         self.session: Any = None
         self.tasks = TaskRunner(self)

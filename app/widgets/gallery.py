@@ -159,7 +159,10 @@ class Gallery(QWidget):
         if item is None:
             return
         stem = f"{item.output.job_id}"
-        path, chosen = QFileDialog.getSaveFileName(self, "Export output", stem + ".mp4", ";;".join(EXPORT_FILTERS))
+        from app.settings import export_folder  # Settings ▸ General: where exports go by default
+
+        path, chosen = QFileDialog.getSaveFileName(self, "Export output", str(export_folder() / (stem + ".mp4")),
+                                                   ";;".join(EXPORT_FILTERS))
         if path:
             fmt = EXPORT_FILTERS.get(chosen) or Path(path).suffix.lstrip(".") or "mp4"
             dest = Path(path).with_suffix("") if fmt == "png" else Path(path)

@@ -341,13 +341,14 @@ class ModelsPanel(QWidget):
     def _on_bytes_counted(self, n: int) -> None:
         if self.process is None or n <= 0:
             return
-        gb = n / 2**30
+        done = f"{n / 2**30:.2f} GB" if n >= 2**30 else f"{n / 2**20:.1f} MB"
         if self._expected_bytes > 0:
             self.progress.setRange(0, 1000)
             self.progress.setValue(min(999, int(1000 * n / self._expected_bytes)))
-            self.progress.setFormat(f"{gb:.2f} of about {self._expected_bytes / 2**30:.1f} GB (%p%)")
+            self.progress.setFormat(f"{done} of about {self._expected_bytes / 2**30:.1f} GB (%p%)")
         else:
-            self.progress.setFormat(f"{gb:.2f} GB")
+            self.progress.setRange(0, 0)
+            self.progress.setFormat(done)
 
     def cancel(self) -> None:
         """Stop the running action (terminate, then kill after 3 s); nothing is registered."""

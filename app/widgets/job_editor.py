@@ -62,6 +62,7 @@ class JobEditor(QWidget):
         # inputs
         self.inputs_box = QGroupBox("Inputs", self)
         form = QFormLayout(self.inputs_box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # long labels wrap the row, never widen it
         self.prompt_view = QListView(self)
         self.prompt_view.setModel(prompts)
         self.prompt_view.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
@@ -127,7 +128,10 @@ class JobEditor(QWidget):
         scroll.setObjectName("editorScroll")
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
-        # the body fits a narrow dock (it scrolls up and down only): the combos shrink, eliding their text
+        # the body fits a narrow dock (it scrolls up and down only): the combos shrink, eliding their text. With a
+        # height-for-width body (wrapped labels) QScrollArea adds a sideways bar as soon as the vertical one takes
+        # its few pixels, though the body's minimum width (~240 px) is far below the dock's: never show it
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.generator.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.generator.setMinimumContentsLength(12)
         self.weights.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)

@@ -69,6 +69,9 @@ class ParamForm(QWidget):
         self._adv_body = QGroupBox(self)
         self._adv_form = QFormLayout(self._adv_body)
         self._adv_body.setVisible(False)
+        # a narrow job editor (1024 px windows): a long label puts its field on the next line, never sideways
+        for form in (self._basic_form, self._adv_form):
+            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self._lay.addWidget(self._basic)
         self._lay.addWidget(self.advanced_button)
         self._lay.addWidget(self._adv_body)

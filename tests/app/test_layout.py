@@ -98,6 +98,10 @@ def test_the_job_editor_never_scrolls_sideways(qtbot: Any, window: Any, tmp_path
     for spec_id in specs:
         assert editor.select_generator(spec_id)
         QApplication.processEvents()
+        body, viewport = editor.scroll.widget(), editor.scroll.viewport()
         assert not editor.scroll.horizontalScrollBar().isVisible(), f"{spec_id} scrolls sideways at {width} px"
-        assert editor.scroll.widget().width() <= editor.scroll.viewport().width()
+        # nothing is cut off either: the form fits the width it gets
+        assert body.minimumSizeHint().width() <= viewport.width() and body.width() <= viewport.width(), spec_id
+        for w in editor.inputs.values():
+            assert w.mapTo(body, QPoint(w.width(), 0)).x() <= viewport.width(), f"{spec_id}: {w.field.name} is cut"
         assert not editor.prompt_view.horizontalScrollBar().isVisible()

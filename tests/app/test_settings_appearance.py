@@ -7,7 +7,7 @@ import sys
 from typing import Any, Iterator
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QPoint, Qt, QTimer
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
@@ -36,11 +36,14 @@ def test_dark_and_light_apply_at_once_and_are_kept(qtbot: Any, window: Any) -> N
     window.show_settings("Appearance")
     dialog = window.settings_dialog
     assert dialog.theme_buttons["system"].isChecked()  # the default
-    qtbot.mouseClick(dialog.theme_buttons["dark"], Qt.MouseButton.LeftButton)
+    dark = dialog.theme_buttons["dark"]
+    qtbot.mouseClick(dark, Qt.MouseButton.LeftButton, pos=QPoint(8, dark.height() // 2))  # on its circle
+    assert dark.isChecked()
     dialog.buttons.button(QDialogButtonBox.StandardButton.Apply).click()
     app = QApplication.instance()
     assert st.theme() == "dark" and app.style().name().lower() == "fusion"
-    assert is_dark(app.palette()) and is_dark(window.palette()) and is_dark(window.editor.palette())
+    assert is_dark(app.palette())
+    qtbot.waitUntil(lambda: is_dark(window.palette()) and is_dark(window.editor.palette()), timeout=5_000)
     # text stays readable everywhere: bases and text differ, disabled text is dimmer than enabled text
     pal = app.palette()
     assert abs(pal.base().color().lightness() - pal.text().color().lightness()) > 150

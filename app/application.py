@@ -75,10 +75,13 @@ def apply_theme(app: Any, theme: str) -> str:
     global _platform_look
     from PySide6.QtWidgets import QStyleFactory
 
-    if _platform_look is None:
+    first = _platform_look is None
+    if first:
         _platform_look = (app.style().name(), app.palette())
     dark = theme == "dark" or (theme == "system" and system_is_dark(app))
     if theme == "system" and (not dark or _platform_look[1].window().color().lightness() < 128):
+        if first:  # the platform's look is in place already: start-up pays nothing for it
+            return "dark" if dark else "light"
         app.setStyle(QStyleFactory.create(_platform_look[0]) or QStyleFactory.create("Fusion"))
         app.setPalette(_platform_look[1])
         return "dark" if dark else "light"

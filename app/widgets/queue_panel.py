@@ -111,7 +111,8 @@ class QueuePanel(QWidget):
 
         self.error_box = QFrame(self)
         self.error_box.setObjectName("jobError")
-        self.error_box.setStyleSheet("#jobError { background: #ffebee; border: 1px solid #ef9a9a; }")
+        # translucent: readable over the light and the dark palette
+        self.error_box.setStyleSheet("#jobError { background: rgba(229, 57, 53, 0.16); border: 1px solid #e57373; }")
         self.error_label = QLabel(self.error_box)
         self.error_label.setWordWrap(True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

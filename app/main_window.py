@@ -229,8 +229,8 @@ class MainWindow(QMainWindow):
         self.sidebar.motions_page.train_action.set_registry(registry)
         broken = [n for n, info in registry.plugins.items() if info.error]
         if broken:
-            self.statusBar().showMessage(f"Plugin(s) failed to load: {', '.join(broken)} — Tools ▸ Plugins and "
-                                         "models shows why.", 15000)
+            self.statusBar().showMessage(f"Plugin(s) failed to load: {', '.join(broken)} — Tools ▸ Plugins… "
+                                         "shows why.", 15000)
         self.plugins_loaded.emit()
 
     def show_plugins_dialog(self, tab: str = "Models") -> Any:

@@ -170,7 +170,7 @@ class JobEditor(QWidget):
                 item.setToolTip(f"{spec.id}\n{spec.description}")
                 self.generator_model.appendRow(item)
         if not groups:
-            self.description.setText("No generators are installed. Tools ▸ Plugins and models shows why.")
+            self.description.setText("No generators are installed. Tools ▸ Plugins… shows why.")
             self._set_spec(None)
             return
         # a new user starts from plain text-to-video, not from whatever sorts first

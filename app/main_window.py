@@ -239,6 +239,11 @@ class MainWindow(QMainWindow):
         if self.registry is None:
             self.statusBar().showMessage("Plugins are still loading…", 3000)
             return None
+        busy = self.plugins_dialog
+        if busy is not None and busy.registry is self.registry and busy.models.process is not None:
+            busy.show_tab(tab)  # a download still running: the same manager, with its progress and Cancel
+            busy.open()
+            return busy
         self.plugins_dialog = PluginsDialog(self.registry, self)
         self.plugins_dialog.weights_changed.connect(self.editor.set_installed_weights)
         self.plugins_dialog.show_tab(tab)

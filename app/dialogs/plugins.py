@@ -80,5 +80,7 @@ class PluginsDialog(QDialog):
             self.plugins.addTopLevelItem(QTreeWidgetItem(["No plugins installed", "", ""]))
 
     def done(self, result: int) -> None:
-        self.models.shutdown()
+        # a download goes on while the dialog is closed (Tools ▸ Model manager… shows it again); else tidy up
+        if self.models.process is None:
+            self.models.shutdown()
         super().done(result)

@@ -185,7 +185,7 @@ def test_declining_a_non_commercial_licence_fetches_nothing(qtbot: Any, manager:
     assert manager.process is None and "licence" in manager.status.text()
 
 
-def test_cancel_stops_a_stalled_download(qtbot: Any, manager: Any, stalled: None) -> None:
+def test_cancel_stops_a_stalled_download(qtbot: Any, window: Any, manager: Any, stalled: None) -> None:
     choose(qtbot, manager, T2V)
     click_fetch_and_accept(qtbot, manager)
     proc = manager.process
@@ -193,6 +193,11 @@ def test_cancel_stops_a_stalled_download(qtbot: Any, manager: Any, stalled: None
     # the subprocess is in the download (it printed the licence) and hangs on the hub
     qtbot.waitUntil(lambda: f"Licence of {T2V}" in manager.log.toPlainText() and
                     proc.state() == QProcess.ProcessState.Running, timeout=30_000)
+    # closing the manager does not stop the download; opening it again shows it, with Cancel
+    dialog = window.plugins_dialog
+    dialog.close()
+    assert proc.state() == QProcess.ProcessState.Running
+    assert window.show_plugins_dialog() is dialog and dialog.isVisible() and manager.cancel_button.isEnabled()
     with qtbot.waitSignal(manager.action_finished, timeout=15_000) as finished:
         qtbot.mouseClick(manager.cancel_button, Qt.MouseButton.LeftButton)
     assert finished.args == ["fetch", T2V, "cancelled"]

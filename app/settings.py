@@ -76,10 +76,13 @@ def set_theme(value: str) -> None:
 
 # -- exports and notifications --------------------------------------------------------------------------------------
 def export_folder() -> Path:
-    """Where Export proposes to save: the chosen folder if it still exists, else ~/Videos, else the home folder."""
-    chosen = str(settings().value("output/export_folder", "") or "")
-    if chosen and Path(chosen).is_dir():
-        return Path(chosen)
+    """Where Export proposes to save: the folder chosen in Settings, else the folder of the last export, else
+    ~/Videos, else the home folder (the first of them that still exists)."""
+    s = settings()
+    for key in ("output/export_folder", "last_export_folder"):
+        chosen = str(s.value(key, "") or "")
+        if chosen and Path(chosen).is_dir():
+            return Path(chosen)
     videos = Path.home() / "Videos"
     return videos if videos.is_dir() else Path.home()
 

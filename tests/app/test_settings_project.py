@@ -74,14 +74,15 @@ def test_export_proposes_the_chosen_folder(qtbot: Any, window: Any, tmp_path: Pa
     proposed: list[str] = []
 
     def answer() -> None:  # the save dialog, as the user sees it: read where it points, then cancel
-        box = QApplication.activeModalWidget()
-        if not isinstance(box, QFileDialog):
+        boxes = [w for w in QApplication.topLevelWidgets() if isinstance(w, QFileDialog) and w.isVisible()]
+        if not boxes:
             QTimer.singleShot(50, answer)
             return
-        proposed.append(box.directory().absolutePath())
-        box.reject()
+        proposed.append(boxes[0].directory().absolutePath())
+        boxes[0].reject()
 
     QTimer.singleShot(0, answer)
     export = next(a for a in gallery.actions_ if a.text().startswith("Export"))
     export.trigger()
+    qtbot.waitUntil(lambda: bool(proposed), timeout=10_000)
     assert proposed == [str(exports)]

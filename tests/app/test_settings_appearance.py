@@ -3,22 +3,27 @@ palette for the whole application, no stylesheet per widget); it applies at once
 window is painted."""
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from PySide6.QtCore import QPoint, Qt, QTimer
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication, QDialogButtonBox
 
 from app import application
 from app import settings as st
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(autouse=True)
-def _restore_look() -> Iterator[None]:
+def _restore_look(qapp: QApplication) -> Iterator[None]:
     """The palette and style are application-wide: give the next test the ones it had."""
-    app = QApplication.instance()
+    app = qapp
     style, palette = app.style().name(), app.palette()
     yield
     from PySide6.QtWidgets import QStyleFactory
@@ -60,23 +65,41 @@ def test_dark_and_light_apply_at_once_and_are_kept(qtbot: Any, window: Any) -> N
     window.settings_dialog.reject()
 
 
-def test_the_theme_applies_before_the_first_window(qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    st.set_theme("dark")
-    monkeypatch.setenv(application.STARTUP_PROBE_ENV, "1")  # run() shows the window, then quits its loop
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # run() installs its own
-    seen: list[bool] = []
+STARTUP = """
+import sys
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
 
-    def first_window_shown() -> None:  # the first event after the window is shown, before the probe quits
-        windows = [w for w in QApplication.topLevelWidgets() if w.objectName() == "mainWindow" and w.isVisible()]
-        seen.extend(is_dark(w.palette()) for w in windows)
+QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, sys.argv[1])
+app = QApplication(sys.argv[:1])
+from app import settings as st
+st.set_theme("dark")
 
-    QTimer.singleShot(0, first_window_shown)
-    assert application.run([]) == 0
+
+def first_window_shown():  # the first event after run() showed the window, before its start-up probe quits
     for w in QApplication.topLevelWidgets():
-        if w.objectName() == "mainWindow":
-            w.close()
-            w.deleteLater()
-    assert seen == [True]
+        if w.objectName() == "mainWindow" and w.isVisible():
+            print("WINDOW", w.palette().window().color().lightness(), w.palette().windowText().color().lightness(),
+                  app.style().name())
+
+
+QTimer.singleShot(0, first_window_shown)
+from app.application import run
+sys.exit(run([]))
+"""
+
+
+def test_the_theme_applies_before_the_first_window(tmp_path: Path) -> None:
+    # a process of its own: the app's start-up runs (and ends) its own event loop
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", PYTHONPATH=os.pathsep.join(
+        [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+    env[application.STARTUP_PROBE_ENV] = "1"  # run() shows the window, then quits
+    out = subprocess.run([sys.executable, "-c", STARTUP, str(tmp_path / "settings")], env=env, cwd=REPO,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    [line] = [ln for ln in out.stdout.splitlines() if ln.startswith("WINDOW ")]
+    window_lightness, text_lightness, style = line.split()[1:]
+    assert int(window_lightness) < 100 and int(text_lightness) > 180 and style.lower() == "fusion"
 
 
 def test_follow_system_uses_the_desktops_scheme(qtbot: Any) -> None:

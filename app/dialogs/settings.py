@@ -112,7 +112,9 @@ class SettingsDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.export_folder, 1)
         row.addWidget(browse)
-        form.addRow("&Export to:", row)
+        label = QLabel("&Export to:", page)
+        label.setBuddy(self.export_folder)  # Alt+E, and the & is not shown
+        form.addRow(label, row)
         self.notifications = QCheckBox("Notify me when a batch finishes or a job fails", page)
         self.notifications.setObjectName("notificationsEnabled")
         self.notifications.setChecked(st.notifications_enabled())

@@ -6,11 +6,12 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSplitter, QStackedWidget,
-                               QTabWidget, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSizePolicy, QSplitter,
+                               QStackedWidget, QTabWidget, QWidget)
 
 from app import settings as st
 from app.dialogs.new_project import NewProjectDialog
+from app.layout import DOCK_WIDTHS, AdaptiveLayout
 from app.loader import ModelLoader
 from app.notifications import Notifier
 from app.tasks import TaskRunner
@@ -35,7 +36,7 @@ class MainWindow(QMainWindow):
         self.setObjectName("mainWindow")
         self.setWindowTitle("VGen Studio")
         self.setAcceptDrops(True)
-        self.resize(1280, 800)
+        self.resize(1280, 800)  # a smaller screen: the window manager fits it, and AdaptiveLayout follows
         self.registry: Any = None
         self.session: Any = None
         self.tasks = TaskRunner(self)
@@ -44,6 +45,7 @@ class MainWindow(QMainWindow):
         self._message_box: QMessageBox | None = None
         self.new_dialog: NewProjectDialog | None = None
         self.plugins_dialog: Any = None
+        self.settings_dialog: Any = None
 
         self.welcome = WelcomePage(self)
         self.welcome.new_requested.connect(self.show_new_project_dialog)
@@ -64,8 +66,9 @@ class MainWindow(QMainWindow):
         split.setStretchFactor(1, 1)
         split.setCollapsible(0, False)
         split.setSizes([720, 240])
-        self.queue_panel.setMinimumWidth(420)
-        self.preview.setMinimumWidth(180)
+        self.queue_panel.setMinimumWidth(320)
+        self.preview.setMinimumWidth(160)
+        self.preview.setMinimumHeight(140)
         self.preview.setMaximumWidth(400)
         self.tabs = QTabWidget(self)
         self.tabs.addTab(split, "Queue")
@@ -74,9 +77,13 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.welcome)
         self.stack.addWidget(self.tabs)
         self.setCentralWidget(self.stack)
+        # the middle's minimum is set, not summed from every page (the welcome page alone asks ~700 px): the window
+        # must shrink to 1024 px with both docks beside it, where AdaptiveLayout tabs the docks (app/layout.py)
+        self.stack.setMinimumWidth(440)
         self.project_dock = self._dock("Project", "projectDock", self.sidebar, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.editor_dock = self._dock("Job editor", "editorDock", self.editor, Qt.DockWidgetArea.RightDockWidgetArea)
         self.project_label = QLabel("No project", self)
+        self.project_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long path
         self.queue_summary = QLabel("", self)
         self.statusBar().addWidget(self.project_label)
         self.statusBar().addPermanentWidget(self.queue_summary)
@@ -105,11 +112,12 @@ class MainWindow(QMainWindow):
         self.tasks.task_failed.connect(lambda exc: self.show_error("Something went wrong", exc))
         self.notifier = Notifier(self, self.loader)  # tray message when a batch finishes or a job fails
         self._build_menus()
-        self.sidebar.setMinimumWidth(260)
-        self.editor.setMinimumWidth(340)
-        self.resizeDocks([self.project_dock, self.editor_dock], [300, 380], Qt.Orientation.Horizontal)
+        self.sidebar.setMinimumWidth(220)
+        self.editor.setMinimumWidth(290)
+        self.resizeDocks([self.project_dock, self.editor_dock], DOCK_WIDTHS, Qt.Orientation.Horizontal)
         self._set_session(None)
         self._restore_layout()
+        self.adaptive_layout = AdaptiveLayout(self, self.project_dock, self.editor_dock, split, self.preview)
 
     def _dock(self, title: str, name: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
         dock = QDockWidget(title, self)
@@ -161,17 +169,31 @@ class MainWindow(QMainWindow):
         m.addAction(self.project_dock.toggleViewAction())
         m.addAction(self.editor_dock.toggleViewAction())
         m = self.menuBar().addMenu("&Tools")
-        act(m, "&Plugins and models…", "Ctrl+Shift+L", self.show_plugins_dialog)
-        act(m, "&Rendering settings…", "", self.show_render_settings, "Device, precision and memory mode")
+        act(m, "&Model manager…", "Ctrl+Shift+L", self.show_plugins_dialog, "Weights: fetch, import, make tiny")
+        act(m, "P&lugins…", "", lambda: self.show_plugins_dialog("Plugins"), "Installed plugins and load errors")
+        m.addSeparator()
+        act(m, "&Settings…", "Ctrl+,", self.show_settings,
+            "Device, precision, memory mode, theme, export folder, notifications, auto-scoring")
         m = self.menuBar().addMenu("&Help")
         act(m, "&About VGen Studio", "", lambda: QMessageBox.about(
             self, "About VGen Studio", "VGen Studio: a batch app and Python SDK for the VGen video-diffusion methods."))
         self._update_recent_menu()
 
-    def show_render_settings(self) -> None:
-        from app.dialogs.render_settings import RenderSettingsDialog
+    def show_settings(self, page: str = "") -> Any:
+        from app.dialogs.settings import SettingsDialog
 
-        RenderSettingsDialog(self).exec()
+        dialog = SettingsDialog(self, session=self.session, registry=self.registry)
+        dialog.applied.connect(self._on_settings_applied)
+        if page:
+            dialog.show_page(page)
+        self.settings_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _on_settings_applied(self, changed: dict[str, Any]) -> None:
+        if "device" in changed and self.session is not None and not self.session.restart_service():
+            self.statusBar().showMessage(f"The worker moves to {changed['device']} when the queue starts next "
+                                         "(a job is rendering now).", 10000)
 
     def _update_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -220,18 +242,24 @@ class MainWindow(QMainWindow):
         self.sidebar.motions_page.train_action.set_registry(registry)
         broken = [n for n, info in registry.plugins.items() if info.error]
         if broken:
-            self.statusBar().showMessage(f"Plugin(s) failed to load: {', '.join(broken)} — Tools ▸ Plugins and "
-                                         "models shows why.", 15000)
+            self.statusBar().showMessage(f"Plugin(s) failed to load: {', '.join(broken)} — Tools ▸ Plugins… "
+                                         "shows why.", 15000)
         self.plugins_loaded.emit()
 
-    def show_plugins_dialog(self) -> Any:
+    def show_plugins_dialog(self, tab: str = "Models") -> Any:
         from app.dialogs.plugins import PluginsDialog
 
         if self.registry is None:
             self.statusBar().showMessage("Plugins are still loading…", 3000)
             return None
+        busy = self.plugins_dialog
+        if busy is not None and busy.registry is self.registry and busy.models.process is not None:
+            busy.show_tab(tab)  # a download still running: the same manager, with its progress and Cancel
+            busy.open()
+            return busy
         self.plugins_dialog = PluginsDialog(self.registry, self)
         self.plugins_dialog.weights_changed.connect(self.editor.set_installed_weights)
+        self.plugins_dialog.show_tab(tab)
         self.plugins_dialog.open()
         return self.plugins_dialog
 

@@ -73,6 +73,8 @@ class ProjectSession(QObject):
         self._restore_when_cancelled: set[str] = set()
         self._closed = False
         self._want_running = False
+        #: the device setting changed while a job rendered: restart the service when the queue starts next
+        self._restart_pending = False
         self.bridge.job_started.connect(self._on_bridge_job_event)
         self.bridge.job_failed.connect(self._on_bridge_job_failed)
         self.bridge.job_cancelled.connect(self._on_bridge_job_cancelled)
@@ -160,8 +162,30 @@ class ProjectSession(QObject):
 
         self.tasks.submit(work, done, failed)
 
+    def restart_service(self) -> bool:
+        """Start the render service again so that a changed device setting applies, keeping the queue paused or
+        running. While a job renders nothing stops: the restart waits for the next Start queue (returns False)."""
+        svc = self.service
+        if self._closed or self.state == LOCKED:
+            return True
+        if svc is None or not svc.running:
+            self.service = None
+            self.start_service()
+            return True
+        if svc.running_jobs:
+            self._restart_pending = True
+            return False
+        self._restart_pending = False
+        self.service = None
+        self.tasks.submit(svc.stop, lambda _: self.start_service(),
+                          lambda exc: self.error_raised.emit("Cannot restart rendering", *describe_error(exc)))
+        return True
+
     def start_queue(self) -> None:
         self._want_running = True
+        if self._restart_pending and self.service is not None and not self.service.running_jobs:
+            self.restart_service()
+            return
         if self.service is None or not self.service.running:
             self.start_service()
             return

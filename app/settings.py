@@ -1,4 +1,5 @@
-"""QSettings in INI format (tests redirect it with ``QSettings.setPath``): window layout and recent projects."""
+"""QSettings in INI format (tests redirect it with ``QSettings.setPath``): window layout, recent projects, and the
+user's preferences (rendering device and defaults, theme, export folder, notifications)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -52,4 +53,61 @@ def set_render_setting(key: str, value: str) -> None:
         raise KeyError(key)
     s = settings()
     s.setValue(f"render/{key}", str(value))
+    s.sync()
+
+
+# -- appearance -----------------------------------------------------------------------------------------------------
+THEMES = ("system", "light", "dark")
+
+
+def theme() -> str:
+    """``system`` (follow the desktop's light or dark scheme), ``light`` or ``dark``."""
+    value = str(settings().value("appearance/theme", "system") or "system")
+    return value if value in THEMES else "system"
+
+
+def set_theme(value: str) -> None:
+    if value not in THEMES:
+        raise ValueError(f"theme {value!r} is not one of {', '.join(THEMES)}")
+    s = settings()
+    s.setValue("appearance/theme", value)
+    s.sync()
+
+
+# -- exports and notifications --------------------------------------------------------------------------------------
+def export_folder() -> Path:
+    """Where Export proposes to save: the folder chosen in Settings, else the folder of the last export, else
+    ~/Videos, else the home folder (the first of them that still exists)."""
+    s = settings()
+    for key in ("output/export_folder", "last_export_folder"):
+        chosen = str(s.value(key, "") or "")
+        if chosen and Path(chosen).is_dir():
+            return Path(chosen)
+    videos = Path.home() / "Videos"
+    return videos if videos.is_dir() else Path.home()
+
+
+def export_folder_setting() -> str:
+    """The folder as chosen ("" when none was chosen)."""
+    return str(settings().value("output/export_folder", "") or "")
+
+
+def set_export_folder(path: Path | str) -> None:
+    s = settings()
+    s.setValue("output/export_folder", str(Path(path).expanduser().absolute()) if str(path).strip() else "")
+    s.sync()
+
+
+#: read by app.notifications (a batch finished, a job failed); on by default
+NOTIFICATIONS_KEY = "notifications/enabled"
+
+
+def notifications_enabled() -> bool:
+    value = settings().value(NOTIFICATIONS_KEY, True)
+    return value not in (False, "false", "0", 0)
+
+
+def set_notifications_enabled(on: bool) -> None:
+    s = settings()
+    s.setValue(NOTIFICATIONS_KEY, bool(on))
     s.sync()

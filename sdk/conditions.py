@@ -7,8 +7,11 @@
 - A **score** job (a :class:`~sdk.specs.MetricSpec`) returns ``{name: number}`` for the output of the job given as
   its ``output`` input; the values are stored with that job (:meth:`sdk.Project.finish_score_job`), shown by
   ``vgen jobs show`` and added to the output's ``meta.json``. It has no output of its own.
-- When a generate job succeeds, every metric with ``auto=True`` that applies to its generator (``applies_to``;
-  empty: all) is queued on its output, as a batch of score jobs that wait for nothing else.
+- When a generate job succeeds, the project's auto metrics that apply to its generator (``applies_to``; empty: all)
+  are queued on its output, as a batch of score jobs that wait for nothing else. The project chooses them (its
+  ``auto_metrics`` meta key, a list of metric ids, set by :func:`set_project_auto_metrics`: the GUI's Settings ▸
+  Project); a project that never chose takes the metrics' own ``auto`` flags (no built-in metric is auto, so
+  scoring is off by default).
 
 Nothing here imports torch.
 """
@@ -48,20 +51,64 @@ def publish_result(project: "Project", registry: "PluginRegistry", job: "JobReco
     return output
 
 
-def auto_metrics(registry: "PluginRegistry", generator_id: str) -> list[Any]:
-    """The metrics that score every output of ``generator_id`` on their own (``auto=True`` and it applies)."""
-    return [spec for spec in registry.metrics.values()
-            if spec.auto and (not spec.applies_to or generator_id in spec.applies_to)]
+#: project meta key: the ids of the metrics that score every finished output (absent or None: each metric's ``auto``)
+AUTO_METRICS_KEY = "auto_metrics"
+
+
+def project_auto_metrics(project: "Project") -> list[str] | None:
+    """The metric ids the project chose to score every finished output with, or None if it never chose (then the
+    metrics' own ``auto`` flags apply)."""
+    value = project.meta(AUTO_METRICS_KEY)
+    if not isinstance(value, list):
+        return None
+    return [str(v) for v in value]
+
+
+def set_project_auto_metrics(project: "Project", registry: "PluginRegistry",
+                             metric_ids: Sequence[str] | None) -> list[str] | None:
+    """Choose the metrics that score every output the project's generate jobs make from now on (``[]``: none;
+    ``None``: back to the metrics' own ``auto`` flags). Returns what was stored.
+
+    Raises InvalidRequest (field ``auto_metrics``) naming an unknown metric or one that cannot score an output;
+    ProjectReadOnly on a read-only project. Nothing is stored then."""
+    chosen: list[str] | None = None
+    if metric_ids is not None:
+        chosen = []
+        for metric_id in metric_ids:
+            try:
+                _output_field(registry.metric(str(metric_id)))
+            except InvalidRequest as exc:
+                raise InvalidRequest(exc.user_message, hint=exc.hint, field=AUTO_METRICS_KEY) from None
+            if metric_id not in chosen:
+                chosen.append(str(metric_id))
+    with project._writing() as s:  # the sdk's own meta write (Project keeps no public setter for one key)
+        project._set_meta(s, AUTO_METRICS_KEY, chosen)
+    return chosen
+
+
+def auto_metrics(registry: "PluginRegistry", generator_id: str, chosen: Sequence[str] | None = None) -> list[Any]:
+    """The metrics that score every output of ``generator_id`` on their own: those in ``chosen`` (a project's
+    choice; ids no installed plugin offers are left out), or with ``chosen=None`` those flagged ``auto=True``; in
+    both cases only the ones that apply to the generator."""
+    if chosen is None:
+        specs = [spec for spec in registry.metrics.values() if spec.auto]
+    else:
+        specs = [registry.metrics[m] for m in chosen if m in registry.metrics]
+    return [spec for spec in specs if not spec.applies_to or generator_id in spec.applies_to]
 
 
 def queue_auto_metrics(project: "Project", registry: "PluginRegistry", job: "JobRecord") -> BatchRecord | None:
-    """Queue the auto metrics of a succeeded generate job (one batch), None if there are none. A metric that
+    """Queue the project's auto metrics for a succeeded generate job (one batch), None if there are none. A metric that
     cannot be queued (its weights are missing …) is skipped with the reason in the job's log: the job itself
     succeeded."""
     from sdk.queueing import QueuePlan, plan_jobs
 
+    chosen = project_auto_metrics(project)
+    for missing in sorted(set(chosen or ()) - set(registry.metrics)):
+        project.add_log(job.id, "WARNING", f"auto metric {missing} not queued: no installed plugin offers it "
+                                           "(Settings ▸ Project chooses the auto metrics)")
     plan = QueuePlan()
-    for spec in auto_metrics(registry, job.spec_id):
+    for spec in auto_metrics(registry, job.spec_id, chosen):
         try:
             plan.extend_plan(plan_jobs(project, registry, spec.id, inputs={_output_field(spec): job.id}))
         except VGenError as exc:

@@ -328,7 +328,7 @@ class Gallery(QWidget):
             return
         from app import settings as st
 
-        folder = Path(str(st.settings().value("last_export_folder", str(Path.home()))))
+        folder = st.export_folder()  # Settings ▸ General, else where the last export went
         dialog = QFileDialog(self, "Export output", str(folder / f"{item.job_id}.mp4"), ";;".join(EXPORT_FILTERS))
         dialog.setObjectName("exportDialog")
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)

@@ -7,16 +7,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal, Slot
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QFont, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QListView, QPushButton, QScrollArea, QVBoxLayout, QWidget)
+                               QListView, QPushButton, QScrollArea, QStyledItemDelegate,
+                               QStyleOptionViewItem, QVBoxLayout, QWidget)
 
 from app.widgets.input_widgets import InputSources, InputWidget, label_of, widget_for
 from app.widgets.param_form import INVALID_STYLE, ParamForm
 
 SpecRole = Qt.ItemDataRole.UserRole + 1
 DEFAULT_GENERATOR = "modelscope_t2v.t2v"
+
+
+class _FitWidthDelegate(QStyledItemDelegate):
+    """Rows as wide as the view, so a long prompt is elided (its tooltip has all of it) instead of scrolling the
+    list sideways."""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex) -> QSize:
+        hint = super().sizeHint(option, index)
+        view = self.parent()
+        return QSize(min(hint.width(), max(view.viewport().width(), 40)), hint.height())
 
 
 class JobEditor(QWidget):
@@ -58,10 +69,16 @@ class JobEditor(QWidget):
         # inputs
         self.inputs_box = QGroupBox("Inputs", self)
         form = QFormLayout(self.inputs_box)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # long labels wrap the row, never widen it
         self.prompt_view = QListView(self)
         self.prompt_view.setModel(prompts)
         self.prompt_view.setSelectionMode(QAbstractItemView.SelectionMode.MultiSelection)
         self.prompt_view.setMaximumHeight(120)
+        # never sideways: the editor must fit a narrow dock (1024 px windows)
+        self.prompt_view.setItemDelegate(_FitWidthDelegate(self.prompt_view))
+        self.prompt_view.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.prompt_view.setResizeMode(QListView.ResizeMode.Adjust)
+        self.prompt_view.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.prompt_view.selectionModel().selectionChanged.connect(self._on_editor_changed)
         prompts.rowsInserted.connect(self._on_prompts_rows_inserted)
         prompts.rowsInserted.connect(self._on_prompts_rows_inserted_recalled)
@@ -123,8 +140,18 @@ class JobEditor(QWidget):
         lay.addWidget(self.problem_label)
         lay.addStretch(1)
         scroll = QScrollArea(self)
+        scroll.setObjectName("editorScroll")
         scroll.setWidgetResizable(True)
         scroll.setWidget(body)
+        # the body fits a narrow dock (it scrolls up and down only): the combos shrink, eliding their text. With a
+        # height-for-width body (wrapped labels) QScrollArea adds a sideways bar as soon as the vertical one takes
+        # its few pixels, though the body's minimum width (~240 px) is far below the dock's: never show it
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.generator.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.generator.setMinimumContentsLength(12)
+        self.weights.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.weights.setMinimumContentsLength(12)
+        self.scroll = scroll
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.queue_button)
@@ -158,7 +185,7 @@ class JobEditor(QWidget):
                 item.setToolTip(f"{spec.id}\n{spec.description}")
                 self.generator_model.appendRow(item)
         if not groups:
-            self.description.setText("No generators are installed. Tools ▸ Plugins and models shows why.")
+            self.description.setText("No generators are installed. Tools ▸ Plugins… shows why.")
             self._set_spec(None)
             return
         # a new user starts from plain text-to-video, not from whatever sorts first

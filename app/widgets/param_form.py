@@ -15,7 +15,8 @@ BASIC = ("num_frames", "height", "width", "num_inference_steps", "guidance_scale
          "max_train_steps", "learning_rate", "train_batch_size")
 #: given elsewhere in the job editor (the prompt list carries each prompt's negative prompt)
 HANDLED_ELSEWHERE = ("prompt", "negative_prompt")
-INVALID_STYLE = "background-color: #ffebee; border: 1px solid #c62828;"
+#: a translucent red over the palette's base: readable in the light and the dark theme (the text keeps its colour)
+INVALID_STYLE = "background-color: rgba(229, 57, 53, 0.22); border: 1px solid #e53935;"
 INT32_MAX = 2**31 - 1
 
 
@@ -126,6 +127,9 @@ class ParamForm(QWidget):
         self._adv_body = QGroupBox(self)
         self._adv_form = QFormLayout(self._adv_body)
         self._adv_body.setVisible(False)
+        # a narrow job editor (1024 px windows): a long label puts its field on the next line, never sideways
+        for form in (self._basic_form, self._adv_form):
+            form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         self._lay.addWidget(self._basic)
         self._lay.addWidget(self.advanced_button)
         self._lay.addWidget(self._adv_body)

@@ -133,8 +133,6 @@ class QueuePanel(QWidget):
         self.state_label = QLabel("", self)
         self.state_label.setObjectName("renderState")
         self.state_label.setContentsMargins(4, 0, 8, 0)
-        bar.addWidget(self.state_label)
-        bar.addSeparator()
         for a in self.actions_[1:6]:
             bar.addAction(a)
         self.clear_menu = QMenu("Clear", self)
@@ -163,7 +161,8 @@ class QueuePanel(QWidget):
 
         self.error_box = QFrame(self)
         self.error_box.setObjectName("jobError")
-        self.error_box.setStyleSheet("#jobError { background: #ffebee; border: 1px solid #ef9a9a; }")
+        # translucent: readable over the light and the dark palette
+        self.error_box.setStyleSheet("#jobError { background: rgba(229, 57, 53, 0.16); border: 1px solid #e57373; }")
         self.error_label = QLabel(self.error_box)
         self.error_label.setWordWrap(True)
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -178,11 +177,15 @@ class QueuePanel(QWidget):
 
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
+        # the render state sits beside the toolbar and the filter beside the tabs: never in an overflow menu
+        top = QHBoxLayout()
+        top.addWidget(bar, 1)
+        top.addWidget(self.state_label)
         tabs_row = QHBoxLayout()
         tabs_row.addWidget(self.status_tabs)
         tabs_row.addStretch(1)
         tabs_row.addWidget(self.filter)
-        lay.addWidget(bar)
+        lay.addLayout(top)
         lay.addLayout(tabs_row)
         lay.addWidget(self.view, 1)
         lay.addWidget(self.toast)

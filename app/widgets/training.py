@@ -24,7 +24,7 @@ def trainer_availability(registry: Any, trainer_id: str) -> tuple[bool, str]:
     plugin = trainer_id.split(".")[0]
     info = registry.plugins.get(plugin)
     if info is not None and info.error:
-        return False, (f"The {plugin} plugin failed to load ({info.error}); Tools ▸ Plugins and models "
+        return False, (f"The {plugin} plugin failed to load ({info.error}); Tools ▸ Plugins… "
                        "shows why.")
     return False, f"The {plugin} plugin is not installed: install it and restart VGen Studio to train {trainer_id}."
 

@@ -23,7 +23,7 @@ class WelcomePage(QWidget):
             "2. In the <b>Project</b> panel, drop reference images to make a subject; add prompts.",
             "3. In the <b>Job editor</b>, choose a generator, parameters and seeds, then <b>Queue &amp; start</b>.",
             "4. Watch the <b>Live preview</b>; finished videos appear in the <b>Gallery</b>.")]
-        weights = QLabel("No model weights yet? <b>Tools ▸ Plugins and models</b> makes tiny test weights "
+        weights = QLabel("No model weights yet? <b>Tools ▸ Model manager</b> makes tiny test weights "
                          "(they render noise) or imports the real ones you have.", self)
         weights.setWordWrap(True)
         self.new_button = QPushButton("New project from a template…   (Ctrl+N)", self)

@@ -24,8 +24,10 @@ def _queue_subject_training(qtbot: Any, window: Any, tmp_path: Path) -> tuple[An
     subject = _add_subject(qtbot, window, tmp_path, name="Rex")
     page = window.sidebar.subjects_page
     qtbot.waitUntil(page.train_action.isEnabled)
+    page.train_button.click()  # asks the training's settings first; the defaults are VGen's
+    qtbot.waitUntil(lambda: page.train_dialog is not None and page.train_dialog.isVisible(), timeout=10_000)
     with qtbot.waitSignal(window.session.jobs_queued, timeout=30_000):
-        page.train_button.click()
+        page.train_dialog.accept()
     qtbot.waitUntil(lambda: len(window.loader.jobs.records()) == 2, timeout=10_000)
     return subject, sorted(window.loader.jobs.records(), key=lambda j: j.position)
 

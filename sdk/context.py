@@ -197,7 +197,9 @@ class JobContext:
         *,
         staging_dir: Path,
         models: ModelCache | None = None,
-        device: str = "cpu",
+        device: str = "auto",
+        # in-process contexts (tests, scripts) run in full precision unless told otherwise, so their results do not
+        # depend on the machine; the worker always passes the job's resolved precision
         dtype: str = "float32",
         memory_mode: str = "none",
         kind: str = "generate",

@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSizePolicy, QSplitter,
                                QStackedWidget, QTabWidget, QWidget)
 
@@ -128,55 +128,9 @@ class MainWindow(QMainWindow):
 
     # -- menus ------------------------------------------------------------------------------------
     def _build_menus(self) -> None:
-        def act(menu: Any, text: str, shortcut: Any, slot: Any, tip: str = "") -> QAction:
-            a = menu.addAction(text)
-            if shortcut:
-                a.setShortcut(QKeySequence(shortcut))
-            if tip:
-                a.setStatusTip(tip)
-            a.triggered.connect(slot)
-            return a
+        from app.menus import build_menus
 
-        m = self.menuBar().addMenu("&File")
-        act(m, "&New project…", QKeySequence.StandardKey.New, self.show_new_project_dialog, "Create a project from a template")
-        act(m, "&Open project…", QKeySequence.StandardKey.Open, self.choose_project)
-        self.recent_menu = m.addMenu("Open &recent")
-        self.close_action = act(m, "&Close project", QKeySequence.StandardKey.Close, self.close_project)
-        m.addSeparator()
-        act(m, "&Quit", QKeySequence.StandardKey.Quit, self.close)
-        self.edit_menu = self.menuBar().addMenu("&Edit")
-        self.edit_menu.addAction(self.queue_panel.undo_action)
-        m = self.menuBar().addMenu("&Project")
-        self.project_actions = [
-            act(m, "Add &subject…", "Ctrl+Shift+S", self.sidebar.subjects_page.choose_files),
-            act(m, "Add &motion…", "Ctrl+Shift+M", self.sidebar.motions_page.choose_files),
-            act(m, "Add &prompt", "Ctrl+Shift+P", self._focus_new_prompt),
-        ]
-        m = self.menuBar().addMenu("&Queue")
-        self.project_actions += [
-            act(m, "&Queue jobs", "Ctrl+Return", lambda: self.editor.submit(False), "Queue the job editor's grid"),
-            act(m, "Queue && s&tart", "Ctrl+Shift+Return", lambda: self.editor.submit(True)),
-        ]
-        m.addSeparator()
-        m.addActions(self.queue_panel.actions_)
-        m = self.menuBar().addMenu("&Output")
-        m.addActions(self.gallery.actions_)
-        m = self.menuBar().addMenu("&View")
-        act(m, "&Queue", "Ctrl+1", lambda: self.tabs.setCurrentIndex(0))
-        act(m, "&Gallery", "Ctrl+2", lambda: self.tabs.setCurrentIndex(1))
-        act(m, "&Find", QKeySequence.StandardKey.Find, self._focus_filter, "Filter the list in front")
-        m.addSeparator()
-        m.addAction(self.project_dock.toggleViewAction())
-        m.addAction(self.editor_dock.toggleViewAction())
-        m = self.menuBar().addMenu("&Tools")
-        act(m, "&Model manager…", "Ctrl+Shift+L", self.show_plugins_dialog, "Weights: fetch, import, make tiny")
-        act(m, "P&lugins…", "", lambda: self.show_plugins_dialog("Plugins"), "Installed plugins and load errors")
-        m.addSeparator()
-        act(m, "&Settings…", "Ctrl+,", self.show_settings,
-            "Device, precision, memory mode, theme, export folder, notifications, auto-scoring")
-        m = self.menuBar().addMenu("&Help")
-        act(m, "&About VGen Studio", "", lambda: QMessageBox.about(
-            self, "About VGen Studio", "VGen Studio: a batch app and Python SDK for the VGen video-diffusion methods."))
+        build_menus(self)
         self._update_recent_menu()
 
     def show_settings(self, page: str = "") -> Any:

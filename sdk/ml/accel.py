@@ -100,33 +100,33 @@ def wanted(module: torch.nn.Module, device: torch.device, enable: bool | None = 
 
 # -- the fast path ----------------------------------------------------------------------------------------------------
 def compile_cache_dir() -> Path:
-    """Where compiled kernels persist across worker processes: ``$VGEN_COMPILE_CACHE``, else
-    ``<user cache dir>/vgen-studio/torchinductor`` (an explicit ``$TORCHINDUCTOR_CACHE_DIR`` wins)."""
-    if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
-        return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+    """Where compiled kernels persist across worker processes: ``$VGEN_COMPILE_CACHE``, else an explicitly set
+    ``$TORCHINDUCTOR_CACHE_DIR``, else ``<user cache dir>/vgen-studio/torchinductor`` (inductor's own default lives
+    in /tmp, which a reboot empties)."""
     if os.environ.get(CACHE_ENV):
         return Path(os.environ[CACHE_ENV]).expanduser().absolute()
+    explicit = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if explicit:
+        try:
+            from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+        except ImportError:  # pragma: no cover - older torch
+            default_cache_dir = None
+        if default_cache_dir is None or os.path.abspath(explicit) != os.path.abspath(default_cache_dir()):
+            return Path(explicit)
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("vgen-studio")) / "torchinductor"
 
 
 def configure_inductor() -> None:
-    """Inductor settings of the fast path: freezing, local FX-graph and AOT-autograd caches in
-    :func:`compile_cache_dir`."""
+    """Inductor settings of the fast path: freezing, the local FX-graph cache in :func:`compile_cache_dir`."""
     import torch._inductor.config as ic
 
     cache = compile_cache_dir()
     cache.mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache))
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache)  # inductor reads it at each cache access
     ic.freezing = True
     ic.fx_graph_cache = True
-    try:
-        import torch._functorch.config as fc
-
-        fc.enable_autograd_cache = True
-    except (ImportError, AttributeError):  # pragma: no cover - older torch
-        pass
 
 
 def optimize(module: torch.nn.Module, device: torch.device, dtype: torch.dtype, *,

@@ -86,12 +86,13 @@ def timed(fn: Callable[[], Any], steps: int) -> dict[str, Any]:
     return out
 
 
-def unet_inputs(dtype: Any) -> tuple[Any, Any, Any]:
+def unet_inputs(dtype: Any, weights: Path) -> tuple[Any, Any, Any]:
     import torch
 
+    width = json.loads((weights / "unet" / "config.json").read_text()).get("cross_attention_dim", 1024)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 4, 16, 32, 32, generator=g)  # CFG batch [uncond, cond], 16 frames, 256² / 8
-    e = torch.randn(2, 77, 1024, generator=g)
+    e = torch.randn(2, 77, width, generator=g)
     return x.to(dtype), torch.tensor(981), e.to(dtype)
 
 
@@ -137,7 +138,7 @@ def run_case(case: str, weights: Path, steps: int, do_vae: bool, do_unet: bool) 
             unet = UNet3DConditionModel.from_pretrained(weights / "unet", torch_dtype=dtype).eval()
             rec["unet_load_s"] = time.perf_counter() - t
             rec["unet_load_peak_gb"] = rss()["peak"] / GB
-            x, ts, e = unet_inputs(dtype)
+            x, ts, e = unet_inputs(dtype, weights)
             r = timed(lambda: unet(x, ts, encoder_hidden_states=e).sample, steps)
             rec["unet"] = {k: v for k, v in r.items() if k != "result"}
             rec["unet_out"] = r["result"].float()
@@ -163,7 +164,7 @@ def run_case(case: str, weights: Path, steps: int, do_vae: bool, do_unet: bool) 
         vae = place(load_vae_folder(weights / "vae"), cpu, dtype)
         rec["vae_load_s"] = time.perf_counter() - t
         lat = vae_latents()
-        chunk = T2VParams().decode_chunk_size
+        chunk = T2VParams.model_fields["decode_chunk_size"].default
         r = timed(lambda: decode_video(vae, lat, chunk)[0], 0)
         rec["vae"] = {"s": r["first_wall"], "cpu": r["first_cpu"], "peak_gb": r["peak_gb"],
                       "grown_gb": (rss()["peak"] - before) / GB, "chunk": chunk, "dtype": str(vae.dtype)}
@@ -178,7 +179,7 @@ def run_case(case: str, weights: Path, steps: int, do_vae: bool, do_unet: bool) 
         rec["unet_load_s"] = time.perf_counter() - t
         rec["unet_load_peak_gb"] = rss()["peak"] / GB
         rec["accel"] = accel.applied(unet)
-        x, ts, e = unet_inputs(dtype)
+        x, ts, e = unet_inputs(dtype, weights)
         x = x.contiguous()
         r = timed(lambda: unet(x, ts, encoder_hidden_states=e, return_dict=False)[0], steps)
         rec["unet"] = {k: v for k, v in r.items() if k != "result"}
@@ -219,6 +220,68 @@ def full_generation(weights: Path, steps: int) -> dict[str, Any]:
     step_s = (last - first) / (len(prog) - 1) if len(prog) > 1 else float("nan")
     return {"total_s": total, "to_first_step_s": first, "steady_step_s": step_s, "after_last_step_s": total - last,
             "frames": list(video.frames.shape), "peak_gb": rss()["peak"] / GB}
+
+
+def load_once(plugin: str, folder: Path, precision: str) -> dict[str, Any]:
+    """Load every component through the plugin's own ``load_components`` (mmap → assign → place), then read every
+    weight once (an fp32 model is mapped lazily: this is when its pages come in). Peak RSS growth vs the weights'
+    size at the chosen dtype."""
+    import importlib
+
+    import torch
+
+    from sdk.ml.device import resolve_dtype
+    from sdk.ml.memory import reset_peak, rss
+
+    pipe = importlib.import_module(f"plugins.{plugin}.pipeline")
+    import diffusers  # noqa: F401 - imports are not loading: done before the measurement
+    import open_clip  # noqa: F401
+    import transformers  # noqa: F401
+    from diffusers import AutoencoderKL, I2VGenXLUNet, UNet3DConditionModel  # noqa: F401
+    from transformers import CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection  # noqa: F401
+
+    cpu = torch.device("cpu")
+    dtype = resolve_dtype(precision, cpu)
+    w = pipe.detect_weights(folder)
+    gc.collect()
+    reset_peak()
+    before = rss()["rss"]
+    t = time.perf_counter()
+    comps = pipe.load_components(w, cpu, dtype)
+    load_s = time.perf_counter() - t
+    after_load = rss()["peak"]
+    mods = {k: v for k, v in comps.items() if isinstance(v, torch.nn.Module)}
+    size = sum(p.numel() * p.element_size() for m in mods.values() for p in m.parameters())
+    t = time.perf_counter()
+    with torch.inference_mode():
+        for m in mods.values():
+            for p in m.parameters():
+                p.float().sum()  # touch every page
+    touch_s = time.perf_counter() - t
+    peak = rss()["peak"]
+    return {"plugin": plugin, "format": w.format, "dtype": str(dtype).removeprefix("torch."), "load_s": load_s,
+            "touch_s": touch_s, "weights_gb": size / GB, "grown_load_gb": (after_load - before) / GB,
+            "grown_gb": (peak - before) / GB, "ratio": (peak - before) / size, "peak_gb": peak / GB,
+            "params": {k: sum(p.numel() for p in m.parameters()) for k, m in mods.items()}}
+
+
+def load_table(specs: list[str], precisions: list[str]) -> str:
+    """Each ``plugin:folder`` × precision loaded in its own fresh process (peaks are per process)."""
+    lines = ["| weights | format | dtype | load s | + read all s | weights GB | peak growth GB | × weights | process peak GB |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for spec in specs:
+        plugin, folder = spec.split(":", 1)
+        for prec in precisions:
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--load-child", f"{plugin}:{folder}:{prec}"]
+            out = subprocess.run(cmd, env=dict(os.environ), capture_output=True, text=True)
+            if out.returncode:
+                lines.append(f"| {folder} | — | {prec} | failed: {out.stderr.strip().splitlines()[-1][:120]} |")
+                continue
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            lines.append(f"| {Path(folder).name} | {r['format']} | {r['dtype']} | {r['load_s']:.1f} | {r['touch_s']:.1f} | "
+                         f"{r['weights_gb']:.2f} | {r['grown_gb']:.2f} | {r['ratio']:.2f} | {r['peak_gb']:.2f} |")
+            print(lines[-1], flush=True)
+    return "\n".join(lines)
 
 
 def second_process(args: argparse.Namespace) -> dict[str, Any]:
@@ -286,8 +349,20 @@ def main() -> None:
     ap.add_argument("--full", action="store_true", help="finally, one 50-step generation through T2VGenerator")
     ap.add_argument("--full-steps", type=int, default=50)
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--load", action="append", default=[], metavar="PLUGIN:FOLDER",
+                    help="only measure loading these folders (e.g. modelscope_t2v:/work/realsize/t2v-vgen), "
+                         "each precision in its own process")
+    ap.add_argument("--load-precisions", default="fp32,bf16")
     ap.add_argument("--child-json", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--load-child", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.load_child:
+        plugin, folder, prec = args.load_child.rsplit(":", 2)
+        print(json.dumps(load_once(plugin, Path(folder), prec)))
+        return
+    if args.load:
+        print(load_table(args.load, args.load_precisions.split(",")))
+        return
     if not args.cache:
         args.cache = tempfile.mkdtemp(prefix="vgen-compile-")
         sys.argv += ["--cache", args.cache]
@@ -328,7 +403,7 @@ def main() -> None:
         r.pop("unet_out", None)
         r.pop("vae_out", None)
     gc.collect()
-    if args.second_process and c is not None:
+    if args.second_process and c is not None and c.get("accel", {}).get("compile"):
         sec = second_process(args)
         extra["compile, second process on the same cache (first call − steady call), s"] = round(
             sec["first_wall"] - sec["wall"], 1)

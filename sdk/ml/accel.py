@@ -177,6 +177,12 @@ def _version(t: torch.Tensor) -> int:
         return 0
 
 
+def _prepacks() -> bool:
+    import torch._inductor.config as ic
+
+    return bool(ic.freezing and ic.cpp.weight_prepack)
+
+
 class _CompiledForward:
     """``module.forward`` through ``torch.compile`` (built at the first call), or the eager forward when grad is
     enabled or the module changed since :func:`optimize` (see :func:`fingerprint`)."""
@@ -198,7 +204,14 @@ class _CompiledForward:
 
             self.compiled = torch.compile(types.MethodType(self.eager, m), dynamic=False)
         self.calls["compiled"] += 1
-        return self.compiled(*args, **kwargs)
+        out = self.compiled(*args, **kwargs)
+        if self.calls["compiled"] == 1 and _prepacks():
+            # The frozen graph now holds its own pre-packed copies of the conv/linear weights: give back the pages
+            # of memory-mapped originals (an fp32 model is the file itself), re-read only if eager runs again.
+            from sdk.ml.memory import release_pages
+
+            release_pages(*(p for p in m.parameters() if p.dim() >= 2))
+        return out
 
     def __deepcopy__(self, memo: dict[int, Any]) -> "_CompiledForward":
         # A deep copy (e.g. an EMA/target network) forwards through its own module, eagerly: it has no frozen graph.

@@ -82,6 +82,7 @@ def timed(fn: Callable[[], Any], steps: int) -> dict[str, Any]:
     out["wall"] = statistics.median(walls) if walls else out["first_wall"]
     out["cpu"] = statistics.median(cpus) if cpus else out["first_cpu"]
     out["peak_gb"] = rss()["peak"] / GB
+    out["rss_gb"] = rss()["rss"] / GB
     out["result"] = result
     return out
 
@@ -299,16 +300,16 @@ def report(recs: list[dict[str, Any]], extra: dict[str, Any]) -> str:
     if any("unet" in r for r in recs):
         ref = by.get("b", {}).get("unet")
         lines += ["UNet, one CFG step (batch 2, 16 f, 256²):", "",
-                  "| path | dtype | s/step wall | CPU-s/step | first call s | load s | peak RSS GB | speed-up vs (b) (CPU) |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "| path | dtype | s/step wall | CPU-s/step | first call s | load s | peak RSS GB | RSS after GB | speed-up vs (b) wall / CPU |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for c in "abc":
             r = by.get(c)
             if not r or "unet" not in r:
                 continue
             u = r["unet"]
-            ratio = f"{ref['cpu'] / u['cpu']:.2f}×" if ref else "—"
+            ratio = f"{ref['wall'] / u['wall']:.2f}× / {ref['cpu'] / u['cpu']:.2f}×" if ref else "—"
             lines.append(f"| {names[c]} | {r['dtype']} | {u['wall']:.1f} | {u['cpu']:.1f} | {u['first_wall']:.1f} | "
-                         f"{r['unet_load_s']:.1f} | {u['peak_gb']:.2f} | {ratio} |")
+                         f"{r['unet_load_s']:.1f} | {u['peak_gb']:.2f} | {u['rss_gb']:.2f} | {ratio} |")
         if "c" in by and "accel" in by["c"]:
             lines.append(f"\n(c) fast path: {by['c']['accel'] or 'none'}; attention {by['c'].get('attention')}; "
                          f"calls {by['c'].get('calls')}")
@@ -318,14 +319,14 @@ def report(recs: list[dict[str, Any]], extra: dict[str, Any]) -> str:
     if any("vae" in r for r in recs):
         ref = by.get("b", {}).get("vae")
         lines += ["", "VAE decode of 16 frames 32² → 256²:", "",
-                  "| path | dtype | chunk | s wall | CPU-s | peak RSS GB (process) | grown GB | vs (b) (CPU) |",
+                  "| path | dtype | chunk | s wall | CPU-s | peak RSS GB (process) | grown GB | vs (b) wall / CPU |",
                   "|---|---|---|---|---|---|---|---|"]
         for c in "abc":
             r = by.get(c)
             if not r or "vae" not in r:
                 continue
             v = r["vae"]
-            ratio = f"{ref['cpu'] / v['cpu']:.2f}×" if ref else "—"
+            ratio = f"{ref['s'] / v['s']:.2f}× / {ref['cpu'] / v['cpu']:.2f}×" if ref else "—"
             lines.append(f"| {names[c]} | {v.get('dtype', r['dtype'])} | {v['chunk']} | {v['s']:.1f} | {v['cpu']:.1f} | "
                          f"{v['peak_gb']:.2f} | {v['grown_gb']:.2f} | {ratio} |")
         for c in "bc":

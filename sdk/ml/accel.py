@@ -152,9 +152,16 @@ def optimize(module: torch.nn.Module, device: torch.device, dtype: torch.dtype, 
 def channels_last_(module: torch.nn.Module) -> torch.nn.Module:
     """4-D (Conv2d) weights in channels-last layout, in place (``Module.to(memory_format=...)`` refuses the 5-D
     temporal convolutions of the video UNets)."""
+    from sdk.ml.memory import byte_range, file_mappings, release_ranges
+
+    maps = None
     for p in module.parameters():
         if p.dim() == 4 and not p.is_contiguous(memory_format=torch.channels_last):
+            src = byte_range(p) if p.device.type == "cpu" and p.is_contiguous() else None
             p.data = p.data.contiguous(memory_format=torch.channels_last)
+            if src is not None:  # a memory-mapped original (an fp32 model is the file): give its pages back
+                maps = file_mappings() if maps is None else maps
+                release_ranges([src], maps)
     return module
 
 

@@ -119,3 +119,31 @@ def test_placing_mapped_fp32_weights_in_bf16_never_holds_both(tmp_path: Path) ->
     assert all(p.dtype == torch.bfloat16 for p in model.parameters())
     again = load_state_dict(tmp_path / "w.safetensors")  # the released pages read back from the file intact
     assert torch.equal(model[5].weight, again["5.weight"].to(torch.bfloat16))
+
+
+def test_channels_last_of_a_mapped_fp32_model_does_not_double_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from safetensors.torch import save_file
+
+    from sdk.ml.checkpoints import empty_model, load_into, load_state_dict
+    from sdk.ml.memory import reset_peak, rss
+
+    def factory() -> torch.nn.Module:
+        return torch.nn.Sequential(*[torch.nn.Conv2d(256, 256, 3) for _ in range(16)])  # 9.4 MB each
+
+    ref = factory()
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, str(tmp_path / "c.safetensors"))
+    size = sum(p.numel() for p in ref.parameters()) * 4
+    del ref
+    import torch._inductor.config as ic
+
+    monkeypatch.setenv(accel.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "cache"))  # restored after the test
+    monkeypatch.setattr(ic, "freezing", ic.freezing)
+    accel.configure_inductor()  # its import is not what is measured
+    reset_peak()
+    before = rss()["rss"]
+    model = place(load_into(empty_model(factory), load_state_dict(tmp_path / "c.safetensors")), CPU, torch.float32,
+                  accel=True)  # forced on: the weights are re-laid out channels-last (compiled only when called)
+    assert model[3].weight.is_contiguous(memory_format=torch.channels_last)
+    grown = rss()["peak"] - before
+    assert grown < 1.6 * size, f"peak grew {grown / 2**20:.0f} MB for {size / 2**20:.0f} MB of weights"

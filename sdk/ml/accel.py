@@ -141,7 +141,8 @@ def optimize(module: torch.nn.Module, device: torch.device, dtype: torch.dtype, 
         return module
     channels_last_(module)
     info: dict[str, Any] = {"channels_last": True, "dtype": str(dtype).removeprefix("torch.")}
-    if compile is None or compile:
+    if (compile is None or compile) and type(module).forward is not torch.nn.Module.forward:
+        # (wrappers called through a method of their own, e.g. TextEncoder.encode, have no forward to compile)
         configure_inductor()
         module.forward = _CompiledForward(module)  # instance attribute: nn.Module.__call__ now goes through it
         info.update(compile="inductor", freezing=True, cache=str(compile_cache_dir()))

@@ -5,9 +5,11 @@ What it does to a big model on the CPU (``VGEN_ACCEL`` unset or "auto": models o
 parameters, i.e. the UNets; tiny test twins stay eager):
 - convolution weights in channels-last layout (oneDNN's fast layout on x86);
 - ``torch.compile`` of the module's call (inductor, ``dynamic=False``) with weight freezing: weights become
-  constants, pre-packed once for oneDNN, and norms/elementwise ops are fused. The compiled code goes to an on-disk
-  cache (:func:`compile_cache_dir`), so a later worker process on the same model and shapes loads it instead of
-  compiling again. Compilation happens at the first call, not here.
+  constants, pre-packed once for oneDNN, and norms/elementwise ops are fused. Compilation happens at the first call
+  (minutes at real size), not here; later calls with the same shapes, in later jobs of the same worker too, reuse
+  it. Compiled code goes to an on-disk cache (:func:`compile_cache_dir`), but graphs holding pre-packed weights
+  can't be stored there, so a new worker process compiles again; ``VGEN_ACCEL_PREPACK=0`` trades the pre-packing
+  speed-up for graphs the cache keeps (a second process then loads it in about a minute).
 Nothing changes the arithmetic's precision: the dtype is the job's (``resolve_dtype``), weights are cast, never
 autocast. Calls with grad enabled (training) run eagerly.
 
@@ -27,6 +29,10 @@ import torch
 
 ENV = "VGEN_ACCEL"
 CACHE_ENV = "VGEN_COMPILE_CACHE"
+#: "0": don't pre-pack weights for oneDNN. Pre-packed weights are mkldnn tensors, which inductor's FX-graph cache
+#: cannot store, so every new worker process compiles again (~3-5 min on 2 cores); without pre-packing a second
+#: process loads the compiled graph from the cache (~1 min) but a step is no faster than eager (measured, fp32).
+PREPACK_ENV = "VGEN_ACCEL_PREPACK"
 MIN_PARAMS = 300_000_000  # the UNets (1.4 B); not the VAE (84 M) nor the tiny test twins
 _ON, _OFF = ("1", "on", "true", "yes", "force"), ("0", "off", "false", "no")
 
@@ -127,6 +133,7 @@ def configure_inductor() -> None:
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache)  # inductor reads it at each cache access
     ic.freezing = True
     ic.fx_graph_cache = True
+    ic.cpp.weight_prepack = os.environ.get(PREPACK_ENV, "1").strip().lower() not in _OFF
 
 
 def optimize(module: torch.nn.Module, device: torch.device, dtype: torch.dtype, *,

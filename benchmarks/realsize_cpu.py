@@ -400,6 +400,7 @@ def main() -> None:
         extra["compile, first process (first call − steady call), s"] = round(c["unet"]["first_wall"] - c["unet"]["wall"], 1)
     outs = {r["case"]: r for r in recs}
     table = report(recs, {})
+    print(table, flush=True)  # now: the second process and the full run take long
     for r in recs:  # free the models' outputs before a second process or the full run
         r.pop("unet_out", None)
         r.pop("vae_out", None)
@@ -415,7 +416,7 @@ def main() -> None:
             f"{full['total_s']:.0f} s = {full['total_s'] / 60:.1f} min (to first step {full['to_first_step_s']:.0f} s, "
             f"steady {full['steady_step_s']:.1f} s/step, decode + frames {full['after_last_step_s']:.0f} s, "
             f"peak {full['peak_gb']:.2f} GB)")
-    text = table + "\n" + "\n".join(f"{k}: {v}" for k, v in extra.items())
+    text = "\n".join(f"{k}: {v}" for k, v in extra.items())
     print(text)
     if args.json:
         clean = [{k: v for k, v in r.items() if not k.endswith("_out")} for r in outs.values()]

@@ -14,7 +14,8 @@ an idle machine's wall time), peak RSS, the ratios, and the numerical agreement 
 ``--write`` writes the real-size twin first when the folder is missing (7 GB). ``--cache`` is the compile cache
 (default: a fresh folder, so the first call shows a cold compile); ``--second-process`` then runs (c) again in a
 new process on the same cache (what a restarted worker pays). ``--full`` times one 50-step generation end to end
-through ``T2VGenerator.generate`` with a ``JobContext``, after everything else. Never run two of these at once:
+through ``T2VGenerator.generate`` with a ``JobContext``, after everything else, in a fresh process
+(``--full-only`` runs just that). Never run two of these at once:
 a real-size process holds 5-10 GB.
 """
 from __future__ import annotations
@@ -349,6 +350,7 @@ def main() -> None:
     ap.add_argument("--second-process", action="store_true", help="then run (c) in a new process on the same cache")
     ap.add_argument("--full", action="store_true", help="finally, one 50-step generation through T2VGenerator")
     ap.add_argument("--full-steps", type=int, default=50)
+    ap.add_argument("--full-only", action="store_true", help="only the full generation (this process)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--load", action="append", default=[], metavar="PLUGIN:FOLDER",
                     help="only measure loading these folders (e.g. modelscope_t2v:/work/realsize/t2v-vgen), "
@@ -381,10 +383,18 @@ def main() -> None:
         t = time.perf_counter()
         make_tiny_weights(args.weights, "diffusers", size="real")
         print(f"wrote the real-size twin in {time.perf_counter() - t:.0f} s", flush=True)
+    if args.full_only:
+        full = full_generation(args.weights, args.full_steps)
+        print(json.dumps(full))
+        return
+    from sdk.ml.memory import trim
+
     recs = []
     for case in args.cases:
         t = time.perf_counter()
         recs.append(run_case(case, args.weights, args.steps, not args.no_vae, not args.no_unet))
+        gc.collect()
+        trim()  # the worker's malloc settings keep freed memory: give it back before the next case
         if not args.child_json:
             print(f"case {case} done in {time.perf_counter() - t:.0f} s", flush=True)
     if args.child_json:
@@ -410,8 +420,11 @@ def main() -> None:
         extra["compile, second process on the same cache (first call − steady call), s"] = round(
             sec["first_wall"] - sec["wall"], 1)
         extra["second process first call s (wall, CPU)"] = (round(sec["first_wall"], 1), round(sec["first_cpu"], 1))
-    if args.full:
-        full = full_generation(args.weights, args.full_steps)
+    if args.full:  # in a fresh process, as a worker would run it
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--weights", str(args.weights), "--cache", args.cache,
+               "--full-only", "--full-steps", str(args.full_steps)]
+        full = json.loads(subprocess.run(cmd, env=dict(os.environ), capture_output=True, text=True,
+                                         check=True).stdout.strip().splitlines()[-1])
         extra[f"full {args.full_steps}-step generation 16×256² (T2VGenerator.generate, cold model cache)"] = (
             f"{full['total_s']:.0f} s = {full['total_s'] / 60:.1f} min (to first step {full['to_first_step_s']:.0f} s, "
             f"steady {full['steady_step_s']:.1f} s/step, decode + frames {full['after_last_step_s']:.0f} s, "

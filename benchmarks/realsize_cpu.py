@@ -9,7 +9,7 @@ itself with it). Prints s/step (wall and CPU seconds: on a shared machine CPU-s 
 an idle machine's wall time), peak RSS, the ratios, and the numerical agreement of (b), (c) with (a).
 
     nice -n 10 .venv/bin/python benchmarks/realsize_cpu.py --weights /work/realsize/t2v-diffusers [--write]
-        [--steps 2] [--cases cba] [--no-vae] [--no-unet] [--cache DIR] [--second-process] [--full] [--json F]
+        [--steps 2] [--cases abc] [--no-vae] [--no-unet] [--cache DIR] [--second-process] [--full] [--json F]
 
 ``--write`` writes the real-size twin first when the folder is missing (7 GB). ``--cache`` is the compile cache
 (default: a fresh folder, so the first call shows a cold compile); ``--second-process`` then runs (c) again in a
@@ -188,6 +188,7 @@ def run_case(case: str, weights: Path, steps: int, do_vae: bool, do_unet: bool) 
         rec["unet_out"] = r["result"].float()
         fwd = vars(unet).get("forward")
         rec["calls"] = dict(getattr(fwd, "calls", {}))
+        accel.release(unet)  # dynamo's caches would keep the frozen weights alive
         del unet, fwd
         gc.collect()
     return rec
@@ -343,7 +344,7 @@ def main() -> None:
     ap.add_argument("--weights", type=Path, default=Path("/work/realsize/t2v-diffusers"))
     ap.add_argument("--write", action="store_true", help="write the real-size twin if the folder is missing")
     ap.add_argument("--steps", type=int, default=2, help="timed CFG steps per case after the first call")
-    ap.add_argument("--cases", default="cba", help="which of a, b, c to run, in this order")
+    ap.add_argument("--cases", default="abc", help="which of a, b, c to run, in this order")
     ap.add_argument("--no-vae", action="store_true")
     ap.add_argument("--no-unet", action="store_true")
     ap.add_argument("--cache", default="", help="compile cache folder (default: a fresh one: cold compile)")

@@ -173,6 +173,21 @@ def channels_last_(module: torch.nn.Module) -> torch.nn.Module:
     return module
 
 
+def release(module: torch.nn.Module) -> None:
+    """Drop ``module``'s compiled graph before the module itself is dropped (e.g. evicted from the model cache).
+
+    Dynamo keeps compiled graphs — with their frozen, pre-packed weight copies — in caches attached to the model
+    class's code, not to the module: without this, they outlive the module (measured: 5.6 GB for the fp32 UNet).
+    This resets all of dynamo's caches (``torch.compiler.reset``); other compiled modules compile again at their
+    next call."""
+    fwd = vars(module).get("forward")
+    if isinstance(fwd, _CompiledForward):
+        fwd.compiled = None
+        torch.compiler.reset()
+        del module.forward  # back to the class's eager forward
+    object.__setattr__(module, "_vgen_accel", {})
+
+
 def applied(module: torch.nn.Module) -> dict[str, Any]:
     """What :func:`optimize` did to ``module`` ({} when nothing)."""
     return dict(getattr(module, "_vgen_accel", {}) or {})

@@ -116,9 +116,16 @@ class ModelCache:
 
 
 def _forget(value: Any) -> None:
-    memory = sys.modules.get("sdk.ml.memory")  # only loaded (with torch) when a mode was ever applied
+    """A cached value leaves the cache: forget its memory mode and drop compiled graphs holding its weights (both
+    modules are only loaded, with torch, when they were used)."""
+    memory = sys.modules.get("sdk.ml.memory")
     if memory is not None:
         memory.forget(value)
+    accel = sys.modules.get("sdk.ml.accel")
+    if accel is not None:
+        for module in (value.values() if isinstance(value, dict) else [value]):
+            if hasattr(module, "parameters") and accel.applied(module):
+                accel.release(module)
 
 
 class JobModels:

@@ -43,6 +43,26 @@ class Executor(Protocol):
     def shutdown(self) -> None: ...
 
 
+#: glibc malloc in the worker: serve allocations up to 32 MiB (glibc's cap) from the heap and trim it only past 1 GiB
+#: free, so the activation buffers freed and re-allocated at every UNet call reuse pages instead of faulting fresh
+#: ones in (measured on the real-size UNet, fp32: 0.9 M page faults per call → 160). A dropped model's memory stays
+#: in the heap for reuse; :func:`sdk.ml.process_memory.trim` gives it back.
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024), "MALLOC_TRIM_THRESHOLD_": str(1024 ** 3),
+              "MALLOC_TOP_PAD_": str(256 * 1024 * 1024), "MALLOC_ARENA_MAX": "4"}
+
+
+def worker_env(base: dict[str, str] | None = None, *, device: str = "auto") -> dict[str, str]:
+    """The environment a worker process starts with (``base``: default ``os.environ``; a value already set there
+    wins): the malloc tuning on Linux for CPU work (``device`` cpu or auto), unless ``$VGEN_ACCEL`` is off."""
+    env = dict(os.environ if base is None else base)
+    off = env.get("VGEN_ACCEL", "").strip().lower() in ("0", "off", "false", "no")
+    if off or not sys.platform.startswith("linux") or not device.startswith(("cpu", "auto")):
+        return env
+    for k, v in MALLOC_ENV.items():
+        env.setdefault(k, v)
+    return env
+
+
 class LocalProcessExecutor:
     """One worker process per device, started lazily and replaced after a crash or a forced cancel.
 
@@ -83,6 +103,7 @@ class LocalProcessExecutor:
         except (AttributeError, OSError, ValueError):
             stdout = None
         self.proc = subprocess.Popen(cmd, pass_fds=(child_sock.fileno(),), stdin=subprocess.DEVNULL, stdout=stdout,
+                                     env=worker_env(device=self.device),
                                      start_new_session=True)  # Ctrl-C stops the parent; the worker follows it
         child_sock.close()
         self.conn = Connection(parent_sock.detach())

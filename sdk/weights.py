@@ -316,13 +316,17 @@ def _copy_into(src: Path, dest: Path) -> Path:
     return dest if src.is_dir() else dest / src.name
 
 
-def make_tiny(spec: WeightsSpec, dest: Path, format: str | None = None, register: bool = False) -> Path:
+def make_tiny(spec: WeightsSpec, dest: Path, format: str | None = None, register: bool = False,
+              size: str = "tiny") -> Path:
     """Write the tiny twin of ``spec`` (random values, tiny dimensions, same on-disk format) into ``dest``.
 
     Calls ``spec.tiny`` (``"pkg.module:function"``, ``function(dir, format, ...)``). ``format``
     defaults to ``spec.formats[0]``; one the spec does not offer raises :class:`InvalidRequest`.
     With ``register=True`` it is registered under ``spec.id`` with source ``"tiny"``.
     Returns the weights path. Tiny weights produce noise.
+
+    ``size="real"`` writes random weights at the released dimensions instead (gigabytes, streamed to disk: for
+    benchmarks and GPU checks), where the builder offers it (its function takes ``size``).
     """
     fmt = format or (spec.formats[0] if spec.formats else "diffusers")
     if not spec.tiny:
@@ -331,15 +335,25 @@ def make_tiny(spec: WeightsSpec, dest: Path, format: str | None = None, register
     if fmt not in spec.formats:
         raise InvalidRequest(f"Weights {spec.id!r} have no {fmt!r} format.",
                              hint="Choose one of: " + ", ".join(spec.formats) + ".", field="format")
+    if size not in ("tiny", "real"):
+        raise InvalidRequest(f"Unknown twin size {size!r}.", hint="Use tiny or real.", field="size")
+    builder = load_entry(spec.tiny)
+    if size != "tiny":
+        import inspect
+
+        if "size" not in inspect.signature(builder).parameters:
+            raise InvalidRequest(f"Weights {spec.id!r} have no {size}-size twin, only a tiny one.",
+                                 hint="Leave --size out, or use modelscope-t2v / i2vgen-xl weights.", field="size")
     dest = Path(dest).expanduser().absolute()
     dest.mkdir(parents=True, exist_ok=True)
-    result = load_entry(spec.tiny)(dest, fmt)
+    result = builder(dest, fmt) if size == "tiny" else builder(dest, fmt, size=size)
     path = Path(result).absolute() if result else dest
     if not path.exists() or not _files(path):
         raise VGenError(f"The tiny-weights builder of {spec.id!r} wrote nothing to {path}.",
                         hint=f"This is a bug in the plugin that provides {spec.tiny}.")
     if register:
-        _register(_entry(spec.id, path, fmt, "tiny", "tiny random weights (they produce noise)", sha256_tree(path)))
+        what = "tiny" if size == "tiny" else "real-size"
+        _register(_entry(spec.id, path, fmt, "tiny", f"{what} random weights (they produce noise)", sha256_tree(path)))
     return path
 
 

@@ -73,8 +73,8 @@ def cmd_models_make_tiny(a: argparse.Namespace) -> int:
 
     spec = load_plugins().weights_spec(a.id)
     fmt = a.format or (spec.formats[0] if spec.formats else None)  # the spec's first format, as the library does
-    path = w.make_tiny(spec, Path(a.dir), fmt, register=a.register)
-    print(f"Wrote tiny {fmt} weights for {a.id} to {path} (random: they render noise, for tests and demos)")
+    path = w.make_tiny(spec, Path(a.dir), fmt, register=a.register, size=a.size)
+    print(f"Wrote {a.size} {fmt} weights for {a.id} to {path} (random: they render noise, for tests and demos)")
     return 0
 
 
@@ -155,6 +155,8 @@ def register(sub: Any) -> None:
     c.add_argument("id"); c.add_argument("dir")
     c.add_argument("--format", default=None, help="one of the formats the weights offer (default: their first)")
     c.add_argument("--register", action="store_true", help="also register them under ID")
+    c.add_argument("--size", choices=("tiny", "real"), default="tiny",
+                   help="real: the released dimensions (several GB, streamed; for benchmarks and GPU checks)")
     c = cmd(g, "import", cmd_models_import, "register weights you already have (a known weights id, or user.NAME)")
     c.add_argument("id"); c.add_argument("path"); c.add_argument("--copy", action="store_true")
     c = cmd(g, "fetch", cmd_models_fetch, "download weights (check the licence)")

@@ -1,5 +1,8 @@
 """Safe checkpoint loading: safetensors, or ``torch.load(..., weights_only=True)`` — never plain pickle.
 
+Both are memory-mapped (safetensors by default, torch files with ``mmap=True``) and :func:`load_into` assigns the
+mapped tensors to a meta-built model, so loading never holds a second copy of the weights.
+
 Every failure becomes a :class:`sdk.errors.VGenError` naming the file, the key and the fix.
 """
 from __future__ import annotations
@@ -49,8 +52,17 @@ def load_state_dict(path: str | Path, *, strip: Iterable[str] = DEFAULT_PREFIXES
 
 
 def _torch_load(path: Path) -> Any:
+    # Memory-mapped: a tensor's bytes are read when used, so a 4 GB open_clip file whose text tower alone is used
+    # costs the text tower, and a cast to bf16 never holds the fp32 file and the bf16 model at once
+    # (sdk.ml.device.place releases each source tensor's pages after its copy). Legacy (pre-zip) files can't be
+    # mapped and are read whole.
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        try:
+            return torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc) and "zip" not in str(exc):
+                raise
+            return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise IncompatibleCheckpoint(
             f"Refused to load {path.name}: it is a pickle that would run code or build objects other than tensors "

@@ -1,10 +1,14 @@
-"""Device / dtype choice and attention backend (SDPA by default; xformers only when importable on CUDA)."""
+"""Device / dtype choice, placing a model (cast tensor by tensor, then the CPU fast path of :mod:`sdk.ml.accel`),
+and the attention backend (SDPA by default; xformers only when importable on CUDA)."""
 from __future__ import annotations
 
 import torch
 
+from sdk.errors import InvalidRequest
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+           "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
@@ -18,17 +22,33 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """``None``/"auto" → fp16 on CUDA, fp32 elsewhere. fp16 on CPU is refused (slow, poorly supported) → fp32."""
+    """The job's ``precision`` (``auto|fp32|bf16|fp16``, or a torch name such as "float32") as a torch dtype.
+
+    "auto" (also None or ""): fp16 on CUDA; bf16 on MPS; on the CPU bf16 where the processor runs it natively
+    (AMX-BF16, :func:`sdk.ml.accel.cpu_bf16_native`), else fp32. Raises :class:`InvalidRequest` (field
+    ``precision``) for an unknown name and for fp16 on the CPU, which the CPU cannot run fast or safely."""
     if isinstance(dtype, torch.dtype):
         out = dtype
     elif dtype in (None, "", "auto"):
-        out = torch.float16 if device.type == "cuda" else torch.float32
+        if device.type == "cuda":
+            out = torch.float16
+        elif device.type == "cpu":
+            from sdk.ml.accel import cpu_bf16_native
+
+            out = torch.bfloat16 if cpu_bf16_native() else torch.float32
+        else:
+            out = torch.bfloat16 if device.type == "mps" else torch.float32
     else:
-        if dtype not in _DTYPES:
-            raise ValueError(f"Unknown dtype {dtype!r}; use float32, float16 or bfloat16")
-        out = _DTYPES[dtype]
+        key = str(dtype).strip().lower().removeprefix("torch.")
+        if key not in _DTYPES:
+            raise InvalidRequest(f"Unknown precision {dtype!r}.", hint="Use one of: " + ", ".join(PRECISIONS) + ".",
+                                 field="precision")
+        out = _DTYPES[key]
     if device.type == "cpu" and out == torch.float16:
-        return torch.float32
+        raise InvalidRequest(
+            f"precision {dtype!r} (float16) is not supported on the CPU.",
+            hint="Use precision=auto (bf16 where the processor runs it natively, else fp32), bf16 or fp32 on the CPU; "
+                 "fp16 needs a GPU.", field="precision")
     return out
 
 
@@ -47,11 +67,48 @@ def configure_attention(model: torch.nn.Module, device: torch.device) -> str:
     return "sdpa"
 
 
-def place(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
-    """``model`` on ``device`` in ``dtype`` (moved only when needed) and in eval mode; ``requires_grad`` untouched."""
-    first = next(model.parameters())
-    if first.device != device:
-        model = model.to(device)
-    if first.dtype != dtype:
-        model = model.to(dtype)
-    return model.eval()
+def place(model: torch.nn.Module, device: torch.device, dtype: torch.dtype, *,
+          accel: bool | None = None) -> torch.nn.Module:
+    """``model`` on ``device`` in ``dtype``, in eval mode, with the fast path of :func:`sdk.ml.accel.optimize`
+    (big models on the CPU; ``accel`` overrides ``$VGEN_ACCEL``); ``requires_grad`` untouched.
+
+    Tensors are moved/cast one at a time, and the pages of a memory-mapped source are given back after its copy
+    (:mod:`sdk.ml.process_memory`): loading an fp32 checkpoint into a bf16 model never holds both."""
+    from sdk.ml.accel import optimize
+
+    convert_(model, device, dtype)
+    return optimize(model.eval(), device, dtype, enable=accel)
+
+
+def convert_(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
+    """In place: every floating-point parameter and buffer to ``dtype`` and every tensor to ``device``, tensor by
+    tensor (as ``model.to(device, dtype)``, which keeps Parameter objects), releasing memory-mapped sources."""
+    from sdk.ml.process_memory import byte_range, file_mappings, release_ranges
+
+    device = torch.device(device)
+    todo = []
+    for mod in model.modules():
+        for name, p in mod._parameters.items():
+            if p is not None:
+                todo.append((mod, name, p, True))
+        for name, b in mod._buffers.items():
+            if b is not None:
+                todo.append((mod, name, b, False))
+    maps = file_mappings() if any(t.device.type == "cpu" for _, _, t, _ in todo) else []
+    seen: set[int] = set()
+    for mod, name, t, is_param in todo:
+        if id(t) in seen:  # shared (tied) tensors are converted once
+            continue
+        seen.add(id(t))
+        want = dtype if t.is_floating_point() else t.dtype
+        if t.device == device and t.dtype == want:
+            continue
+        src = byte_range(t) if t.device.type == "cpu" and t.is_contiguous() else None
+        new = t.detach().to(device=device, dtype=want)
+        if is_param:
+            t.data = new
+        else:
+            mod._buffers[name] = new
+        if src is not None and maps:
+            release_ranges([src], maps)
+    return model

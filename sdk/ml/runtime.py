@@ -2,7 +2,7 @@
 
 ``precision`` (``auto|fp32|bf16|fp16``) and ``memory_mode`` (``auto|none|balanced|low|minimum``) come with the job.
 ``auto`` precision is fp16 on CUDA (bf16 on CUDA devices that run it, when the spec asks for it), bf16 on an MPS
-device and on CPUs that run bf16 natively (AMX / AVX512-BF16), fp32 on other CPUs. fp16 on a CPU is refused: it is
+device and on CPUs that run bf16 natively (AMX-BF16; not AVX512-BF16 alone, where bf16 is slower than fp32), fp32 on other CPUs. fp16 on a CPU is refused: it is
 emulated there, slower than fp32 and less exact than bf16. ``auto`` memory mode is the fastest mode the preflight
 (:mod:`sdk.ml.preflight`) finds room for; nothing fitting fails the job before it loads.
 """
@@ -23,25 +23,11 @@ _NAMES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
-    """The torch dtype ``precision`` means on ``device``; :class:`InvalidRequest` for fp16 on a CPU or a name that
-    is not a precision."""
-    precision = (precision or "auto").lower()
-    if precision not in PRECISIONS:
-        raise InvalidRequest(f"Unknown precision {precision!r}.", hint="Use one of: " + ", ".join(PRECISIONS) + ".",
-                             field="precision")
-    if precision == "fp16" and device.type == "cpu":
-        raise InvalidRequest("precision fp16 was asked for on the CPU.",
-                             hint="CPUs emulate fp16 (slow and inexact): use bf16 (native on this CPU if it has "
-                                  "AMX/AVX512-BF16), fp32, or auto.", field="precision")
-    if precision != "auto":
-        return _NAMES[precision]
-    if device.type == "cuda":
-        return torch.float16
-    if device.type == "mps":
-        return torch.bfloat16
-    from sdk.devices import cpu_info
+    """The torch dtype ``precision`` means on ``device`` (:func:`sdk.ml.device.resolve_dtype`, the one place that
+    decides); :class:`InvalidRequest` for fp16 on a CPU or a name that is not a precision."""
+    from sdk.ml.device import resolve_dtype
 
-    return torch.bfloat16 if cpu_info().native_bf16 else torch.float32
+    return resolve_dtype(precision or "auto", device)
 
 
 @dataclass

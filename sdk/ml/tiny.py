@@ -5,6 +5,7 @@ hide whole branches), so the same seed gives the same weights and different seed
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
@@ -101,3 +102,138 @@ def write_vgen_encoders(out: Any, clip_state: dict[str, torch.Tensor], vae: torc
     out = Path(out)
     torch.save(clip_state, out / OPEN_CLIP_FILE)
     torch.save({"state_dict": {LDM_PREFIX + k: v for k, v in diffusers_to_ldm_vae(vae).items()}}, out / VAE_FILE)
+
+
+# -- real size: configs and streamed plans (sdk.ml.twins writes them without holding a model) ---------------------
+#: OpenCLIP ViT-H-14 (laion2b_s32b_b79k): open_clip_pytorch_model.bin holds both towers (986 M params)
+OPENCLIP_REAL: dict[str, Any] = dict(
+    embed_dim=1024, vision_cfg=dict(image_size=224, layers=32, width=1280, head_width=80, patch_size=14),
+    text_cfg=dict(context_length=CONTEXT, vocab_size=VOCAB, width=1024, heads=16, layers=24))
+OPENCLIP_TINY: dict[str, Any] = dict(
+    embed_dim=TEXT_WIDTH, vision_cfg=dict(layers=1, width=32, head_width=16, image_size=32, patch_size=8),
+    text_cfg=dict(context_length=CONTEXT, vocab_size=VOCAB, width=TEXT_WIDTH, heads=1, layers=TEXT_LAYERS))
+#: the SD 2.1 VAE (v2-1_512-ema-pruned.ckpt's first_stage_model; 83.7 M params)
+VAE_REAL: dict[str, Any] = dict(
+    in_channels=3, out_channels=3, block_out_channels=(128, 256, 512, 512), layers_per_block=2,
+    down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
+    latent_channels=4, norm_num_groups=32, sample_size=512, scaling_factor=0.18215)
+_OC_RES = re.compile(r"^(visual\.)?transformer\.resblocks\.(\d+)\.(.+)$")
+
+
+def openclip_shapes(cfg: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Key → shape of an open_clip ``CLIP(**cfg)`` state dict, built on the meta device (no memory)."""
+    import open_clip
+
+    from sdk.ml.twins import meta_model
+
+    return {k: tuple(v.shape) for k, v in meta_model(lambda: open_clip.CLIP(**cfg)).state_dict().items()}
+
+
+def _oc_resblock(base: str, rest: str, t: torch.Tensor) -> dict[str, torch.Tensor]:
+    from sdk.ml.text import _RES_NAMES
+
+    if rest.startswith("attn.in_proj_"):
+        kind = rest.rsplit("_", 1)[1]
+        return {f"{base}self_attn.{n}_proj.{kind}": p for n, p in zip("qkv", t.chunk(3, dim=0))}
+    head, _, tail = rest.rpartition(".")
+    return {f"{base}{_RES_NAMES[head]}.{tail}": t}
+
+
+def openclip_to_text_keys(sd: dict[str, torch.Tensor], *, layers: int, prefix: str = "") -> dict[str, torch.Tensor]:
+    """Per-key form of :func:`sdk.ml.text.openclip_to_clip_text` (any subset of keys; others are dropped)."""
+    top = {"token_embedding.weight": "embeddings.token_embedding.weight",
+           "positional_embedding": "embeddings.position_embedding.weight",
+           "ln_final.weight": "final_layer_norm.weight", "ln_final.bias": "final_layer_norm.bias"}
+    out: dict[str, torch.Tensor] = {}
+    for k, t in sd.items():
+        m = _OC_RES.match(k)
+        if k in top:
+            out[prefix + top[k]] = t
+        elif m and not m.group(1) and int(m.group(2)) < layers:
+            out.update(_oc_resblock(f"{prefix}encoder.layers.{m.group(2)}.", m.group(3), t))
+    return out
+
+
+def openclip_to_vision_keys(sd: dict[str, torch.Tensor], prefix: str = "vision_model.") -> dict[str, torch.Tensor]:
+    """Per-key form of :func:`sdk.ml.image.openclip_to_clip_vision` (any subset of keys)."""
+    top = {"visual.class_embedding": "embeddings.class_embedding",
+           "visual.positional_embedding": "embeddings.position_embedding.weight",
+           "visual.conv1.weight": "embeddings.patch_embedding.weight",
+           "visual.ln_pre.weight": "pre_layrnorm.weight", "visual.ln_pre.bias": "pre_layrnorm.bias",
+           "visual.ln_post.weight": "post_layernorm.weight", "visual.ln_post.bias": "post_layernorm.bias"}
+    out: dict[str, torch.Tensor] = {}
+    for k, t in sd.items():
+        m = _OC_RES.match(k)
+        if k in top:
+            out[prefix + top[k]] = t
+        elif k == "visual.proj":
+            out["visual_projection.weight"] = t.t().contiguous()
+        elif m and m.group(1):
+            out.update(_oc_resblock(f"{prefix}encoder.layers.{m.group(2)}.", m.group(3), t))
+    return out
+
+
+def clip_text_twin(cfg: dict[str, Any], seed: int, *, penultimate: bool):
+    """(``CLIPTextConfig``, plan keyed by ``CLIPTextModel`` keys) of the open_clip text tower of ``cfg``, values
+    seeded by the open_clip keys (so they equal the ``open_clip_pytorch_model.bin`` twin of the same seed).
+    ``penultimate``: drop the last layer (ModelScope's 23-layer text encoder) or keep all (I2VGen-XL's)."""
+    from transformers import CLIPTextModel
+
+    from sdk.ml.text import openclip_text_config
+    from sdk.ml.twins import converted_plan, meta_model
+
+    shapes = openclip_shapes(cfg)
+    meta = {k: torch.empty(s, device="meta") for k, s in shapes.items()}
+    config, _ = openclip_text_config(meta, penultimate=penultimate)
+    model = meta_model(lambda: CLIPTextModel(config))
+    prefix = "text_model." if any(k.startswith("text_model.") for k in model.state_dict()) else ""
+    plan = converted_plan(shapes, seed, lambda sd: openclip_to_text_keys(sd, layers=config.num_hidden_layers,
+                                                                         prefix=prefix))
+    _same_keys(plan, model, "CLIPTextModel")
+    return config, plan
+
+
+def clip_vision_twin(cfg: dict[str, Any], seed: int, *, head_width: int | None = None):
+    """(``CLIPVisionConfig``, plan keyed by ``CLIPVisionModelWithProjection`` keys) of the vision tower of ``cfg``."""
+    from transformers import CLIPVisionModelWithProjection
+
+    from sdk.ml.image import openclip_vision_config
+    from sdk.ml.twins import converted_plan, meta_model
+
+    shapes = openclip_shapes(cfg)
+    config = openclip_vision_config({k: torch.empty(s, device="meta") for k, s in shapes.items()},
+                                    head_width=head_width)
+    model = meta_model(lambda: CLIPVisionModelWithProjection(config))
+    plan = converted_plan(shapes, seed, openclip_to_vision_keys)
+    _same_keys(plan, model, "CLIPVisionModelWithProjection")
+    return config, plan
+
+
+def vae_twin(cfg: dict[str, Any], seed: int, *, ldm: bool):
+    """(the ``AutoencoderKL`` meta model, plan): diffusers keys, or (``ldm``) the LDM checkpoint's
+    ``first_stage_model.*`` keys with the attention projections as 1×1 convs."""
+    from diffusers import AutoencoderKL
+
+    from sdk.ml.twins import converted_plan, meta_model, model_plan
+    from sdk.ml.vae import LDM_PREFIX, diffusers_to_ldm_vae_key
+
+    model = meta_model(lambda: AutoencoderKL(**cfg))
+    if not ldm:
+        return model, model_plan(model, seed)
+    n_up = len(cfg["up_block_types"])
+    attn = re.compile(r"mid_block\.attentions\.\d+\.(to_q|to_k|to_v|to_out\.0)\.weight$")
+
+    def to_ldm(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {LDM_PREFIX + diffusers_to_ldm_vae_key(k, n_up): (v[:, :, None, None] if attn.search(k) else v)
+                for k, v in sd.items()}
+
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    return model, converted_plan(shapes, seed, to_ldm)
+
+
+def _same_keys(plan: dict[str, Any], model: torch.nn.Module, what: str) -> None:
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: e.shape for k, e in plan.items()}
+    if want != got:
+        diff = sorted(set(want) ^ set(got)) or [k for k in want if want[k] != got[k]]
+        raise AssertionError(f"twin plan does not fit {what}: {diff[:5]}")

@@ -120,19 +120,42 @@ def latent_factor(vae: torch.nn.Module, height: int, width: int) -> int:
     return factor
 
 
+#: VAEs at least this big (the SD VAE: 84 M) decode in channels-last layout on the CPU; tiny test twins stay as built
+FAST_DECODE_MIN_PARAMS = 10_000_000
+
+
+def _fast_cpu_decode(vae: torch.nn.Module) -> bool:
+    from sdk.ml.accel import mode, param_count
+
+    p = next(vae.parameters())
+    return p.device.type == "cpu" and mode() != "off" and param_count(vae) >= FAST_DECODE_MIN_PARAMS
+
+
 @torch.inference_mode()
 def decode_video(vae: torch.nn.Module, latents: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
     """Latents ``[B,C,F,h,w]`` → float pixels ``[B,F,3,H,W]`` in [-1, 1], decoding ``chunk`` frames at a time
-    (at most what the job's memory mode allows: :mod:`sdk.ml.memory` sets ``vae._vgen_decode_chunk_cap``)."""
+    (at most what the job's memory mode allows: :mod:`sdk.ml.memory` sets ``vae._vgen_decode_chunk_cap``; peak
+    memory grows with it, the time barely does). Decodes in the VAE's dtype; a real-size VAE on the CPU runs in
+    channels-last layout (oneDNN's fast convolutions: 1.1 → 2.4 TFLOP/s in bf16 with AMX, ~+10 % in fp32)."""
     b, c, f, h, w = latents.shape
     x = (latents / vae.config["scaling_factor"]).permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w)
     x = x.to(vae.dtype)
+    fast = _fast_cpu_decode(vae)
+    if fast:
+        from sdk.ml.accel import channels_last_
+
+        channels_last_(vae)
     step = chunk if chunk and chunk > 0 else b * f
     cap = getattr(vae, "_vgen_decode_chunk_cap", None)
     step = min(step, cap) if cap else step
-    parts = [vae.decode(x[i:i + step]).sample for i in range(0, b * f, step)]
+    parts = []
+    for i in range(0, b * f, step):
+        xi = x[i:i + step]
+        if fast:
+            xi = xi.contiguous(memory_format=torch.channels_last)
+        parts.append(vae.decode(xi).sample.float())  # each chunk to fp32 at once: only one chunk in the VAE dtype
     img = torch.cat(parts)
-    return img.reshape(b, f, *img.shape[1:]).float()
+    return img.reshape(b, f, *img.shape[1:])
 
 
 def to_uint8(pixels: torch.Tensor) -> Any:

@@ -1,6 +1,7 @@
 """Peak memory of one real-size job in each memory mode, on this machine (CPU unless CUDA is there).
 
     python benchmarks/memory_modes.py --weights DIR [--steps 2] [--frames 16] [--size 256] [--precision auto]
+        [--modes none,balanced,low,minimum] [--eager]
 
 Each mode runs in a fresh process (peak RSS is per process: ``VmHWM``), through the generator the worker runs, with
 the mode applied by ``sdk.ml.memory`` as in a real job. Make the weights once with
@@ -68,14 +69,22 @@ def main() -> int:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--precision", default="auto")
     ap.add_argument("--modes", default=",".join(MODES))
+    ap.add_argument("--eager", action="store_true",
+                    help="VGEN_ACCEL=0: no compile (each mode's process would otherwise compile the UNet again)")
     a = ap.parse_args()
+    from sdk.executor import worker_env
+
+    env = worker_env(device="auto")  # the environment the worker runs in (malloc tuning)
+    if a.eager:
+        env["VGEN_ACCEL"] = "0"
     import numpy as np
 
     rows = []
     with tempfile.TemporaryDirectory() as out:
         for mode in a.modes.split(","):
             res = subprocess.run([sys.executable, "-c", CHILD, str(REPO), str(a.weights), mode, str(a.steps),
-                                  str(a.frames), str(a.size), a.precision, out], capture_output=True, text=True)
+                                  str(a.frames), str(a.size), a.precision, out], capture_output=True, text=True,
+                                 env=env)
             if res.returncode != 0:
                 print(f"{mode}: FAILED\n{res.stderr[-2000:]}", file=sys.stderr)
                 continue
@@ -85,7 +94,7 @@ def main() -> int:
             frames = np.load(Path(out) / f"{r['mode']}.npy")
             r["max_diff"] = int(np.abs(frames.astype(int) - ref.astype(int)).max()) if ref is not None else None
     print(f"{a.frames} frames {a.size}², {a.steps} CFG steps, {rows[0]['dtype'] if rows else '?'} on "
-          f"{rows[0]['device'] if rows else '?'}")
+          f"{rows[0]['device'] if rows else '?'}{', eager (VGEN_ACCEL=0)' if a.eager else ''}")
     print("| memory mode | peak RSS GB | peak CUDA GB | s/step | decode s | encoders freed | max diff vs none |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:

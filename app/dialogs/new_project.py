@@ -8,6 +8,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget)
 
+from app import look
+
 NameRole = Qt.ItemDataRole.UserRole + 1
 
 
@@ -48,7 +50,7 @@ class NewProjectDialog(QDialog):
         where.addWidget(self.folder, 1)
         where.addWidget(browse)
         self.path_label = QLabel(self)
-        self.path_label.setStyleSheet("color: #616161")
+        look.muted(self.path_label)
         self.name.textChanged.connect(self._update_path)
         self.folder.textChanged.connect(self._update_path)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
@@ -90,7 +92,8 @@ class NewProjectDialog(QDialog):
 
     def accept(self) -> None:
         if self.project_path().exists():
-            self.path_label.setText(f"<span style='color:#c62828'>{self.project_path()} already exists: "
+            red = look.tone("error")
+            self.path_label.setText(f"<span style='color:{red}'>{self.project_path()} already exists: "
                                     "choose another name.</span>")
             return
         self.project_requested.emit(self.project_path(), self.template() or "")

@@ -5,9 +5,10 @@ import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from app import look
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 #: the file dialogs' filter for images
@@ -72,7 +73,7 @@ class NewSubjectDialog(QDialog):
         self.error = QLabel(self)
         self.error.setObjectName("subjectError")
         self.error.setWordWrap(True)
-        self.error.setStyleSheet("color: #c62828")
+        look.error(self.error)
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error.hide()
         self.keep_good_button = QPushButton(self)
@@ -112,7 +113,7 @@ class NewSubjectDialog(QDialog):
             for column, (cell, path) in enumerate(zip(cells, (img, mask))):
                 why = self.problems.get(str(path)) if path is not None else None
                 if why:
-                    cell.setForeground(QColor("#c62828"))
+                    cell.setForeground(look.tone_color("error"))
                     cell.setText("⚠ " + cell.text())
                 cell.setToolTip(why or str(path or ""))
                 self.table.setItem(r, column, cell)

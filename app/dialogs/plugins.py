@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
+from app import look
 from app.dialogs.models import ModelsPanel
 
 
@@ -49,7 +50,7 @@ class PluginsDialog(QDialog):
 
     def _fill_plugins(self) -> None:
         self.plugins.clear()
-        red = QBrush(QColor("#e53935"))
+        red = QBrush(look.tone_color("error"))
         tables = (("generator", "generators", self.registry.generators), ("trainer", "trainers", self.registry.trainers),
                   ("extractor", "extractors", getattr(self.registry, "conditions", {})),
                   ("metric", "metrics", getattr(self.registry, "metrics", {})))

@@ -141,10 +141,13 @@ def highlight_tokens(text: str, tokens: list[str]) -> str:
     """HTML of ``text`` with every subject token in bold colour."""
     import html
 
+    from app import look
+
+    colour = look.tone("token")
     out = html.escape(text)
     for tok in sorted(set(tokens), key=len, reverse=True):
         esc = html.escape(tok)
-        out = re.sub(re.escape(esc), f'<b style="color:#1565c0">{esc}</b>', out)
+        out = re.sub(re.escape(esc), f'<b style="color:{colour}">{esc}</b>', out)
     return out
 
 

@@ -6,8 +6,9 @@ import time
 from typing import Any, Callable, Iterable, Mapping
 
 from PySide6.QtCore import QMimeData, QModelIndex, QSortFilterProxyModel, Qt, Signal
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush
 
+from app import look
 from app.models.base import Index, RecordTableModel
 
 #: 0-100 for the progress column
@@ -25,8 +26,9 @@ STATUS_FILTERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "all": ("All", ()), "queued": ("Queued", ("QUEUED",)), "running": ("Running", ("RUNNING",)),
     "failed": ("Failed", ("FAILED", "CANCELLED")), "done": ("Done", ("SUCCEEDED",))}
 OPEN_STATUSES = ("QUEUED", "RUNNING")
-STATUS_COLOR = {"RUNNING": "#1f6fd1", "SUCCEEDED": "#2e7d32", "FAILED": "#c62828", "CANCELLED": "#757575",
-                "WAITING": "#a15c00"}
+#: the tone (:mod:`app.look`) of each status' text: one colour per theme
+STATUS_TONE = {"RUNNING": "running", "SUCCEEDED": "done", "FAILED": "failed", "CANCELLED": "cancelled",
+               "WAITING": "waiting"}
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -215,7 +217,7 @@ class JobTableModel(RecordTableModel):
             return f"Job {job.id} ({job.spec_id})"
         if role == Qt.ItemDataRole.ForegroundRole and column == self.STATUS:
             key = "WAITING" if self.waiting_for(job) else status
-            return QBrush(QColor(STATUS_COLOR[key])) if key in STATUS_COLOR else None
+            return QBrush(look.tone_color(STATUS_TONE[key])) if key in STATUS_TONE else None
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.SEED, self.ETA, self.ELAPSED):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

@@ -12,6 +12,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QLabel, QLineEdit, QListView,
                                QMenu, QToolBar, QToolButton, QVBoxLayout, QWidget)
 
+from app import look
 from app.dialogs.player import PlayerDialog
 from app.models.base import RecordRole
 from app.models.output_model import GalleryItem, OutputFilterProxy, OutputListModel
@@ -79,7 +80,7 @@ class Gallery(QWidget):
         self.view.selectionModel().selectionChanged.connect(lambda *_: self._update_actions())
         self.empty = QLabel("No outputs yet. Finished jobs appear here, newest first; double-click one to play it.",
                             self)
-        self.empty.setStyleSheet("color: #757575")
+        look.muted(self.empty)
         for sig in (model.rowsInserted, model.rowsRemoved, model.modelReset):
             sig.connect(self._on_model_rows_changed)
         model.dataChanged.connect(lambda *_: self._update_actions())

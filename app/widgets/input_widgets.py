@@ -15,6 +15,7 @@ from PySide6.QtCore import QSize, Qt, Slot
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QPixmap
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget
 
+from app import look
 from app.dialogs.new_subject import IMAGE_FILTER, IMAGE_SUFFIXES
 from app.imaging import ThumbnailCache
 from app.widgets.input_base import Choice, ChoiceInput, InputSources, InputWidget, icon_at, label_of, status_of
@@ -65,7 +66,8 @@ class FileInput(InputWidget):
         self.thumb = QLabel(self)
         self.thumb.setFixedSize(THUMB, THUMB)
         self.thumb.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.thumb.setStyleSheet("border: 1px dashed #9e9e9e; color: #9e9e9e")
+        self.thumb.setStyleSheet("border: 1px dashed palette(mid)")
+        look.muted(self.thumb)
         self.thumb.setText("drop")
         self.path = QLineEdit(self)
         self.path.setClearButtonEnabled(True)

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroup
                                QListView, QPushButton, QScrollArea, QStyledItemDelegate,
                                QStyleOptionViewItem, QVBoxLayout, QWidget)
 
+from app import look
 from app.widgets.input_widgets import InputSources, InputWidget, label_of, widget_for
 from app.widgets.param_form import INVALID_STYLE, ParamForm
 
@@ -64,7 +65,7 @@ class JobEditor(QWidget):
         self.generator.currentIndexChanged.connect(self._on_generator_current_index_changed)
         self.description = QLabel("Loading plugins…", self)
         self.description.setWordWrap(True)
-        self.description.setStyleSheet("color: #616161")
+        look.muted(self.description)
 
         # inputs
         self.inputs_box = QGroupBox("Inputs", self)
@@ -115,7 +116,7 @@ class JobEditor(QWidget):
         self.options_label.hide()
         self.problem_label = QLabel(self)
         self.problem_label.setWordWrap(True)
-        self.problem_label.setStyleSheet("color: #c62828")
+        look.error(self.problem_label)
         self.queue_button = QPushButton("Queue", self)
         self.queue_button.setToolTip("Add these jobs to the queue (Ctrl+Enter)")
         self.queue_button.clicked.connect(lambda: self.submit(False))

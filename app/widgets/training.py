@@ -10,6 +10,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QGroupBox, QHBoxLayout, QInputDialog, QLabel,
                                QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
+from app import look
+
 #: the trainer each action queues (a composite trainer queues its steps one after the other)
 SUBJECT_TRAINER = "dreamvideo.subject"
 MOTION_TRAINER = "dreamvideo.motion"
@@ -156,10 +158,10 @@ class TrainSettingsDialog(QDialog):
         self.estimate = QLabel(self)
         self.estimate.setObjectName("trainEstimate")
         self.estimate.setWordWrap(True)
-        self.estimate.setStyleSheet("color: #616161")
+        look.muted(self.estimate)
         lay.addWidget(self.estimate)
         self.problem = QLabel(self)
-        self.problem.setStyleSheet("color: #c62828")
+        look.error(self.problem)
         self.problem.setWordWrap(True)
         lay.addWidget(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel

@@ -4,6 +4,8 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QPushButton, QVBoxLayout, QWidget
 
+from app import look
+
 
 class WelcomePage(QWidget):
     new_requested = Signal()
@@ -36,7 +38,7 @@ class WelcomePage(QWidget):
         self.recent.itemActivated.connect(lambda item: self.recent_requested.emit(item.text()))
         self.recent_label = QLabel("<b>Recent projects</b> (double-click to open)", self)
         self.status = QLabel("", self)
-        self.status.setStyleSheet("color: #757575")
+        look.muted(self.status)
         box = QWidget(self)
         box.setFixedWidth(680)
         lay = QVBoxLayout(box)

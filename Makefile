@@ -17,6 +17,9 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -p no:cacheprovider
 
+screenshots: $(VENV)/.installed
+	$(PY) scripts/screenshots.py docs/screenshots
+
 bench: $(VENV)/.installed
 	$(PY) benchmarks/overhead.py
 

@@ -163,9 +163,9 @@ def write_streamed(dir: Path, format: str = "diffusers", *, seed: int = 0, dims:
     from sdk.ml.image import CLIP_MEAN, CLIP_STD
     from sdk.ml.schedulers import make_scheduler
     from sdk.ml.text import write_clip_tokenizer_files
-    from sdk.ml.tiny import OPENCLIP_REAL, VAE_REAL, VAE_TINY, clip_text_twin, clip_vision_twin, openclip_shapes, vae_twin
-    from sdk.ml.twins import DEFAULT_SHARD_BYTES, meta_model, plan_from_shapes, write_component, write_torch_file
-    from sdk.ml.weights_layout import OPEN_CLIP_FILE, VAE_FILE
+    from sdk.ml.tiny import (OPENCLIP_REAL, VAE_REAL, VAE_TINY, clip_text_twin, clip_vision_twin, vae_twin,
+                             write_vgen_streamed)
+    from sdk.ml.twins import DEFAULT_SHARD_BYTES, meta_model, write_component
 
     if format not in ("diffusers", "vgen"):
         raise ValueError(f"Unknown weights format {format!r}; use 'diffusers' or 'vgen'")
@@ -205,11 +205,7 @@ def write_streamed(dir: Path, format: str = "diffusers", *, seed: int = 0, dims:
         return out
 
     unet_file = VGEN_UNET_FILE_REAL if not dims else VGEN_UNET_FILE_STREAMED
-    write_torch_file(out / unet_file, unet_plan(unet, seed + 1), wrap="state_dict", extra={"step": 0})
-    write_torch_file(out / OPEN_CLIP_FILE, plan_from_shapes(openclip_shapes(clip_cfg), seed + 3))
-    write_torch_file(out / VAE_FILE, vae_twin(vae_cfg, seed + 2, ldm=True)[1], wrap="state_dict")
-    (out / "vgen_studio.json").write_text(json.dumps(dict(note, unet=unet_file), indent=2))
-    return out
+    return write_vgen_streamed(out, unet_file, unet_plan(unet, seed + 1), clip_cfg, vae_cfg, seed, note)
 
 
 def diffusers_unet_plan(unet: Any, seed: int) -> dict[str, Any]:

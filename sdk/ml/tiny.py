@@ -231,6 +231,25 @@ def vae_twin(cfg: dict[str, Any], seed: int, *, ldm: bool):
     return model, converted_plan(shapes, seed, to_ldm)
 
 
+def write_vgen_streamed(out: Any, unet_file: str, unet_plan: dict[str, Any], clip_cfg: dict[str, Any],
+                        vae_cfg: dict[str, Any], seed: int, note: dict[str, Any]) -> Any:
+    """The files every streamed VGen-format twin has: the UNet ``.pth`` (``unet_plan``, seeded ``seed + 1`` by the
+    caller), the open_clip checkpoint (seed + 3), the SD VAE's LDM checkpoint (seed + 2) and ``vgen_studio.json``
+    (``note`` plus the UNet's file name). Returns ``out``."""
+    import json
+    from pathlib import Path
+
+    from sdk.ml.twins import plan_from_shapes, write_torch_file
+    from sdk.ml.weights_layout import OPEN_CLIP_FILE, VAE_FILE
+
+    out = Path(out)
+    write_torch_file(out / unet_file, unet_plan, wrap="state_dict", extra={"step": 0})
+    write_torch_file(out / OPEN_CLIP_FILE, plan_from_shapes(openclip_shapes(clip_cfg), seed + 3))
+    write_torch_file(out / VAE_FILE, vae_twin(vae_cfg, seed + 2, ldm=True)[1], wrap="state_dict")
+    (out / "vgen_studio.json").write_text(json.dumps(dict(note, unet=unet_file), indent=2))
+    return out
+
+
 def _same_keys(plan: dict[str, Any], model: torch.nn.Module, what: str) -> None:
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: e.shape for k, e in plan.items()}

@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self.sidebar.subjects_page.train_requested.connect(self._on_subjects_train_requested)
         self.sidebar.motions_page.train_requested.connect(self._on_motions_train_requested)
         self.sidebar.subjects_page.job_records = self.loader.jobs.records
+        self.sidebar.motions_page.job_records = self.loader.jobs.records
         for page in (self.sidebar.subjects_page, self.sidebar.motions_page):
             page.remove_requested.connect(self._on_sidebar_remove_requested)
             page.remove_confirmed.connect(lambda kind, i, cascade: self._with_session("remove_target", kind, i, cascade))
@@ -326,10 +327,11 @@ class MainWindow(QMainWindow):
         if self.session is not None:
             self.session.jobs_using(kind, ident, lambda jobs: page.confirm_removal(ident, name, jobs))
 
-    @Slot(str, int, str)
-    def _on_motions_train_requested(self, trainer_id: str, motion_id: int, caption: str) -> None:
+    @Slot(str, int, str, object)
+    def _on_motions_train_requested(self, trainer_id: str, motion_id: int, caption: str, params: dict[str, Any]) -> None:
         if self.session is not None:
-            self.session.queue(trainer_id, kind="train", motion=motion_id, prompts=[caption] if caption else [])
+            self.session.queue(trainer_id, kind="train", motion=motion_id, prompts=[caption] if caption else [],
+                               seeds=str(params.get("seed", 0)), params={k: [v] for k, v in params.items()})
 
     @Slot(str, str)
     def _on_prompt_add_requested(self, text: str, negative: str) -> None:

@@ -419,17 +419,25 @@ class JobEditor(QWidget):
                     problems.append(w.missing())
             elif w.problem():
                 problems.append(w.problem())
-        return problems, n_prompts * n_seeds
+        return problems, n_prompts * n_seeds * self._steps_per_job()
+
+    def _steps_per_job(self) -> int:
+        """Jobs queued per prompt × seed: a composite trainer queues one job per step (DreamVideo subject: 2)."""
+        return max(1, len(getattr(self.spec, "expands_to", ()) or ()))
 
     @Slot()
     def _on_editor_changed(self, *_: Any) -> None:
         problems, n = self._check()
         self.problems = problems
         self.problem_label.setText("\n".join(problems))
+        steps = self._steps_per_job() if self.spec is not None else 1
+        per_step = f" × {steps} steps" if steps > 1 else ""
         if self.spec is not None and self.spec.takes_text and (self.selected_prompts() or self._prompt_required()):
             n_prompts = len(self.selected_prompts())
-            self.grid.setText(f"{n_prompts} prompt(s) × {n // max(n_prompts, 1) if n_prompts else 0} seed(s) = "
-                              f"<b>{n} job(s)</b>")
+            seeds = n // max(n_prompts * steps, 1) if n_prompts else 0
+            self.grid.setText(f"{n_prompts} prompt(s) × {seeds} seed(s){per_step} = <b>{n} job(s)</b>")
+        elif steps > 1:
+            self.grid.setText(f"{n // steps} seed(s){per_step} = <b>{n} job(s)</b>")
         else:
             self.grid.setText(f"<b>{n} job(s)</b>")
         ok = not problems and n > 0

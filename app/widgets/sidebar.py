@@ -13,8 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLab
 from app.dialogs.new_subject import IMAGE_FILTER, IMAGE_SUFFIXES, NewSubjectDialog
 from app.models.catalog_models import MotionListModel, SubjectImagesModel, SubjectListModel, TextFilterProxy
 from app.widgets.prompts_page import AdaptersPage, PromptsPage
-from app.widgets.training import (MOTION_TRAINER, SUBJECT_TRAINER, TrainAction, TrainSettingsDialog, action_button,
-                                  caption_dialog)
+from app.widgets.training import MOTION_TRAINER, SUBJECT_TRAINER, TrainAction, TrainSettingsDialog, action_button
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif")
 
@@ -269,7 +268,8 @@ class MotionsPage(QWidget, _Removable):
     #: name, videos
     motion_requested = Signal(str, object)
     #: trainer id, motion id, caption — Train DreamVideo motion on the selected motion
-    train_requested = Signal(str, int, str)
+    #: trainer id, motion id, caption, training params (the settings dialog's)
+    train_requested = Signal(str, int, str, object)
     remove_requested = Signal(str, int, str)
     remove_confirmed = Signal(str, int, bool)
 
@@ -293,7 +293,7 @@ class MotionsPage(QWidget, _Removable):
             "Train DreamVideo motion…", MOTION_TRAINER, "motion",
             "Queues DreamVideo motion training on this motion's videos (you give their caption first). "
             "The motion adapter appears under the motion in the Adapters tab.", self)
-        self.train_action.triggered.connect(self.ask_caption)
+        self.train_action.triggered.connect(self.ask_settings)
         self.remove_action = remove_action("motion", self, self._on_remove_triggered)
         self.remove_box: QMessageBox | None = None
         self.list.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
@@ -304,7 +304,8 @@ class MotionsPage(QWidget, _Removable):
             lambda *_: self.train_action.set_selected(self.selected_motion() is not None))
         self.train_button = action_button(self.train_action, self)
         self.train_button.setObjectName("trainMotionButton")
-        self.caption_dialog: Any = None
+        self.train_dialog: Any = None
+        self.job_records: Any = lambda: []  # the project's jobs (set by the window): measured step times
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.filter)
@@ -320,16 +321,21 @@ class MotionsPage(QWidget, _Removable):
     def _selected(self) -> Any:
         return self.selected_motion()
 
-    def ask_caption(self) -> Any:
-        """Ask the selected motion's caption (window-modal); accepting it emits train_requested."""
+    def ask_settings(self) -> Any:
+        """Ask the selected motion's caption and the training's settings (window-modal); accepting them emits
+        train_requested."""
         mo = self.selected_motion()
-        if mo is None:
+        registry = self.train_action.registry
+        if mo is None or registry is None:
             return None
-        self.caption_dialog = caption_dialog(mo.name, self)
-        self.caption_dialog.textValueSelected.connect(
-            lambda text, mid=mo.id: self.train_requested.emit(self.train_action.trainer_id, mid, text.strip()))
-        self.caption_dialog.open()
-        return self.caption_dialog
+        trainer_id = self.train_action.trainer_id
+        self.train_dialog = TrainSettingsDialog(registry.trainer(trainer_id), registry, mo.name, self.job_records(),
+                                                self, caption=mo.name)
+        dialog = self.train_dialog
+        dialog.settings_accepted.connect(
+            lambda params, mid=mo.id: self.train_requested.emit(trainer_id, mid, dialog.caption(), params))
+        dialog.open()
+        return dialog
 
     def choose_files(self) -> None:
         files, _ = QFileDialog.getOpenFileNames(self, "Reference videos of the motion", "",

@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QGroupBox, QHBoxLayout, QInputDialog, QLabel,
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QSizePolicy, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from app import look
@@ -77,17 +77,6 @@ def action_button(action: QAction, parent: QWidget) -> QToolButton:
     return b
 
 
-def caption_dialog(motion_name: str, parent: QWidget) -> QInputDialog:
-    """Asks the caption of a motion's videos before its training is queued (window-modal, not yet open)."""
-    d = QInputDialog(parent)
-    d.setObjectName("motionCaptionDialog")
-    d.setWindowTitle("Train DreamVideo motion")
-    d.setLabelText(f"Caption of the “{motion_name}” videos (what happens in them; may be empty):")
-    d.setTextValue(motion_name)
-    d.setOkButtonText("Queue training")
-    return d
-
-
 #: what a training step costs on the tiny test weights on a CPU (issue 11: 3000 + 1000 steps took about 13 min)
 TINY_CPU_STEP_S = 0.2
 
@@ -122,12 +111,15 @@ def _duration(seconds: float) -> str:
 class TrainSettingsDialog(QDialog):
     """The settings of a (composite) training before it is queued: steps and learning rate of each step, batch
     size and seed, with the trainer's defaults (VGen's) shown and what the steps will take. Accepting emits
-    ``settings_accepted(params)``: ``plan_jobs`` params, a step's own values as ``"<step id>.<name>"``."""
+    ``settings_accepted(params)``: ``plan_jobs`` params, a step's own values as ``"<step id>.<name>"``.
+
+    With ``caption`` (a motion's training: what happens in its videos) the dialog starts with a caption field,
+    prefilled with it; :meth:`caption` reads it back (it may be empty)."""
 
     settings_accepted = Signal(object)
 
     def __init__(self, spec: Any, registry: Any, target: str, jobs: list[Any] | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, caption: str | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("trainSettingsDialog")
         self.setWindowTitle(spec.title)
@@ -144,6 +136,15 @@ class TrainSettingsDialog(QDialog):
                           if getattr(spec, "expands_to", ()) else ""), self)
         intro.setWordWrap(True)
         lay.addWidget(intro)
+        self.caption_edit: QLineEdit | None = None
+        if caption is not None:
+            self.caption_edit = QLineEdit(caption, self)
+            self.caption_edit.setObjectName("trainCaption")
+            self.caption_edit.setPlaceholderText("what happens in the videos, e.g. “a person doing jumping jacks”")
+            self.caption_edit.setToolTip("The caption the motion adapter learns with (may be empty).")
+            top = QFormLayout()
+            top.addRow("Caption", self.caption_edit)
+            lay.addLayout(top)
         for step in self.steps:
             box = QGroupBox(step.title, self)
             form = QFormLayout(box)
@@ -198,6 +199,10 @@ class TrainSettingsDialog(QDialog):
         row.addWidget(w, 1)
         row.addWidget(QLabel(f"VGen: {format_number(default)}", box))
         return box
+
+    def caption(self) -> str:
+        """The caption typed (stripped; "" without a caption field)."""
+        return self.caption_edit.text().strip() if self.caption_edit is not None else ""
 
     def restore_defaults(self) -> None:
         for (step_id, name), w in self.editors.items():

@@ -22,6 +22,7 @@ from sdk.context import JobContext, JobRequest
 from sdk.errors import InvalidRequest
 from sdk.ml.device import resolve_device
 from sdk.ml.image import read_video_frames
+from sdk.ml.guidance import uses_cfg
 from sdk.ml.sampling import initial_latents
 from sdk.ml.schedulers import make_scheduler
 from sdk.ml.training import TrainingConfig, TrainingLoop, TrainingMethod, TrainingResult
@@ -217,8 +218,10 @@ class _Trainer(TrainingMethod):
 
         p = self.p
         f = scale_factor(self.vae)
-        embeds = encode_text(self.text, ["", self.sample_prompt()], self.vectors())
-        self.before_sample()
+        guided = uses_cfg(p.sample_guidance_scale)  # guidance ≤ 1: one batch, the prompt alone (no empty prompt)
+        prompts = ["", self.sample_prompt()] if guided else [self.sample_prompt()]
+        embeds = encode_text(self.text, prompts, self.vectors())
+        self.before_sample(guided)
         shape = (1, 4, p.sample_num_frames, p.height // f, p.width // f)
         z = initial_latents(shape, torch.Generator("cpu").manual_seed(p.seed), torch.float32, p.noise_offset)
         z = sample_ddim(self.unet, embeds, z.to(self.device), p.sample_steps, p.sample_guidance_scale, self.ctx, report=False)
@@ -231,7 +234,7 @@ class _Trainer(TrainingMethod):
     def extra_meta(self) -> dict[str, Any]: return {}
     def vectors(self) -> dict[int, torch.Tensor] | None: return None
     def sample_prompt(self) -> str: return self.p.caption
-    def before_sample(self) -> None: ...
+    def before_sample(self, guided: bool) -> None: ...
 
 
 class _SubjectTrainer(_Trainer):
@@ -402,9 +405,9 @@ class MotionTrainer(_Trainer):
         self.adapters.set_condition(cond.to(self.device), 1.0)
         return diffusion_loss(self.unet, z.to(self.device), text, gen, self.alphas, self.p.noise_offset)
 
-    def before_sample(self) -> None:
+    def before_sample(self, guided: bool) -> None:
         c = self._appearance(0, 0).to(self.device)
-        self.adapters.set_condition(torch.cat([torch.zeros_like(c), c]), 1.0)
+        self.adapters.set_condition(torch.cat([torch.zeros_like(c), c]) if guided else c, 1.0)
 
     def sample_prompt(self) -> str:
         return self.p.prompt

@@ -99,8 +99,10 @@ def test_train_subject_queues_step1_then_step2_for_the_selected_subject(
     page.train_dialog.reject()
 
 
-def test_train_motion_asks_the_caption_then_queues_it(qtbot: Any, window: Any, installed_dreamvideo_weights: str,
-                                                      tmp_path: Path) -> None:
+def test_train_motion_asks_the_caption_and_the_settings_then_queues_them(qtbot: Any, window: Any,
+                                                                        installed_dreamvideo_weights: str,
+                                                                        tmp_path: Path) -> None:
+    """Train DreamVideo motion opens the same settings dialog as a subject's training, with the caption first."""
     session = create_project(qtbot, window, tmp_path, template=None)
     window.sidebar.setCurrentWidget(window.sidebar.motions_page)
     page = window.sidebar.motions_page
@@ -109,15 +111,44 @@ def test_train_motion_asks_the_caption_then_queues_it(qtbot: Any, window: Any, i
     assert page.train_action.isEnabled()
 
     page.train_action.trigger()
-    dialog = page.caption_dialog
-    assert dialog is not None and dialog.isVisible() and dialog.textValue() == "jumping jacks"
-    dialog.setTextValue("a person doing jumping jacks")
+    dialog = page.train_dialog
+    assert dialog is not None and dialog.isVisible() and dialog.caption_edit.text() == "jumping jacks"
+    steps = dialog.findChild(QSpinBox, "train_motion_max_train_steps")
+    assert steps.value() == 3000  # VGen's default, shown before anything is queued
+    qtbot.keyClicks(dialog.caption_edit, " done slowly")
+    steps.setFocus()
+    steps.selectAll()
+    qtbot.keyClicks(steps, "12")
     with qtbot.waitSignal(session.jobs_queued, timeout=30_000):
-        dialog.accept()
+        qtbot.mouseClick(dialog.queue_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(window.loader.jobs.records()) == 1, timeout=10_000)
     job = window.loader.jobs.records()[0]
     assert job.spec_id == "dreamvideo.motion" and job.kind == "train"
-    assert job.inputs["motion"] == motion.id and job.prompt == "a person doing jumping jacks"
+    assert job.inputs["motion"] == motion.id and job.prompt == "jumping jacks done slowly"
+    assert job.params["max_train_steps"] == 12
+
+
+def test_the_editor_counts_each_step_of_a_composite_training(qtbot: Any, window: Any,
+                                                             installed_dreamvideo_weights: str, tmp_path: Path) -> None:
+    """Chosen in the job editor, "DreamVideo subject" says it queues 2 jobs per seed (step 1, step 2), and does."""
+    session = create_project(qtbot, window, tmp_path, template=None)
+    subject = _add_subject(qtbot, window, tmp_path)
+    editor = window.editor
+    assert editor.select_generator("dreamvideo.subject")
+    field = editor.inputs["subject"]
+    qtbot.waitUntil(lambda: len(field.combo.keys()) >= 2)
+    field.combo.setCurrentIndex(field.combo.keys().index(subject.id))
+    editor.seeds.setFocus()
+    editor.seeds.selectAll()
+    qtbot.keyClicks(editor.seeds, "1-2")
+    qtbot.waitUntil(lambda: "4 job(s)" in editor.grid.text())
+    assert "2 seed(s) × 2 steps" in editor.grid.text()
+    editor.params.set_values({"max_train_steps": 1})
+    with qtbot.waitSignal(session.jobs_queued, timeout=30_000):
+        qtbot.mouseClick(editor.queue_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(window.loader.jobs.records()) == 4, timeout=10_000)
+    assert sorted(j.spec_id for j in window.loader.jobs.records()) == ["dreamvideo.subject_step1"] * 2 + [
+        "dreamvideo.subject_step2"] * 2
 
 
 def test_missing_weights_are_explained_in_a_message_box(qtbot: Any, window: Any, tmp_path: Path) -> None:

@@ -113,6 +113,20 @@ def test_motion_trains_only_the_motion_adapter_and_resumes(tmp_path, dv_weights,
     assert any("resumed" in e.message for e in resumed if isinstance(e, ev.LogRecord))
 
 
+@pytest.mark.parametrize("guidance", [1.0, 0.0])
+def test_samples_without_guidance_run_on_the_prompt_alone(tmp_path, dv_weights, dv_data, guidance) -> None:
+    """sample_guidance_scale ≤ 1 means no classifier-free guidance: the sample preview runs one batch (it used to
+    feed [uncond, cond] text and a doubled appearance condition to a batch of one and fail: 8 vs 16)."""
+    events: list = []
+    p = MotionParams(**SMALL, max_train_steps=2, learning_rate=1e-3, checkpointing_steps=2, validation_steps=2,
+                     num_frames=3, prompt="turning", sample_guidance_scale=guidance)
+    req = JobRequest("m2", "train", "dreamvideo.motion", p, 0, {"motion": MotionInput("turn", [dv_data["video"]])},
+                     dv_weights)
+    MotionTrainer().train(_ctx(tmp_path, "m2", events), req)
+    previews = [e for e in events if isinstance(e, ev.PreviewReady)]
+    assert previews and previews[-1].step == 2
+
+
 def test_bad_training_inputs_get_clear_errors(tmp_path, dv_weights, dv_data) -> None:
     p1 = SubjectStep1Params(**SMALL, max_train_steps=1)
     one = SubjectInput("dog", "<dog>", [dv_data["images"][0]], [])

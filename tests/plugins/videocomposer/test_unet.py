@@ -143,3 +143,19 @@ def test_a_checkpoint_missing_a_branch_tensor_is_refused_naming_it(twin: Path) -
     sd.pop("local_image_embedding_after.layers.0.1.net.2.bias")
     with pytest.raises(IncompatibleCheckpoint, match="local_image.*net.2.bias.*missing|ff.net.2.bias.*missing"):
         load_composition_unet(sd, source=T2V_FILE)
+
+
+def test_the_worker_loads_the_unet_once_per_file(twin: Path, tmp_path: Path) -> None:
+    from plugins.videocomposer.weights import detect_weights, load_unet
+    from sdk.context import JobContext, ModelCache
+    from sdk.errors import WeightsMissing
+
+    cache = ModelCache()
+    ctx = JobContext("j", lambda e: None, staging_dir=tmp_path / "s", models=cache)
+    w = detect_weights(twin)
+    first = load_unet(ctx, w, torch.device("cpu"), torch.float32)
+    assert isinstance(first, CompositionUNet) and first.conditions == RELEASED_CONDITIONS
+    assert load_unet(ctx, detect_weights(twin / T2V_FILE), torch.device("cpu"), torch.float32) is first
+    assert (cache.misses, cache.hits) == (1, 1)
+    with pytest.raises(WeightsMissing, match="videocomposer.videolcm_vcomposer"):
+        detect_weights(None, lcm=True)

@@ -54,6 +54,17 @@ def test_fast_path_is_off_for_tiny_models_and_switchable(monkeypatch: pytest.Mon
     assert accel.mode() == "off"
 
 
+def test_auto_leaves_big_fp32_models_eager(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Auto compiles a big model only in bf16/fp16: in fp32 it was measured slower than eager (architecture.md)."""
+    monkeypatch.delenv(accel.ENV, raising=False)
+    monkeypatch.setattr(accel, "MIN_PARAMS", 10)
+    big = torch.nn.Linear(8, 8)
+    assert accel.wanted(big, CPU, dtype=torch.float32) is False
+    assert accel.wanted(big, CPU, dtype=torch.bfloat16) is True
+    assert accel.wanted(big, CPU) is False  # the module's own dtype: fp32
+    assert accel.wanted(big, CPU, enable=True, dtype=torch.float32) is True  # VGEN_ACCEL=1 still forces it
+
+
 def _unet_out(unet: torch.nn.Module, dtype: torch.dtype) -> torch.Tensor:
     g = torch.Generator().manual_seed(7)
     x = torch.randn(2, 4, 4, 16, 16, generator=g).to(dtype)

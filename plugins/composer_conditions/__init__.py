@@ -1,0 +1,42 @@
+"""VideoComposer's condition extractors: depth, sketch, single sketch, motion vectors, masks and the local image,
+computed as VGen's ``inference_tft2v_vcomposer_entrance`` computes them (and, for motion vectors, which VGen leaves
+out, as the original VideoComposer does). Hook implementations only: no torch here (it loads in the worker).
+
+Each writes a condition video (uint8 RGB, ``num_frames`` × ``height`` × ``width``) that the service stores as a
+condition asset linked to its source; how each one encodes VGen's tensor is in :mod:`plugins.composer_conditions.
+encoding` (the VideoComposer generators decode them the same way).
+"""
+from __future__ import annotations
+
+from sdk.hookspecs import hookimpl
+from sdk.inputs import ImageRef, VideoRef
+from sdk.specs import ConditionSpec
+
+from plugins.composer_conditions.params import LocalImageParams, MaskParams
+
+METHOD = "VideoComposer"
+_SOURCE = ("the reference video: a motion's name (NAME or NAME#N), an output's job id, a video asset id or a video "
+           "file")
+
+
+def _video() -> VideoRef:
+    return VideoRef("video", required=True, accept_outputs=True, accept_motions=True, description=_SOURCE)
+
+
+@hookimpl
+def vgen_condition_extractors() -> list[ConditionSpec]:
+    return [
+        ConditionSpec(
+            id="composer_conditions.local_image", title="Local image (first frame)", method=METHOD,
+            condition="local_image", params=LocalImageParams, version="1.0.0", inputs=(_video(),),
+            entry="plugins.composer_conditions.simple:LocalImageExtractor",
+            description="The first sampled frame repeated over every frame: VideoComposer's local-image condition."),
+        ConditionSpec(
+            id="composer_conditions.mask", title="Inpainting mask", method=METHOD, condition="mask",
+            params=MaskParams, version="1.0.0",
+            inputs=(_video(), ImageRef("mask_image", description="your own mask: white where the video is "
+                                       "generated, black where it is kept (resized to the frames)")),
+            entry="plugins.composer_conditions.simple:MaskExtractor",
+            description="A mask over every frame, white where VideoComposer generates: one of VGen's random families "
+                        "(irregular strokes, rectangles, half-image uncrop), seeded, or your own drawing."),
+    ]

@@ -12,7 +12,7 @@ from sdk.hookspecs import hookimpl
 from sdk.inputs import ImageRef, VideoRef
 from sdk.specs import ConditionSpec
 
-from plugins.composer_conditions.params import LocalImageParams, MaskParams
+from plugins.composer_conditions.params import LocalImageParams, MaskParams, MotionParams
 
 METHOD = "VideoComposer"
 _SOURCE = ("the reference video: a motion's name (NAME or NAME#N), an output's job id, a video asset id or a video "
@@ -39,4 +39,10 @@ def vgen_condition_extractors() -> list[ConditionSpec]:
             entry="plugins.composer_conditions.simple:MaskExtractor",
             description="A mask over every frame, white where VideoComposer generates: one of VGen's random families "
                         "(irregular strokes, rectangles, half-image uncrop), seeded, or your own drawing."),
+        ConditionSpec(
+            id="composer_conditions.motion", title="Motion vectors", method=METHOD, condition="motion",
+            params=MotionParams, version="1.0.0", inputs=(_video(),),
+            entry="plugins.composer_conditions.motion:MotionExtractor",
+            description="The codec's motion vectors between sampled frames (PyAV, exported from the compressed "
+                        "stream), one per block, as VideoComposer's motion condition."),
     ]

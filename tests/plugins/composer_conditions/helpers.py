@@ -17,12 +17,15 @@ from sdk.video import Video
 
 
 def clip_frames(n: int = 24, h: int = 48, w: int = 64) -> np.ndarray:
-    """A textured background (smooth gradients) with a bright square moving 2 px right per frame."""
+    """A dim background (smooth gradients) with a bright textured square (blocks of random colours, so a codec's block
+    matching has one answer) moving 2 px right per frame."""
     ys, xs = np.mgrid[0:h, 0:w]
     base = np.stack([xs * 255 // (w - 1), ys * 255 // (h - 1), (xs + ys) * 255 // (w + h - 2)], -1).astype(np.uint8)
     frames = np.repeat(base[None] // 3, n, axis=0)
+    texture = np.kron(np.random.RandomState(0).randint(90, 256, (4, 4, 3)), np.ones((4, 4, 1))).astype(np.uint8)
     for t in range(n):
-        frames[t, 12:28, 4 + 2 * t:20 + 2 * t] = (250, 240, 60)
+        left = 4 + 2 * t
+        frames[t, 12:28, left:left + 16] = texture[:, :max(0, min(16, w - left))]
     return frames
 
 

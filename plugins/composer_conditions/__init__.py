@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from sdk.hookspecs import hookimpl
 from sdk.inputs import ImageRef, VideoRef
-from sdk.specs import ConditionSpec
+from sdk.specs import ConditionSpec, WeightsSpec
 
-from plugins.composer_conditions.params import LocalImageParams, MaskParams, MotionParams
+from plugins.composer_conditions.params import LocalImageParams, MaskParams, MotionParams, SketchParams
+from plugins.composer_conditions.weights import METHOD, SKETCH_ID, weights_specs
 
-METHOD = "VideoComposer"
 _SOURCE = ("the reference video: a motion's name (NAME or NAME#N), an output's job id, a video asset id or a video "
            "file")
 
@@ -45,4 +45,20 @@ def vgen_condition_extractors() -> list[ConditionSpec]:
             entry="plugins.composer_conditions.motion:MotionExtractor",
             description="The codec's motion vectors between sampled frames (PyAV, exported from the compressed "
                         "stream), one per block, as VideoComposer's motion condition."),
+        ConditionSpec(
+            id="composer_conditions.sketch", title="Sketch (PiDiNet + simplification)", method=METHOD,
+            condition="sketch", params=SketchParams, version="1.0.0", inputs=(_video(),), default_weights=SKETCH_ID,
+            entry="plugins.composer_conditions.sketch:SketchExtractor",
+            description="PiDiNet edges cleaned by the sketch-simplification net, bright lines on black, one per "
+                        "frame: VideoComposer's sketch condition."),
+        ConditionSpec(
+            id="composer_conditions.single_sketch", title="Single sketch (first frame)", method=METHOD,
+            condition="single_sketch", params=SketchParams, version="1.0.0", inputs=(_video(),),
+            default_weights=SKETCH_ID, entry="plugins.composer_conditions.sketch:SingleSketchExtractor",
+            description="The first frame's sketch repeated over every frame: VideoComposer's single-sketch condition."),
     ]
+
+
+@hookimpl
+def vgen_weights() -> list[WeightsSpec]:
+    return weights_specs()

@@ -63,3 +63,12 @@ def extract(spec: Any, video: Path, tmp: Path, params: dict[str, Any] | None = N
     ctx = JobContext("job", run, staging_dir=tmp / "staging", kind="extract", device="cpu", cancel_flag=flag)
     result = load_entry(spec.entry)().extract(ctx, req)
     return result, run
+
+
+def decoded_frames(path: Path) -> np.ndarray:
+    """Every frame of a video file as ffmpeg decodes it (what an extractor starts from)."""
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    w, h = next(reader)["size"]
+    return np.stack([np.frombuffer(b, np.uint8).reshape(h, w, 3) for b in reader])

@@ -12,8 +12,9 @@ from sdk.hookspecs import hookimpl
 from sdk.inputs import ImageRef, VideoRef
 from sdk.specs import ConditionSpec, WeightsSpec
 
-from plugins.composer_conditions.params import LocalImageParams, MaskParams, MotionParams, SketchParams
-from plugins.composer_conditions.weights import METHOD, SKETCH_ID, weights_specs
+from plugins.composer_conditions.params import (DepthParams, LocalImageParams, MaskParams, MotionParams,
+                                                SketchParams)
+from plugins.composer_conditions.weights import DEPTH_ID, METHOD, SKETCH_ID, weights_specs
 
 _SOURCE = ("the reference video: a motion's name (NAME or NAME#N), an output's job id, a video asset id or a video "
            "file")
@@ -56,6 +57,12 @@ def vgen_condition_extractors() -> list[ConditionSpec]:
             condition="single_sketch", params=SketchParams, version="1.0.0", inputs=(_video(),),
             default_weights=SKETCH_ID, entry="plugins.composer_conditions.sketch:SingleSketchExtractor",
             description="The first frame's sketch repeated over every frame: VideoComposer's single-sketch condition."),
+        ConditionSpec(
+            id="composer_conditions.depth", title="Depth (MiDaS DPT-Large)", method=METHOD, condition="depth",
+            params=DepthParams, version="1.0.0", inputs=(_video(),), default_weights=DEPTH_ID,
+            entry="plugins.composer_conditions.depth:DepthExtractor",
+            description="MiDaS v3 DPT-Large depth scaled as VGen does (depth / 20, clamped to [0, 10]), grey: "
+                        "VideoComposer's depth condition."),
     ]
 
 

@@ -84,3 +84,23 @@ def test_a_source_that_does_not_decode_fails_its_job_and_leaves_nothing(registry
     assert project.conditions() == [] and project.outputs() == []
     staging = project.path / ".staging"
     assert not staging.exists() or not any(staging.rglob("*.mp4"))
+
+
+def test_depth_sketch_and_motion_of_a_motion_on_the_tiny_twins(registry, project: Project, tmp_path: Path) -> None:
+    from sdk import weights as w
+
+    for weights_id in ("composer_conditions.midas_v3_dpt_large", "composer_conditions.sketch"):
+        w.make_tiny(registry.weights[weights_id], tmp_path / weights_id, register=True)
+    project.add_motion("walk", [make_clip(tmp_path / "walk.mp4")])
+    small = {"num_frames": [4], "width": [64], "height": [64]}
+    jobs = {kind: queue_jobs(project, registry, f"composer_conditions.{kind}", inputs={"video": "walk"},
+                             params=small).job_ids[0] for kind in ("depth", "sketch", "motion")}
+
+    stats = RenderService(project, registry=registry).run(until_empty=True)
+
+    assert stats["succeeded"] == 3, [(j.spec_id, j.error_message) for j in project.jobs()]
+    conds = {c.kind: c for c in project.conditions(source="walk")}
+    assert set(conds) == {"depth", "sketch", "motion"}
+    for kind, job in jobs.items():
+        assert conds[kind].job_id == job and (conds[kind].num_frames, conds[kind].width) == (4, 64)
+        assert any("stride 8 (sample_fps 3)" in line["message"] for line in project.logs(job))

@@ -3,6 +3,8 @@ crop, zero padding), VGen's mask families seeded, a user's mask, progress/previe
 file that is no video."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -46,6 +48,12 @@ def test_the_plugin_is_registered_through_the_entry_point_group(registry: Plugin
     # VGen's defaults: 16 frames sampled at 3 fps, 448×256
     p = local.params()
     assert (p.num_frames, p.sample_fps, p.width, p.height, p.start_frame) == (16, 3, 448, 256, 0)
+    assert any(dep.startswith("av>=") for dep in project["dependencies"])  # PyAV: motion vectors
+    # listing the plugin imports no torch, PyAV or OpenCV (they load in the worker, when a job runs)
+    code = ("import sys, plugins.composer_conditions as c; c.vgen_condition_extractors(); c.vgen_weights(); "
+            "print(sorted(m for m in ('torch', 'av', 'cv2', 'transformers') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_local_image_is_the_first_frame_sampled_as_vgen_does(registry, clip: Path, tmp_path: Path) -> None:

@@ -203,3 +203,21 @@ def test_canny_is_refused_with_the_released_branches_named(weights: dict[str, Pa
     with pytest.raises(InvalidRequest, match="no branch for the canny condition") as info:
         ComposerLCMGenerator().generate(ctx, req)
     assert info.value.field == "conditions"
+
+
+def test_video_composition_template_holds_a_motion_and_vgens_three_subsets(tmp_path: Path) -> None:
+    from plugins.videocomposer import vgen_generators
+    from plugins.videocomposer.params import VGEN_SUBSETS
+    from sdk.params import validate_params
+
+    with Project.create(tmp_path / "Compose.vgen", template="video-composition") as p:
+        [motion] = p.motions()
+        assert motion.name == "sailboat" and motion.videos[0].num_frames == 56 and not motion.problem
+        extract, render = p.meta("suggested_jobs")
+        assert extract["motion"] == render["conditions_from"] == "sailboat"
+        assert tuple(extract["extract"]) == tuple(render["params"]["conditions"]) == VGEN_SUBSETS
+        spec = vgen_generators()[0]
+        assert render["generator"] == spec.id and len(p.prompts()) == 3
+        for subset in render["params"]["conditions"]:
+            for pr in p.prompts():
+                validate_params(spec.params, {**render["params"], "prompt": pr.text, "conditions": subset})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from plugins.videocomposer import vgen_generators
@@ -50,3 +51,25 @@ class TestComposerLCM(GeneratorContract):
 
     def make_inputs(self, tmp_path: Path) -> dict[str, Any]:
         return composition_inputs(tmp_path)
+
+
+@pytest.mark.parametrize(("frames", "height", "width"), [(16, 256, 448), (32, 256, 448), (16, 512, 896)])
+def test_the_released_unet_takes_the_generators_tensors_at_the_released_sizes(frames: int, height: int,
+                                                                              width: int) -> None:
+    """Real size on the meta device (no memory): every condition branch the generators fill, the concat channels on
+    the latent grid, the style tokens after the text, the [uncond, cond] batch sharing batch-1 conditions."""
+    import torch
+
+    from plugins.videocomposer.conditions import CHANNELS
+    from plugins.videocomposer.params import BRANCH_OF
+    from plugins.videocomposer.unet import CompositionUNet, infer_composition_config
+    from tests.plugins.videocomposer.test_plugin import manifest
+
+    with torch.device("meta"):
+        unet = CompositionUNet(**infer_composition_config(manifest("videocomposer_unet.json")["params"]))
+        conds = {BRANCH_OF[k]: torch.empty(1, c, frames, height, width) for k, c in CHANNELS.items() if k != "canny"}
+        x = torch.empty(2, 4, frames, height // 8, width // 8)
+        assert unet.encode_conditions(conds, x).shape == (2, 8, frames, height // 8, width // 8)
+        out = unet(x, torch.tensor(981), torch.empty(2, 77, 1024), image_embeds=torch.empty(2, 1024),
+                   conditions=conds, return_dict=False)[0]
+    assert out.shape == x.shape

@@ -8,7 +8,7 @@ renders the same prompt and seed under each subset, as VGen's released configs d
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Collection, Literal
+from typing import TYPE_CHECKING, Collection, Literal
 
 from pydantic import Field, field_validator
 

@@ -24,6 +24,7 @@ says so; extra frames are left out.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Callable
 
@@ -65,14 +66,13 @@ def read_frames(value: Any, field: str) -> tuple[np.ndarray, float]:
     return np.stack(frames), float(info.get("fps") or fps)
 
 
-def vgen_frame_indices(total: int, fps: float, sample_fps: int, num_frames: int) -> list[int]:
-    """The frames VGen's ``load_video_frames`` takes from a video of ``total`` frames at ``fps`` (from the first
-    clip, where VGen picks a random start in long videos): stride ``round(fps / sample_fps)``, a 1-based frame
-    counter taking every multiple of the stride and stopping one frame before the clip's end."""
-    stride = max(1, round(fps / sample_fps))
-    cover = stride * num_frames
-    end = total if total < cover + 5 else cover
-    return [p - 1 for p in range(1, total + 1) if p < end - 1 and p % stride == 0][:num_frames]
+def frame_indices(total: int, fps: float, sample_fps: int, num_frames: int, start: int = 0) -> list[int]:
+    """The source frames the condition extractors take (VGen's sampling as ``plugins/composer_conditions`` does it):
+    stride ``round(fps / sample_fps)`` (at least 1), ``num_frames`` frames from ``start`` itself. (VGen starts at a
+    random frame and its OpenCV loop skips one; the extractors' documented choice is kept here so the masked video
+    shows the frames the other conditions were made from.)"""
+    stride = max(1, round(float(fps) / sample_fps))
+    return list(range(start, total, stride))[:num_frames]
 
 
 def _fit(x: torch.Tensor, size: tuple[int, int], num_frames: int, mode: str) -> tuple[torch.Tensor, int]:
@@ -123,11 +123,20 @@ def condition_tensor(kind: str, frames: np.ndarray, num_frames: int, height: int
     return x.permute(1, 0, 2, 3)[None].contiguous(), pad
 
 
-def sample_video(frames: np.ndarray, fps: float, sample_fps: int, num_frames: int) -> np.ndarray:
-    """The frames VGen takes from a reference video (:func:`vgen_frame_indices`); may be fewer than ``num_frames``
-    (the caller pads)."""
-    picked = vgen_frame_indices(len(frames), fps, sample_fps, num_frames)
-    return frames[picked] if picked else frames[:0]
+def sample_video(frames: np.ndarray, fps: float, sample_fps: int, num_frames: int, height: int, width: int, *,
+                 start: int = 0) -> np.ndarray:
+    """The frames of a reference video as the extractors sample them (:func:`frame_indices`), each resized to
+    ``width``×``height`` with PIL's bilinear filter and no crop (VGen's ``data.Resize``); may be fewer than
+    ``num_frames`` (the caller pads)."""
+    from PIL import Image
+
+    out = []
+    for i in frame_indices(len(frames), fps, sample_fps, num_frames, start):
+        frame = frames[i]
+        if frame.shape[:2] != (height, width):
+            frame = np.asarray(Image.fromarray(frame).resize((width, height), Image.BILINEAR))
+        out.append(frame)
+    return np.stack(out) if out else np.zeros((0, height, width, 3), np.uint8)
 
 
 def load_conditions(inputs: dict[str, Any], chosen: tuple[str, ...], num_frames: int, height: int, width: int,
@@ -152,10 +161,18 @@ def load_conditions(inputs: dict[str, Any], chosen: tuple[str, ...], num_frames:
                                      hint="Give --input video=MOTION (the video the mask was made for).",
                                      field="video")
             src, src_fps = read_frames(source, "video")
-            video = sample_video(src, src_fps, sample_fps, num_frames)
+            # sampled as the mask was (its extract params), so the frames under it are those it was made for
+            made = dict((getattr(value, "meta", None) or {}).get("params") or {})
+            rate, start = int(made.get("sample_fps") or sample_fps), int(made.get("start_frame") or 0)
+            made_from = (getattr(value, "source", None) or {}).get("video")
+            stem = Path(source.path).stem
+            if made_from and re.fullmatch(r"[0-9a-f]{64}", stem) and stem != made_from:
+                log(f"mask: it was made from video {str(made_from)[:12]}, not from the `video` input "
+                    f"({Path(source.path).name})")
+            video = sample_video(src, src_fps, rate, num_frames, height, width, start=start)
             if len(video) < num_frames:
-                log(f"video: {len(src)} frames at {src_fps:g} fps give {len(video)} frames at sample_fps "
-                    f"{sample_fps}; {num_frames - len(video)} zero frame(s) added, as VGen pads")
+                log(f"video: {len(src)} frames at {src_fps:g} fps give {len(video)} frames at sample_fps {rate} "
+                    f"from frame {start}; {num_frames - len(video)} zero frame(s) added, as VGen pads")
             if len(video) == 0:  # nothing sampled: VGen's frames are all zeros then
                 video = np.zeros((1, height, width, 3), np.uint8)
         if frames.shape[1:3] != (height, width):

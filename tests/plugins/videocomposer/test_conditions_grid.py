@@ -11,7 +11,7 @@ import pytest
 
 from sdk.cli import main as vgen
 from sdk.errors import InvalidRequest
-from sdk.outputs import read_frames, write_mp4
+from sdk.outputs import read_frames, write_mp4, write_output
 from sdk.plugins import load_plugins
 from sdk.project import Project
 from sdk.queueing import plan_jobs, queue_jobs
@@ -221,3 +221,26 @@ def test_video_composition_template_holds_a_motion_and_vgens_three_subsets(tmp_p
         for subset in render["params"]["conditions"]:
             for pr in p.prompts():
                 validate_params(spec.params, {**render["params"], "prompt": pr.text, "conditions": subset})
+
+
+def test_the_video_under_the_mask_is_sampled_as_the_mask_was(tmp_path: Path) -> None:
+    """The masked video shows the source frames the extractors took for the mask (its own sample_fps and
+    start_frame), as VGen's [frames·(1−m) in [−1, 1], 1−m]."""
+    from plugins.videocomposer.conditions import load_conditions
+    from plugins.videocomposer.tiny import tiny_condition_frames, write_tiny_conditions
+    from sdk.inputs import VideoInput
+
+    inputs = write_tiny_conditions(tmp_path / "c", 3, 32, 48)
+    mask = inputs["mask"]
+    mask.meta = {"params": {"sample_fps": 4, "start_frame": 1}}
+    source = tiny_condition_frames(9, 32, 48, seed=7)["video"]
+    paths = write_output(tmp_path / "src", Video(source, fps=8), {"tiny": True})
+    video = VideoInput(path=paths["video"], num_frames=9, width=48, height=32, fps=8, frames_dir=paths["frames"])
+    logged: list[str] = []
+    conds = load_conditions({"mask": mask, "video": video}, ("mask",), 3, 32, 48, 3, logged.append)
+    masked = conds["masked"][0]  # [4, F, H, W]
+    keep = 1.0 - (tiny_condition_frames(3, 32, 48)["mask"][..., 0] >= 128).astype(np.float32)  # left half kept
+    expected = (source[[1, 3, 5]].astype(np.float32) / 255 * 2 - 1) * keep[..., None]  # stride 2 from frame 1
+    np.testing.assert_allclose(masked[:3].permute(1, 2, 3, 0).numpy(), expected, atol=1e-6)
+    np.testing.assert_array_equal(masked[3].numpy(), keep)
+    assert not logged  # nothing padded, nothing resized

@@ -1,9 +1,8 @@
 """The generators' frames equal VGen's own sampling loops, re-derived here from the read-only VGen source (never
 imported) on the same tiny weights and the same condition videos:
 
-- ``inference_tft2v_vcomposer_entrance``: the condition tensors built as VGen builds them (``load_video_frames``'
-  1-based frame counter and stride, zero padding; ``make_masked_images`` on [−1, 1] frames; the first frame
-  repeated for ``local_image`` and ``single_sketch``), ``DiffusionDDIM.ddim_sample_loop`` (float64 zero-SNR
+- ``inference_tft2v_vcomposer_entrance``: the condition tensors built as VGen builds them (zero padding;
+  ``make_masked_images`` on [−1, 1] frames; the first frame repeated for ``local_image`` and ``single_sketch``), ``DiffusionDDIM.ddim_sample_loop`` (float64 zero-SNR
   ``linear_sd`` schedule, VGen's timestep list, v-prediction, eta 0) with two model calls per step whose kwargs
   differ only in ``y`` (negative prompt) and ``image`` (zeros), guidance ``u + 9·(y − u)``;
 - ``inference_videolcm_vcomposer_entrance``: diffusers' ``LCMScheduler`` built with VGen's arguments, the conditional
@@ -32,7 +31,7 @@ from sdk.video import Video
 
 F_, H, W, SEED = 3, 32, 48, 11
 SUBSET = ("depth", "local_image", "motion", "sketch", "single_sketch", "mask")
-VIDEO_FRAMES, VIDEO_FPS, SAMPLE_FPS = 12, 9, 3  # stride 3: VGen takes frames 2, 5, 8 (its counter is 1-based)
+VIDEO_FRAMES, VIDEO_FPS, SAMPLE_FPS = 5, 9, 3  # stride 3: frames 0 and 3 of 5, then a zero frame
 
 
 @pytest.fixture(scope="module")
@@ -57,24 +56,13 @@ def pngs(cond: Any) -> np.ndarray:
     return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in sorted(Path(cond.frames_dir).glob("*.png"))])
 
 
-def vgen_sampled_video(frames: np.ndarray, fps: float, sample_fps: int, max_frames: int) -> torch.Tensor:
-    """VGen's ``load_video_frames`` (start 0): ``[max_frames, 3, H, W]`` in [0, 1], zero-padded."""
-    stride = round(fps / sample_fps)
-    cover = stride * max_frames
-    total = len(frames)
-    start, end = (0, total) if total < cover + 5 else (0, cover)
-    pointer, picked = 0, []
-    for frame in frames:
-        pointer += 1
-        if pointer < start:
-            continue
-        if pointer >= end - 1:
-            break
-        if (pointer - start) % stride == 0:
-            picked.append(frame)
+def sampled_video(frames: np.ndarray, fps: float, sample_fps: int, max_frames: int) -> torch.Tensor:
+    """The reference video under the mask, ``[max_frames, 3, H, W]`` in [0, 1], zero-padded as VGen's
+    ``load_video_frames``; sampled as the condition extractors sample (stride ``round(fps / sample_fps)`` from the
+    start frame itself: the documented difference from VGen's random start and skipped first frame)."""
+    picked = frames[::round(fps / sample_fps)][:max_frames]
     video = torch.zeros(max_frames, 3, H, W)
-    if picked:
-        video[:len(picked)] = torch.from_numpy(np.stack(picked[:max_frames]).astype(np.float32) / 255).permute(0, 3, 1, 2)
+    video[:len(picked)] = torch.from_numpy(picked.astype(np.float32) / 255).permute(0, 3, 1, 2)
     return video
 
 
@@ -85,7 +73,7 @@ def vgen_conditions(media: dict[str, Any]) -> dict[str, torch.Tensor]:
 
     local = torch.from_numpy(pngs(media["local_image"]).astype(np.float32) / 255).permute(3, 0, 1, 2)[None]
     motion = torch.from_numpy((pngs(media["motion"])[..., :2].astype(np.float32) - 128) / 2).permute(3, 0, 1, 2)[None]
-    misc = vgen_sampled_video(pngs(media["video"]), VIDEO_FPS, SAMPLE_FPS, F_)
+    misc = sampled_video(pngs(media["video"]), VIDEO_FPS, SAMPLE_FPS, F_)
     mask = torch.from_numpy((pngs(media["mask"])[..., 0] >= 128).astype(np.float32))[:, None]  # [F, 1, H, W]
     imgs = misc * 2 - 1
     masked = torch.stack([torch.cat([imgs[i] * (1 - mask[i]), 1 - mask[i]], dim=0) for i in range(F_)])

@@ -27,7 +27,9 @@ class Params(BaseModel):
     most :data:`MAX_TEXT_CHARS` long and hold no control characters (tab and newline are fine).
 
     A model may define ``queue_warnings(self) -> list[str]``: things a user should know about these values, shown
-    when the job is queued (it is queued anyway)."""
+    when the job is queued (it is queued anyway); and ``check_inputs(self, given: frozenset[str], project)``, called at
+    queue time with the names of the inputs each job is given, raising InvalidRequest when these values need an
+    input that is missing (a VideoComposer condition subset naming a condition not given)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 

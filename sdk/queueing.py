@@ -134,6 +134,8 @@ def plan_jobs(
         )
     validated: list[tuple[str | None, dict[str, Any], dict[str, str]]] = []
     warnings: list[str] = []
+    # the input names each combination gives, for a params model that checks itself against them (``check_inputs``)
+    given_names = [frozenset(n for (n, _), v in zip(input_axes, combo) if v not in (None, "")) for combo in input_combos]
     for prompt in prompts or [None]:
         for combo in combos:
             values = dict(zip(keys, combo))
@@ -144,6 +146,10 @@ def plan_jobs(
                 if prompt in negatives and "negative_prompt" not in values and "negative_prompt" in spec.params.model_fields:
                     values["negative_prompt"] = negatives[prompt]
             model = validate_params(spec.params, values, spec_id=spec_id)
+            check_inputs = getattr(model, "check_inputs", None)
+            if callable(check_inputs):
+                for names in dict.fromkeys(given_names):
+                    check_inputs(names, project)
             validated.append((prompt, model.model_dump(mode="json"), run_options))
             for w in _text_warnings(model) + list(getattr(model, "queue_warnings", lambda: [])()):
                 if w not in warnings:

@@ -1,13 +1,18 @@
 """VideoComposer: compositional video generation on TF-T2V and VideoLCM (VGen's ``video_compositions`` mode).
 Hook implementations only: no torch here.
 
-The UNet (:mod:`plugins.videocomposer.unet`) is the TF-T2V/VideoLCM core plus one small encoder per condition
+Generators ``videocomposer.t2v`` (DDIM 50, guidance 9) and ``videocomposer.lcm`` (4 LCM steps) take any subset of the
+conditions (``conditions`` param: VGen's ``partial_keys``), a style image and text. The UNet
+(:mod:`plugins.videocomposer.unet`) is the TF-T2V/VideoLCM core plus one small encoder per condition
 (depth, sketch, single sketch, motion vectors, masked video, local image) and the style-image token branch.
 """
 from __future__ import annotations
 
 from sdk.hookspecs import hookimpl
-from sdk.specs import RELEASED_UNET_CORE, WeightsFile, WeightsLayout, WeightsSpec
+from sdk.inputs import ConditionRef, ImageRef, VideoRef
+from sdk.specs import RELEASED_UNET_CORE, GeneratorSpec, WeightsFile, WeightsLayout, WeightsSpec
+
+from plugins.videocomposer.params import ComposerLCMParams, ComposerT2VParams
 
 NON_COMMERCIAL = "research / non-commercial use only (trained on WebVid-10M and LAION-400M)"
 ENCODERS = (WeightsFile("open_clip_pytorch_model.bin"), WeightsFile("v2-1_512-ema-pruned.ckpt"))
@@ -27,6 +32,48 @@ def _layout(prefix: str) -> WeightsLayout:
 
 T2V_LAYOUT = _layout("tft2v_vcomposer")
 LCM_LAYOUT = _layout("videolcm_vcomposer")
+
+
+_CONDITIONS = {
+    "depth": "depth maps (MiDaS, VGen's depth/20 in [0, 10], stored ×25.5 as grey)",
+    "sketch": "sketches (PiDiNet + sketch simplification: white lines on black)",
+    "single_sketch": "a sketch whose first frame steers every frame",
+    "motion": "motion vectors (R = dx, G = dy; 128 = still, 2 levels a pixel)",
+    "local_image": "a video whose first frame is the local image (VGen's first frame, repeated)",
+    "mask": "a mask video (white = hidden); the `video` input is what shows under it",
+    "canny": "Canny edges (the class takes them; the released weights hold no canny branch)",
+}
+
+
+def _inputs() -> tuple:
+    conds = tuple(ConditionRef(name, condition=name, description=f"condition: {what}")
+                  for name, what in _CONDITIONS.items())
+    return conds + (
+        VideoRef("video", accept_outputs=True, accept_motions=True,
+                 description="the reference video under the mask (VGen's masked video; sampled at sample_fps)"),
+        ImageRef("style_image", description="style reference: 4 CLIP-image tokens after the text"),
+    )
+
+
+@hookimpl
+def vgen_generators() -> list[GeneratorSpec]:
+    common = dict(method="VideoComposer", inputs=_inputs())
+    return [
+        GeneratorSpec(
+            id="videocomposer.t2v", title="VideoComposer on TF-T2V (conditions + style + text)",
+            params=ComposerT2VParams, entry="plugins.videocomposer.pipeline:ComposerT2VGenerator",
+            default_weights="videocomposer.tft2v_vcomposer",
+            description="Text to video following any subset of depth, sketch, single sketch, motion vectors, "
+                        "masked video and local image conditions (`conditions`: VGen's partial_keys, a grid axis), "
+                        "plus an optional style image; DDIM 50 and guidance 9 as released (448×256, 16 or 32 "
+                        "frames; 896×512 with the 896×512 weights).", **common),
+        GeneratorSpec(
+            id="videocomposer.lcm", title="VideoComposer on VideoLCM (4 steps)",
+            params=ComposerLCMParams, entry="plugins.videocomposer.pipeline:ComposerLCMGenerator",
+            default_weights="videocomposer.videolcm_vcomposer",
+            description="The same conditions, style image and text in 4 LCM steps without guidance (VideoLCM "
+                        "vcomposer weights, 448×256).", **common),
+    ]
 
 
 @hookimpl

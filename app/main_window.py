@@ -15,6 +15,7 @@ from app.layout import DOCK_WIDTHS, AdaptiveLayout
 from app.loader import ModelLoader
 from app.notifications import Notifier
 from app.tasks import TaskRunner
+from app.widgets.conditions_view import ConditionsController
 from app.widgets.gallery import Gallery
 from app.widgets.input_widgets import InputSources
 from app.widgets.job_editor import JobEditor
@@ -113,6 +114,7 @@ class MainWindow(QMainWindow):
         self.tasks.task_failed.connect(lambda exc: self.show_error("Something went wrong", exc))
         self.notifier = Notifier(self, self.loader)  # tray message when a batch finishes or a job fails
         self._build_menus()
+        self.conditions_ui = ConditionsController(self)  # Extract conditions…, condition players (issue 12)
         self.sidebar.setMinimumWidth(220)
         self.editor.setMinimumWidth(290)
         self.resizeDocks([self.project_dock, self.editor_dock], DOCK_WIDTHS, Qt.Orientation.Horizontal)

@@ -31,7 +31,8 @@ _NOT_COMPARED = ("job_id", "created_at", "timings", "runtime", "app_version", "s
 
 @dataclass
 class CompareSource:
-    """One output to compare: its folder, a title and the badge its thumbnail shows."""
+    """One output to compare: its folder (or a video file: a motion's video, a condition video), a title and the badge
+    its thumbnail shows."""
 
     dir: Path
     title: str
@@ -47,12 +48,32 @@ class _Clip:
 
 
 def _decode(output_dir: Path) -> _Clip:
-    """Frames as QImages (a worker thread: QImage, unlike QPixmap, may be made off the GUI thread)."""
+    """Frames as QImages (a worker thread: QImage, unlike QPixmap, may be made off the GUI thread). A video file
+    (not an output folder) plays at its own frame rate and has no recipe."""
     from app.dialogs.player import load_output
     from app.imaging import frame_to_qimage
 
+    if Path(output_dir).is_file():
+        frames, fps = _decode_file(Path(output_dir))
+        return _Clip([frame_to_qimage(f) for f in frames], fps, {})
     frames, fps, meta = load_output(output_dir)
     return _Clip([frame_to_qimage(f) for f in frames], fps, meta)
+
+
+def _decode_file(path: Path) -> tuple[list[Any], float]:
+    import imageio_ffmpeg
+    import numpy as np
+
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    try:
+        info = next(reader)
+        w, h = info["size"]
+        frames = [np.frombuffer(buf, np.uint8).reshape(h, w, 3) for buf in reader]
+    finally:
+        reader.close()
+    if not frames:
+        raise ValueError(f"{path.name} has no video frames")
+    return frames, float(info.get("fps") or 8.0)
 
 
 def differences(metas: list[dict[str, Any]]) -> list[list[str]]:
@@ -147,20 +168,22 @@ class CompareWindow(QWidget):
     #: the shared clock moved: the tick now shown
     position_changed = Signal(int)
 
-    def __init__(self, sources: list[CompareSource], parent: QWidget | None = None) -> None:
+    def __init__(self, sources: list[CompareSource], parent: QWidget | None = None, *, title: str = "",
+                 max_sources: int = MAX_OUTPUTS) -> None:
         super().__init__(parent)
-        if not MIN_OUTPUTS <= len(sources) <= MAX_OUTPUTS:
-            raise ValueError(f"compare takes {MIN_OUTPUTS}-{MAX_OUTPUTS} outputs, not {len(sources)}")
+        if not MIN_OUTPUTS <= len(sources) <= max_sources:
+            raise ValueError(f"compare takes {MIN_OUTPUTS}-{max_sources} outputs, not {len(sources)}")
         # a top-level window even with a parent (it closes with the app), never modal
         self.setWindowFlag(Qt.WindowType.Window)
         self.setWindowModality(Qt.WindowModality.NonModal)
         self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.setObjectName("compareWindow")
-        self.setWindowTitle(f"Compare {len(sources)} outputs")
+        self.setWindowTitle(title or f"Compare {len(sources)} outputs")
         self.panes = [ComparePane(s, self) for s in sources]
         self.captions = [QLabel(s.title, self) for s in sources]
         grid = QGridLayout()
-        cols = 2 if len(sources) == 4 else len(sources)
+        # a row of 2 or 3; 4 and more in two rows (a source and its conditions: up to 8)
+        cols = len(sources) if len(sources) <= 3 else math.ceil(len(sources) / 2)
         for i, (pane, caption) in enumerate(zip(self.panes, self.captions)):
             caption.setWordWrap(True)
             caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -207,7 +230,7 @@ class CompareWindow(QWidget):
             self._runner.submit(lambda d=pane.source.dir: _decode(d),
                                 lambda clip, p=pane: self._on_clip_loaded(p, clip),
                                 lambda exc, p=pane: self._on_clip_failed(p, exc))
-        self.resize(380 * cols, 380 * (2 if len(sources) == 4 else 1) + 60)
+        self.resize(min(380 * cols, 1200), (380 if cols <= 3 else 300) * (2 if len(sources) > 3 else 1) + 60)
 
     # -- loading ------------------------------------------------------------------------------------------------
     @property

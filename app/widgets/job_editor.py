@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QFormLayout, QGroup
                                QStyleOptionViewItem, QVBoxLayout, QWidget)
 
 from app import look
+from app.widgets.condition_toggles import ConditionToggles
 from app.widgets.input_widgets import InputSources, InputWidget, label_of, widget_for
 from app.widgets.param_form import INVALID_STYLE, ParamForm
 
@@ -100,6 +101,7 @@ class JobEditor(QWidget):
         form.addRow("Weights", self.weights)
 
         self.params = ParamForm(self)
+        self.condition_toggles = ConditionToggles(self)  # which condition inputs take part (VideoComposer)
         self.params.changed.connect(self._on_editor_changed)
         self.seeds = QLineEdit("1", self)
         self.seeds.setObjectName("seedsEdit")
@@ -132,6 +134,7 @@ class JobEditor(QWidget):
         lay.addLayout(top)
         lay.addWidget(self.description)
         lay.addWidget(self.inputs_box)
+        lay.addWidget(self.condition_toggles)
         lay.addWidget(self.params)
         seeds_form = QFormLayout()
         seeds_form.addRow("Seeds", self.seeds)
@@ -219,6 +222,7 @@ class JobEditor(QWidget):
             self.weights.lineEdit().setPlaceholderText(f"default: {spec.default_weights}" if spec.default_weights
                                                        else "none needed: or give an id or a folder")
         self._set_params_model(spec.params if spec is not None else None)
+        self.condition_toggles.set_spec(spec, self.inputs, self.params)
         self._on_editor_changed()
 
     def _set_params_model(self, model: Any) -> None:

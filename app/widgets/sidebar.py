@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QLab
 
 from app.dialogs.new_subject import IMAGE_FILTER, IMAGE_SUFFIXES, NewSubjectDialog
 from app.models.catalog_models import MotionListModel, SubjectImagesModel, SubjectListModel, TextFilterProxy
+from app.widgets.conditions_view import ConditionStrip
 from app.widgets.prompts_page import AdaptersPage, PromptsPage
 from app.widgets.training import MOTION_TRAINER, SUBJECT_TRAINER, TrainAction, TrainSettingsDialog, action_button
 
@@ -306,10 +307,17 @@ class MotionsPage(QWidget, _Removable):
         self.train_button.setObjectName("trainMotionButton")
         self.train_dialog: Any = None
         self.job_records: Any = lambda: []  # the project's jobs (set by the window): measured step times
+        # the selected motion's condition videos (app/widgets/conditions_view.py; the window gives it its model)
+        self.conditions = ConditionStrip("motion", self)
+        split = QSplitter(Qt.Orientation.Vertical, self)
+        split.addWidget(self.list)
+        split.addWidget(self.conditions)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.filter)
-        lay.addWidget(self.list, 1)
+        lay.addWidget(split, 1)
         lay.addWidget(hint)
         lay.addWidget(add)
         lay.addWidget(self.train_button)

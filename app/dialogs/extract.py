@@ -101,7 +101,7 @@ class ExtractDialog(QDialog):
         scroll.setWidgetResizable(True)
         scroll.setWidget(box)
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setMinimumHeight(min(36 * max(len(self.specs), 1), 260))
+        scroll.setMinimumHeight(min(44 * max(len(self.specs), 1), 320))
 
         self.settings: dict[str, QSpinBox] = {}
         settings_box = QGroupBox("Sampling (given to every checked extractor that has it)", self)
@@ -153,7 +153,7 @@ class ExtractDialog(QDialog):
         lay.addWidget(settings_box)
         lay.addWidget(self.problem_label)
         lay.addLayout(buttons)
-        self.resize(620, 560)
+        self.resize(640, 640)
         self.set_installed(installed)
 
     # -- weights -------------------------------------------------------------------------------

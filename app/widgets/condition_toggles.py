@@ -13,13 +13,14 @@ from typing import Any
 
 from PySide6.QtCore import QSize, Qt, Slot
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QLineEdit, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QGridLayout, QGroupBox, QLabel, QLineEdit, QSizePolicy, QToolButton, QVBoxLayout,
+                               QWidget)
 
 from app import look
 
 PARAM = "conditions"
 NONE = "none"
-COLUMNS = 4
+COLUMNS = 3  # the editor is a narrow dock: "single sketch" must fit
 
 
 def condition_fields(spec: Any) -> list[Any]:
@@ -69,7 +70,7 @@ class ConditionToggles(QGroupBox):
             b.setText(fld.name.replace("_", " "))
             b.setIconSize(QSize(40, 40))
             b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-            b.setMinimumWidth(64)
+            b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
             b.toggled.connect(self._on_button_toggled)
             self._grid.addWidget(b, i // COLUMNS, i % COLUMNS)
             self.buttons[fld.name], self.inputs[fld.name] = b, w

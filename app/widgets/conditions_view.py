@@ -215,7 +215,9 @@ class ConditionsController:
 
     def _update_gallery_actions(self) -> None:
         item = self._selected_output()
-        self.gallery_extract.setEnabled(item is not None and self.window.session is not None)
+        # extractors take a generate job's output (an extract job's output is a condition already)
+        generated = item is not None and item.job is not None and item.job.kind == "generate"
+        self.gallery_extract.setEnabled(generated and self.window.session is not None)
         self.gallery_conditions.setEnabled(item is not None and bool(self.output_conditions(item)))
 
     def extract_from_output(self) -> ExtractDialog | None:

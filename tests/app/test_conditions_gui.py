@@ -268,3 +268,51 @@ def test_the_editor_toggles_choose_the_conditions_subset_of_the_queued_job(qtbot
     click(qtbot, buttons["sketch"])
     assert param.text() == "sketch,local_image" and "grid" in toggles.note.text()
     QApplication.processEvents()
+
+
+def test_extract_conditions_on_an_output_from_the_gallery_and_play_them_beside_it(qtbot: Any, composer_window: Any,
+                                                                                  tmp_path: Path) -> None:
+    from gallery_helpers import click as click_output
+    from gallery_helpers import open_project, publish
+
+    from sdk.project import Project
+
+    window = composer_window
+    path = tmp_path / "Gallery.vgen"
+    with Project.create(path) as p:
+        job_id = publish(p, 1, "a red square", n=8)
+    session = open_project(qtbot, window, path, outputs=1)
+    gallery, ui = window.gallery, window.conditions_ui
+    extract, play = gallery.buttons["Extract conditions…"], gallery.buttons["Play with conditions"]
+    assert not ui.gallery_extract.isEnabled(), "nothing selected"
+    click_output(qtbot, gallery, job_id)
+    assert ui.gallery_extract.isEnabled() and not ui.gallery_conditions.isEnabled(), "no conditions yet"
+
+    click(qtbot, extract)
+    dialog = ui.dialog
+    assert dialog is not None and dialog.isVisible() and job_id[:8] in dialog.windowTitle()
+    qtbot.waitUntil(lambda: dialog.installed is not None, timeout=10_000)
+    click(qtbot, dialog.checks["composer_conditions.local_image"])
+    for name, value in {"num_frames": 3, "width": 32, "height": 32}.items():
+        type_number(qtbot, dialog.settings[name], value)
+    with qtbot.waitSignal(session.jobs_queued, timeout=20_000) as queued:
+        click(qtbot, dialog.start_button)
+    extract_job = session.project.job(queued.args[0].job_ids[0])
+    assert extract_job.kind == "extract" and extract_job.depends_on == (job_id,)
+    qtbot.waitUntil(lambda: job_statuses(window).count("SUCCEEDED") == 2, timeout=240_000)
+    assert session.project.conditions(source={"output": job_id})[0].kind == "local_image"
+
+    # the condition (itself an output in the gallery now) plays beside the output it came from
+    window.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: gallery.proxy.rowCount() == 2, timeout=20_000)
+    click_output(qtbot, gallery, job_id)
+    qtbot.waitUntil(ui.gallery_conditions.isEnabled, timeout=20_000)
+    click(qtbot, play)
+    compare = ui.compare_window
+    qtbot.waitUntil(lambda: compare.is_loaded, timeout=30_000)
+    assert [p.source.badge for p in compare.panes] == ["source", "local_image"]
+    assert [p.frame_count for p in compare.panes] == [8, 3]
+    compare.close()
+    # an extract job's output is a condition already: nothing to extract from it
+    click_output(qtbot, gallery, extract_job.id)
+    assert not ui.gallery_extract.isEnabled()

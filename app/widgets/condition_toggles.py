@@ -55,6 +55,8 @@ class ConditionToggles(QGroupBox):
         for b in self.buttons.values():
             self._grid.removeWidget(b)
             b.deleteLater()
+        if params is not None and params is not self.params:  # the editor keeps one form: connect it once
+            params.changed.connect(self._on_param_text_changed)  # values set by code (a recalled recipe) too
         self.buttons, self.inputs, self.params = {}, {}, params
         fields = condition_fields(spec)
         self.setVisible(bool(fields))

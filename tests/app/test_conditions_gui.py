@@ -178,7 +178,7 @@ def test_an_extractor_without_its_weights_says_so_and_opens_the_model_manager(qt
     dialog.reject()
 
 
-def extract_in_the_project(registry: Any, path: Path, tmp_path: Path, sketch: str) -> None:
+def extract_in_the_project(registry: Any, path: Path, tmp_path: Path) -> None:
     """A project with a motion and its local-image, sketch and single-sketch conditions (real worker)."""
     from sdk.project import Project
     from sdk.queueing import queue_jobs
@@ -212,7 +212,7 @@ def test_the_editor_toggles_choose_the_conditions_subset_of_the_queued_job(qtbot
     w.import_weights(spec.default_weights,
                      w.make_tiny(window.registry.weights[spec.default_weights], tmp_path / "vc-tiny", "vgen"))
     path = tmp_path / "Compose.vgen"
-    extract_in_the_project(window.registry, path, tmp_path, sketch_weights)
+    extract_in_the_project(window.registry, path, tmp_path)  # the sketches need sketch_weights
     with qtbot.waitSignal(window.project_changed, timeout=30_000):
         window.open_project(path)
     editor = window.editor
@@ -252,6 +252,7 @@ def test_the_editor_toggles_choose_the_conditions_subset_of_the_queued_job(qtbot
     job = window.session.project.job(queued.args[0].job_ids[0])
     assert job.params["conditions"] == "local_image+single_sketch"  # stored in VGen's order
     assert set(job.inputs) >= {"sketch", "single_sketch", "local_image", "style_image"}
+    first = job
 
     # every toggle off: text (and style) only
     for name in ("single_sketch", "local_image"):
@@ -267,6 +268,12 @@ def test_the_editor_toggles_choose_the_conditions_subset_of_the_queued_job(qtbot
     qtbot.keyClicks(param, "sketch,local_image")
     click(qtbot, buttons["sketch"])
     assert param.text() == "sketch,local_image" and "grid" in toggles.note.text()
+
+    # the first job's settings recalled: its subset shows on the toggles again
+    window.recall(first)
+    qtbot.waitUntil(lambda: editor.params.values()["conditions"] == "local_image+single_sketch", timeout=20_000)
+    qtbot.waitUntil(lambda: toggles.checked() == ["single_sketch", "local_image"], timeout=5_000)
+    assert buttons["sketch"].isEnabled() and not buttons["sketch"].isChecked()
     QApplication.processEvents()
 
 

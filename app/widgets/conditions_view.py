@@ -106,6 +106,8 @@ class ConditionStrip(QWidget):
 
     def set_source(self, wanted: dict[str, Any] | None, label: str) -> None:
         """Show the conditions of ``wanted`` (None: nothing is selected)."""
+        if (wanted or {}) == self.proxy.wanted and label == getattr(self, "label", None):
+            return  # the motions' thumbnails animate (dataChanged 4×/s): never re-filter for nothing
         self.label = label
         self.proxy.set_wanted(wanted or {})
         self.extract_action.setEnabled(wanted is not None)

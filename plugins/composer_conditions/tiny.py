@@ -58,5 +58,5 @@ def make_tiny_depth(dest: Path, fmt: str = "vgen") -> Path:
     elif fmt == "transformers":
         model.save_pretrained(dest)
     else:
-        raise InvalidRequest(f"MiDaS has no {fmt!r} format.", hint="Use vgen or transformers.", field="format")
+        raise InvalidRequest(f"MiDaS has no {fmt!r} format.", hint="Use format=vgen (VGen's .pth) or format=transformers (a DPT-Large folder).", field="format")
     return dest

@@ -136,7 +136,7 @@ def test_the_editor_counts_each_step_of_a_composite_training(qtbot: Any, window:
     editor = window.editor
     assert editor.select_generator("dreamvideo.subject")
     field = editor.inputs["subject"]
-    qtbot.waitUntil(lambda: len(field.combo.keys()) >= 2)
+    qtbot.waitUntil(lambda: subject.id in field.combo.keys())
     field.combo.setCurrentIndex(field.combo.keys().index(subject.id))
     editor.seeds.setFocus()
     editor.seeds.selectAll()

@@ -119,6 +119,22 @@ def job_extras(project: Any, job: Any) -> dict[str, Any]:
             out["condition"] = None
     if job.kind == "score":
         out["scores_job"] = scored_job_id(job.inputs, job.depends_on)
+    used = []  # the conditions a generate job takes (stored as a condition id, or the extract job that makes one)
+    for name, value in (job.inputs or {}).items():
+        try:
+            if isinstance(value, dict) and value.get("extract"):
+                c = project.condition_of_job(str(value["extract"]))
+            elif isinstance(value, str):
+                c = project.condition(value)
+                if c.id != value:
+                    continue
+            else:
+                continue
+        except VGenError:
+            continue
+        used.append({"input": name, "id": c.id, "kind": c.kind, "path": str(c.path), "source": c.source})
+    if used:
+        out["conditions_used"] = used
     return out
 
 
@@ -130,6 +146,9 @@ def print_job_extras(d: dict[str, Any]) -> None:
         values = list(s["values"].items())
         rest = ", ".join(f"{_p(k)} {v:.6g}" for k, v in values[1:])
         print(f"{'score':>13}: {_p(s['metric'])} {_p(values[0][0])} {values[0][1]:.6g}" + (f" ({rest})" if rest else ""))
+    for c in d.get("conditions_used", []):
+        print(f"{'input ' + _p(c['input']):>13}: condition {c['id']} {_p(c['kind'])} from "
+              f"{_p(describe_source(c['source']))}")
     if d.get("condition"):
         c = d["condition"]
         print(f"{'condition':>13}: {c['id']} {_p(c['kind'])} from {_p(describe_source(c['source']))}")

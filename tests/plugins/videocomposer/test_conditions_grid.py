@@ -164,6 +164,12 @@ def test_one_batch_renders_three_subsets_and_an_lcm_job_end_to_end(registry, pro
             assert np.abs(videos[i].astype(int) - videos[k].astype(int)).max() > 8, (i, k)
     assert read_frames(project.output(lcm[0]).dir).shape == (3, 32, 48, 3)
     assert any("conditions depth" in line["message"] for line in project.logs(t2v[0]))
+    # `vgen jobs show` names the condition assets a render took (and where they came from)
+    from sdk.cli.conditions import job_extras
+
+    used = {c["input"]: c for c in job_extras(project, project.job(t2v[0]))["conditions_used"]}
+    assert used["depth"]["id"] == project.condition_of_job(ids["depth"]).id and used["depth"]["kind"] == "depth"
+    assert set(used) == set(ids)
     # a subset naming a condition not given is refused, naming the ones the project holds of that kind
     held = project.condition_of_job(ids["depth"]).id
     with pytest.raises(InvalidRequest, match=f"holds depth: {held[:8]}"):

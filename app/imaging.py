@@ -49,8 +49,9 @@ def load_thumbnail(path: Path, size: int = THUMB, mask: Path | None = None) -> Q
     return image
 
 
-def load_video_frames(path: Path, size: int = THUMB, max_frames: int = 12) -> list[QImage]:
-    """Up to ``max_frames`` evenly spaced frames of a video, scaled to fit ``size`` (worker thread)."""
+def decode_video_file(path: Path) -> tuple[list[Any], float]:
+    """Every frame of a video file as RGB uint8 arrays, and its fps (8 when unknown); ([], fps) when it has none.
+    Worker threads only: it decodes the whole file."""
     import imageio_ffmpeg
     import numpy as np
 
@@ -61,6 +62,12 @@ def load_video_frames(path: Path, size: int = THUMB, max_frames: int = 12) -> li
         frames = [np.frombuffer(buf, np.uint8).reshape(h, w, 3) for buf in reader]
     finally:
         reader.close()
+    return frames, float(info.get("fps") or 8.0)
+
+
+def load_video_frames(path: Path, size: int = THUMB, max_frames: int = 12) -> list[QImage]:
+    """Up to ``max_frames`` evenly spaced frames of a video, scaled to fit ``size`` (worker thread)."""
+    frames, _ = decode_video_file(path)
     if not frames:
         return []
     step = max(1, len(frames) // max_frames)

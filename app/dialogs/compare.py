@@ -61,19 +61,12 @@ def _decode(output_dir: Path) -> _Clip:
 
 
 def _decode_file(path: Path) -> tuple[list[Any], float]:
-    import imageio_ffmpeg
-    import numpy as np
+    from app.imaging import decode_video_file
 
-    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-    try:
-        info = next(reader)
-        w, h = info["size"]
-        frames = [np.frombuffer(buf, np.uint8).reshape(h, w, 3) for buf in reader]
-    finally:
-        reader.close()
+    frames, fps = decode_video_file(path)
     if not frames:
         raise ValueError(f"{path.name} has no video frames")
-    return frames, float(info.get("fps") or 8.0)
+    return frames, fps
 
 
 def differences(metas: list[dict[str, Any]]) -> list[list[str]]:

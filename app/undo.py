@@ -95,16 +95,11 @@ class UndoStack(QObject):
             step.timer = None
 
 
-class UndoAction(QAction):
-    """Edit ▸ Undo (Ctrl+Z) over one :class:`UndoStack` at a time: "Undo Clear queued", enabled while a step waits."""
+class _FollowsStack:
+    """Shared by the action and the toast: which stack they show (the session's; None without a project), followed
+    through its ``changed`` signal, and undoing its newest step."""
 
-    def __init__(self, parent: QObject) -> None:
-        super().__init__("&Undo", parent)
-        self.setShortcut(QKeySequence(QKeySequence.StandardKey.Undo))
-        self.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        self.stack: UndoStack | None = None
-        self.triggered.connect(self._on_self_triggered)
-        self.set_stack(None)
+    stack: UndoStack | None
 
     def set_stack(self, stack: UndoStack | None) -> None:
         if self.stack is not None:
@@ -114,6 +109,25 @@ class UndoAction(QAction):
             stack.changed.connect(self._on_stack_changed)
         self._on_stack_changed()
 
+    def _on_stack_changed(self) -> None:
+        raise NotImplementedError
+
+    def undo_newest(self) -> None:
+        if self.stack is not None:
+            self.stack.undo()
+
+
+class UndoAction(_FollowsStack, QAction):
+    """Edit ▸ Undo (Ctrl+Z) over one :class:`UndoStack` at a time: "Undo Clear queued", enabled while a step waits."""
+
+    def __init__(self, parent: QObject) -> None:
+        super().__init__("&Undo", parent)
+        self.setShortcut(QKeySequence(QKeySequence.StandardKey.Undo))
+        self.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.stack: UndoStack | None = None
+        self.triggered.connect(self.undo_newest)
+        self.set_stack(None)
+
     @Slot()
     def _on_stack_changed(self) -> None:
         top = self.stack.top if self.stack is not None else None
@@ -121,13 +135,9 @@ class UndoAction(QAction):
         self.setText(f"&Undo {top.name}" if top is not None else "&Undo")
         self.setStatusTip(f"Undo: {top.message}" if top is not None else "Nothing to undo")
 
-    @Slot()
-    def _on_self_triggered(self) -> None:
-        if self.stack is not None:
-            self.stack.undo()
 
 
-class UndoToast(QFrame):
+class UndoToast(_FollowsStack, QFrame):
     """A bar that says what was just done, with an Undo button, while the step can be undone."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -138,21 +148,13 @@ class UndoToast(QFrame):
         self.label.setObjectName("undoMessage")
         self.button = QPushButton("Undo", self)
         self.button.setObjectName("undoButton")
-        self.button.clicked.connect(self._on_button_clicked)
+        self.button.clicked.connect(self.undo_newest)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(8, 2, 4, 2)
         lay.addWidget(self.label, 1)
         lay.addWidget(self.button)
         self.stack: UndoStack | None = None
         self.setVisible(False)
-
-    def set_stack(self, stack: UndoStack | None) -> None:
-        if self.stack is not None:
-            self.stack.changed.disconnect(self._on_stack_changed)
-        self.stack = stack
-        if stack is not None:
-            stack.changed.connect(self._on_stack_changed)
-        self._on_stack_changed()
 
     @Slot()
     def _on_stack_changed(self) -> None:
@@ -162,10 +164,6 @@ class UndoToast(QFrame):
             self.label.setText(top.message)
             self.button.setToolTip(f"Undo {top.name} (Ctrl+Z)")
 
-    @Slot()
-    def _on_button_clicked(self) -> None:
-        if self.stack is not None:
-            self.stack.undo()
 
 
 def plural(n: int, word: str) -> str:

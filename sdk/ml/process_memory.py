@@ -1,6 +1,6 @@
 """Process memory: resident-set figures, peak reset, and giving back the pages of memory-mapped weights.
 
-Checkpoints are loaded memory-mapped (safetensors, ``torch.load(mmap=True)``): a tensor's bytes stay in the file
+Checkpoints are loaded memory-mapped (safetensors, ``torch.load(mmap=True, weights_only=True)``): a tensor's bytes stay in the file
 until read. Casting such a tensor (fp32 file → bf16 model) reads its pages, which then stay resident as long as
 the mapping lives — for the whole file, so a cast model would cost file + model. :func:`release_pages` hands the
 pages of one already-copied tensor back to the kernel (``madvise(MADV_DONTNEED)``), so the cast costs the model

@@ -36,8 +36,16 @@ def tone(name: str, palette: QPalette | None = None) -> str:
     return dark if is_dark(palette) else light
 
 
+_colors: dict[tuple[str, bool], QColor] = {}
+
+
 def tone_color(name: str) -> QColor:
-    return QColor(tone(name))
+    """:func:`tone` as a QColor, made once per theme (models ask for it on every paint of a row)."""
+    key = (name, is_dark())
+    color = _colors.get(key)
+    if color is None:
+        color = _colors[key] = QColor(tone(name, QApplication.palette()))
+    return color
 
 
 def muted(widget: QWidget) -> QWidget:

@@ -68,6 +68,43 @@ class _Stage:
         return self.ctx.preview(latents, self.offset + step, self.total)
 
 
+def sample_stages(ctx: JobContext | None, unet: HiGenUNet, embeds: torch.Tensor, p: HiGenParams,
+                  gen: torch.Generator, grid: tuple[int, int], *, on_key_frame: Any = None
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both stages on the latent ``grid`` (h, w): returns (key-frame latent ``[1, 4, 1, h, w]``, video latents
+    ``[1, 4, F, h, w]``). ``embeds``: ``[uncond, cond]`` text tokens (``[cond]`` without guidance); ``gen``: the
+    job's generator, drawn in VGen's order; ``on_key_frame(key)`` runs between the stages. ``ctx`` (None: no
+    reports) sees progress over both stages (``2 × num_inference_steps``) and cancel checks."""
+    steps, frames, (h, w) = p.num_inference_steps, p.num_frames, grid
+    device, dtype, c = unet.device, unet.dtype, unet.latent_channels
+
+    def run(stage: int, noise: torch.Tensor, prior: torch.Tensor, motion: torch.Tensor,
+            appearance: torch.Tensor) -> torch.Tensor:
+        def call(model_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return unet(model_in, t, embeds, spatial_prior=prior, motion=motion, appearance=appearance,
+                        return_dict=False)[0]
+
+        scheduler = make_scheduler(PRESET)  # fresh per stage: schedulers hold per-run state
+        timesteps = set_timesteps(scheduler, steps, device)
+        reporter = None if ctx is None else _Stage(ctx, stage * steps, 2 * steps)
+        return denoise(reporter, call, scheduler, noise * scheduler.init_noise_sigma, timesteps,  # type: ignore[arg-type]
+                       guidance_scale=p.guidance_scale)
+
+    # spatial stage: one frame, zero prior, motion 0, an all-ones appearance vector
+    noise = initial_latents((1, c, 1, h, w), gen, dtype, device=device)
+    key = run(0, noise, torch.zeros(1, c, h, w, dtype=dtype, device=device), torch.zeros(1, 1, device=device),
+              torch.ones(1, 1, unet.appearance_dim, device=device))
+    if ctx is not None:
+        ctx.check_cancelled()
+    if on_key_frame is not None:
+        on_key_frame(key)
+    # temporal stage: offset noise, the key frame as prior, F − 1 motion values, the appearance Toeplitz matrix
+    noise = initial_latents((1, c, frames, h, w), gen, dtype, p.offset_noise, device)
+    motion = torch.full((1, frames - 1), float(p.motion_factor), device=device)
+    latents = run(1, noise, key[:, :, 0], motion, appearance_matrix(frames, p.appearance_factor).to(device))
+    return key, latents
+
+
 class HiGenGenerator:
     """``generate(ctx, req) -> Video``; models come from ``ctx.models``."""
 
@@ -95,40 +132,18 @@ class HiGenGenerator:
         ctx.log.info("HiGen: %s, %d frames, motion %g, appearance %g, %s/%s", weights.unet.name, frames,
                      p.motion_factor, p.appearance_factor, device, str(dtype).removeprefix("torch."))
 
+        # 2. both stages (the key frame is shown between them)
         with torch.inference_mode():
             embeds = text.encode([p.negative_prompt, p.prompt] if do_cfg else [p.prompt]).to(dtype)
-            gen = ctx.generator(req.seed)
-            h, w = p.height // factor, p.width // factor
 
-            def model_fn(prior: torch.Tensor, motion: torch.Tensor, appearance: torch.Tensor):
-                def call(model_in: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-                    return unet(model_in, t, embeds, spatial_prior=prior, motion=motion, appearance=appearance,
-                                return_dict=False)[0]
-                return call
+            def show_key_frame(key: torch.Tensor) -> None:
+                ctx.preview(to_uint8(decode_video(vae, key, 1)[0]), steps, 2 * steps, force=True)
+                ctx.log.info("HiGen: key frame done; temporal stage")
 
-            # 2. spatial stage: the key frame
-            scheduler = make_scheduler(PRESET)
-            timesteps = set_timesteps(scheduler, steps, device)
-            noise = initial_latents((1, unet.latent_channels, 1, h, w), gen, dtype, device=device)
-            key = denoise(_Stage(ctx, 0, 2 * steps), model_fn(
-                torch.zeros(1, unet.latent_channels, h, w, dtype=dtype, device=device),
-                torch.zeros(1, 1, device=device), torch.ones(1, 1, frames, device=device)),
-                scheduler, noise * scheduler.init_noise_sigma, timesteps, guidance_scale=p.guidance_scale)
-            ctx.check_cancelled()
-            ctx.preview(to_uint8(decode_video(vae, key, 1)[0]), steps, 2 * steps, force=True)
-            ctx.log.info("HiGen: key frame done; temporal stage")
-
-            # 3. temporal stage: the video around the key frame
-            scheduler = make_scheduler(PRESET)
-            timesteps = set_timesteps(scheduler, steps, device)
-            noise = initial_latents((1, unet.latent_channels, frames, h, w), gen, dtype, p.offset_noise, device)
-            motion = torch.full((1, frames - 1), float(p.motion_factor), device=device)
-            appearance = appearance_matrix(frames, p.appearance_factor).to(device)
-            latents = denoise(_Stage(ctx, steps, 2 * steps), model_fn(key[:, :, 0], motion, appearance),
-                              scheduler, noise * scheduler.init_noise_sigma, timesteps,
-                              guidance_scale=p.guidance_scale)
+            _, latents = sample_stages(ctx, unet, embeds, p, ctx.generator(req.seed),
+                                       (p.height // factor, p.width // factor), on_key_frame=show_key_frame)
             ctx.check_cancelled()
 
-            # 4. decode in frame chunks
+            # 3. decode in frame chunks
             pixels = decode_video(vae, latents, p.decode_chunk_size)
         return Video(to_uint8(pixels[0]), fps=p.fps)

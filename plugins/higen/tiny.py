@@ -31,7 +31,7 @@ def make_tiny_weights(dir: Path, format: str = "vgen", seed: int = 0, size: str 
     note: dict[str, Any] = {"tiny": size == "tiny", "seed": seed, "preset": "tft2v",
                             "note": "Random weights: they produce noise."}
     if size == "real":
-        return _write_real(out, seed, note)
+        return write_streamed(out, seed=seed, note=note)
 
     from sdk.ml.tiny import openclip_state_dict, tiny_openclip, tiny_vae, write_vgen_encoders
 
@@ -44,12 +44,20 @@ def make_tiny_weights(dir: Path, format: str = "vgen", seed: int = 0, size: str 
     return out
 
 
-def _write_real(out: Path, seed: int, note: dict[str, Any]) -> Path:
+def write_streamed(dir: Path, *, seed: int = 0, dims: dict[str, Any] | None = None,
+                   note: dict[str, Any] | None = None) -> Path:
+    """Write a twin tensor by tensor (never a whole model in memory): the released dimensions unless ``dims`` gives
+    ``unet`` (``HiGenUNet`` kwargs) / ``openclip`` / ``vae`` configs (tests use the tiny ones)."""
     from sdk.ml.tiny import OPENCLIP_REAL, VAE_REAL, write_vgen_streamed
     from sdk.ml.twins import meta_model, plan_from_shapes
 
     from plugins.higen.unet import HiGenUNet, real_config, vgen_state_dict
 
-    unet = meta_model(lambda: HiGenUNet(**real_config()))
+    dims = dict(dims or {})
+    out = Path(dir)
+    out.mkdir(parents=True, exist_ok=True)
+    unet = meta_model(lambda: HiGenUNet(**dims.get("unet", real_config())))
     plan = plan_from_shapes(vgen_state_dict(unet), seed + 1)
-    return write_vgen_streamed(out, UNET_FILE_REAL, plan, OPENCLIP_REAL, VAE_REAL, seed, note)
+    note = dict(note or {"tiny": False, "seed": seed, "preset": "tft2v", "note": "Random weights: they produce noise."})
+    return write_vgen_streamed(out, UNET_FILE_REAL, plan, dims.get("openclip", OPENCLIP_REAL),
+                               dims.get("vae", VAE_REAL), seed, note)

@@ -181,3 +181,20 @@ def test_a_frame_count_the_weights_cannot_take_is_refused_naming_num_frames(twin
         HiGenGenerator().generate(ctx, JobRequest("j", "generate", "higen.t2v", params, seed=0, weights=twin))
     assert info.value.field == "num_frames" and "num_frames=4" in info.value.hint
     assert "num_frames is 32" in info.value.user_message
+
+
+def test_the_streamed_twin_writer_makes_a_folder_the_loader_and_the_door_check_take(tmp_path: Path) -> None:
+    """The writer behind ``vgen models make-tiny higen.t2v DIR --size real``, run at tiny dimensions."""
+    from plugins.higen.pipeline import detect_weights
+    from plugins.higen.tiny import UNET_FILE_REAL, write_streamed
+    from plugins.higen.unet import tiny_config
+    from sdk.ml.tiny import OPENCLIP_TINY, VAE_TINY
+
+    folder = write_streamed(tmp_path / "streamed", seed=2,
+                            dims={"unet": tiny_config(4), "openclip": OPENCLIP_TINY, "vae": VAE_TINY})
+    w = detect_weights(folder)
+    assert w.unet is not None and w.unet.name == UNET_FILE_REAL
+    unet = load_higen_unet(load_state_dict(w.unet))
+    assert unet.appearance_dim == 4 and unet.config["block_out_channels"] == (32, 64)
+    reg = PluginRegistry([("higen", plugin)])
+    assert check_weights(folder, weights_layouts(reg, reg.weights["higen.t2v"]), what="higen.t2v") == "vgen"

@@ -38,3 +38,12 @@ class HiGenParams(GenerateParams):
     fps: int = Field(8, ge=1, le=60, description="Frames per second of the written video (VGen writes 8).")
     decode_chunk_size: int = Field(2, ge=1, le=128, description="Frames decoded by the VAE at a time (VGen: 2; "
                                                                 "lower saves memory).")
+
+    def queue_warnings(self) -> list[str]:
+        """Also: a frame count other than the released 32 runs only on weights made for it (tiny twins)."""
+        warnings = super().queue_warnings()
+        if self.num_frames != RELEASED_FRAMES:
+            warnings.append(f"num_frames={self.num_frames}: the released HiGen weights take exactly {RELEASED_FRAMES} "
+                            f"frames (their appearance cue is {RELEASED_FRAMES} wide); other counts run only on "
+                            f"weights made for them, e.g. a tiny twin.")
+        return warnings

@@ -31,7 +31,7 @@ from diffusers.models.transformers.transformer_temporal import TransformerTempor
 from plugins.higen.params import HiGenParams
 from plugins.higen.pipeline import HiGenGenerator, sample_stages
 from plugins.higen.tiny import UNET_FILE, make_tiny_weights
-from plugins.higen.unet import BRANCHES, HiGenUNet, keymap, load_higen_unet
+from plugins.higen.unet import BRANCHES, HiGenUNet, load_higen_unet
 from sdk.context import JobContext, JobRequest, ModelCache
 from sdk.ml.checkpoints import load_state_dict
 from sdk.ml.tiny import TEXT_WIDTH

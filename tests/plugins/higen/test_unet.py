@@ -198,3 +198,13 @@ def test_the_streamed_twin_writer_makes_a_folder_the_loader_and_the_door_check_t
     assert unet.appearance_dim == 4 and unet.config["block_out_channels"] == (32, 64)
     reg = PluginRegistry([("higen", plugin)])
     assert check_weights(folder, weights_layouts(reg, reg.weights["higen.t2v"]), what="higen.t2v") == "vgen"
+
+
+def test_defaults_are_the_released_config_and_other_frame_counts_warn_at_queue_time() -> None:
+    from plugins.higen.params import HiGenParams
+
+    p = HiGenParams(prompt="a cat")
+    assert (p.num_frames, p.height, p.width, p.num_inference_steps, p.guidance_scale) == (32, 256, 448, 50, 12.0)
+    assert (p.motion_factor, p.appearance_factor, p.offset_noise, p.negative_prompt, p.fps) == (500, 1.0, 0.1, "", 8)
+    assert p.queue_warnings() == []
+    assert "take exactly 32" in HiGenParams(prompt="a cat", num_frames=16).queue_warnings()[0]

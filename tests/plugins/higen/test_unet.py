@@ -125,6 +125,9 @@ def test_released_shapes_pass_the_door_check_and_a_missing_branch_is_named(tmp_p
         check_weights(released_folder(tmp_path / "bad", dropped, name), layouts, what="higen.t2v")
     with pytest.raises(IncompatibleCheckpoint, match="context_embedding.tokens"):
         infer_higen_config(dropped)
+    plain = manifest("t2v_modelscope_unet.json")["params"]  # the same core without HiGen's branches
+    with pytest.raises(IncompatibleCheckpoint, match="no context_embedding"):
+        check_weights(released_folder(tmp_path / "t2v", plain, name), layouts, what="higen.t2v")
 
 
 def run(unet: HiGenUNet, frames: int, **kw: torch.Tensor) -> torch.Tensor:

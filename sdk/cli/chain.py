@@ -1,5 +1,6 @@
 """``vgen jobs upscale|follow`` and ``queue add --then``: a generator that works on an earlier job's output, queued
-after it (:mod:`sdk.chain`); ``jobs show`` lines for a job's source and what was made from it."""
+after it (:mod:`sdk.chain`); ``jobs show`` lines for a job's source and what was made from it; ``queue suggested``:
+the jobs a project's template suggests (:mod:`sdk.suggested`), follow-ups (``"then"``) included."""
 from __future__ import annotations
 
 import argparse
@@ -96,3 +97,31 @@ def register_follow(g: Any) -> None:
             "job's output")
     args(c)
     c.add_argument("--generator", required=True, help="a generator that works on outputs (`vgen plugins list`)")
+
+
+def cmd_queue_suggested(a: argparse.Namespace) -> int:
+    import json
+
+    from sdk.plugins import load_plugins
+    from sdk.suggested import queue_suggested, suggested_jobs
+
+    with open_project(a.path) as p:
+        if a.list:
+            for i, entry in enumerate(suggested_jobs(p)):
+                print(f"{i}: {_p(json.dumps(entry, ensure_ascii=True))}")
+            return 0
+        batches = queue_suggested(p, load_plugins(), a.index)
+    for batch in batches:
+        for warning in batch.warnings:
+            print(f"warning: {_p(warning)}", file=sys.stderr)
+        print(f"Queued {len(batch.job_ids)} job(s) in batch {batch.id}: {' '.join(batch.job_ids)}")
+    return 0
+
+
+def register_suggested(g: Any) -> None:
+    """``queue suggested`` under the ``queue`` group ``g``."""
+    c = cmd(g, "suggested", cmd_queue_suggested, "queue the jobs the project's template suggests (with their "
+            "follow-ups), or --list them")
+    c.add_argument("path")
+    c.add_argument("--list", action="store_true", help="only list them, numbered from 0")
+    c.add_argument("--index", type=int, default=None, help="queue only this one (from --list)")

@@ -255,9 +255,10 @@ def register(sub: Any) -> None:
     c.add_argument("--prompt", action="append", default=[]); c.add_argument("--image", default=None)
     c.add_argument("--all-prompts", action="store_true", help="also use every prompt of the project (with its negative)")
     job_args(c)
-    from sdk.cli.chain import register_then
+    from sdk.cli.chain import register_suggested, register_then
 
     register_then(c)
+    register_suggested(g)
     c = cmd(g, "run", cmd_queue_run, "render until the queue is empty")
     c.add_argument("path"); c.add_argument("--json", action="store_true", help="one JSON event per line")
     c.add_argument("--grace", type=float, default=10.0, help="seconds a cancelled job gets before its worker is killed")

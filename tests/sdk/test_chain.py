@@ -215,3 +215,33 @@ def test_source_of_reads_the_source_input(tint_registry, project: Project, pictu
     spec = tint_registry.generators["tint.upscale"]
     assert source_of(project.job(up)) == source_of(project.job(up), spec) == a
     assert source_of(project.job(a)) is None
+
+
+def test_a_templates_suggested_job_with_then_queues_the_grid_and_its_follow_ups(tint_registry, tmp_path: Path,  # noqa
+                                                                               picture: Path, capsys) -> None:
+    from sdk.suggested import queue_suggested, suggested_request
+
+    folder = tmp_path / "small-then-big"
+    folder.mkdir()
+    (folder / "template.json").write_text(json.dumps({
+        "title": "Small, then big", "prompts": [{"text": "a fox"}, {"text": "a boat"}],
+        "jobs": [{"generator": "tint.paint", "all_prompts": True, "seeds": "4", "inputs": {"image": str(picture)},
+                  "then": "tint.upscale", "then_params": {"scale": 3}},
+                 {"extract": ["depth"], "motion": "sailboat"}]}))
+    with Project.create(tmp_path / "T.vgen", template=folder) as p:
+        capsys.readouterr()
+        assert vgen(["queue", "suggested", str(p.path), "--list"]) == 0
+        assert '1: {"extract": ["depth"]' in capsys.readouterr().out
+        [batch] = queue_suggested(p, tint_registry, 0)
+        jobs = [p.job(i) for i in batch.job_ids]
+        assert [(j.spec_id, j.prompt, j.seed) for j in jobs] == [
+            ("tint.paint", "a fox", 4), ("tint.paint", "a boat", 4), ("tint.upscale", "a fox", 4),
+            ("tint.upscale", "a boat", 4)]
+        assert [j.depends_on for j in jobs[2:]] == [(jobs[0].id,), (jobs[1].id,)] and jobs[2].params["scale"] == 3
+        with pytest.raises(InvalidRequest, match="cannot be queued here: its keys extract are not known"):
+            queue_suggested(p, tint_registry, 1)
+    with Project.create(tmp_path / "I.vgen", template="image-to-video") as p:
+        spec_id, request = suggested_request(p, p.meta("suggested_jobs")[0])
+        assert spec_id == "i2vgen_xl.i2v" and Path(request["inputs"]["image"]).is_file()
+        with pytest.raises(InvalidRequest, match="not a file of a built-in template"):
+            suggested_request(p, {"generator": "i2vgen_xl.i2v", "image": "../demo/template.json"})

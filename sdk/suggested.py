@@ -49,8 +49,9 @@ def suggested_request(project: "Project", entry: dict[str, Any]) -> tuple[str, d
     for name in ("subject", "motion"):
         if entry.get(name) is not None:
             inputs[name] = entry[name]
-    request: dict[str, Any] = {"prompts": prompts, "seeds": entry.get("seeds"), "params": dict(entry.get("params") or {}),
-                               "inputs": inputs, "weights": entry.get("weights"), "options": entry.get("options")}
+    request: dict[str, Any] = {"prompts": prompts, "seeds": entry.get("seeds"),
+                               "params": dict(entry.get("params") or {}), "inputs": inputs,
+                               "weights": entry.get("weights"), "options": entry.get("options")}
     if "trainer" in entry:
         request["kind"] = "train"
     if entry.get("then"):

@@ -119,7 +119,8 @@ class OutputListModel(_ThumbModel):
                     f"{job.params.get('num_frames', '?')} frames {job.params.get('width', '?')}×"
                     f"{job.params.get('height', '?')}\n{item.output.video_path}"
                     + (f"\nMade from the output of job {item.source_id}" if item.source_id else "")
-                    + "".join(f"\n{self._action_of(spec) or 'Used'} → job {jid} ({spec})" for jid, spec in item.derived))
+                    + "".join(f"\n{self._action_of(spec) or 'Used'} → job {jid} ({spec})"
+                              for jid, spec in item.derived))
         if role == Decoration and column == 0:
             frames = self._frames(item)
             return frames[0] if frames else None

@@ -65,9 +65,12 @@ class QueueMixin(BulkQueueMixin, RunningMixin):
                                      field="jobs")
             return ids[n]
 
+        def ref(value: Any, i: int) -> Any:
+            return dep(value, i) if isinstance(value, str) and value[:1] == "@" and value[1:].isdigit() else value
+
         def inputs(job: Any, i: int) -> dict[str, Any]:
-            return {k: {kk: dep(vv, i) if isinstance(vv, str) and vv[:1] == "@" and vv[1:].isdigit() else vv for kk, vv in v.items()} if isinstance(v, dict)
-                    else v for k, v in job.inputs.items()}
+            return {k: {kk: ref(vv, i) for kk, vv in v.items()} if isinstance(v, dict) else v
+                    for k, v in job.inputs.items()}
 
         with self._writing() as s:
             batch = m.Batch(id=new_id(), created_at=now)

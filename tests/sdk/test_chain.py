@@ -209,11 +209,17 @@ def test_output_actions_come_from_specs_and_a_spec_without_a_source_input_is_ref
     assert "output_action 'Upscale' needs an input that takes an earlier job's output" in info.error
 
 
-def test_source_of_reads_the_source_input(tint_registry, project: Project, picture: Path) -> None:  # noqa: F811
+def test_an_upscale_of_a_queued_job_waits_for_it(tint_registry, project: Project, picture: Path,  # noqa: F811
+                                                 capsys) -> None:
     [a] = paint(project, tint_registry, picture)
-    [up] = queue_follow_up(project, tint_registry, a).job_ids
+    capsys.readouterr()
+    assert vgen(["jobs", "upscale", str(project.path), a, "--param", "scale=1"]) == 0
+    assert f"on the output of {a}, which it waits for" in capsys.readouterr().out
+    up = project.jobs()[-1]
+    assert project.waiting_for(up) == [a] and up.params["scale"] == 1
+    assert project.claim_next_job().id == a and project.claim_next_job() is None, "not while its source runs"
     spec = tint_registry.generators["tint.upscale"]
-    assert source_of(project.job(up)) == source_of(project.job(up), spec) == a
+    assert source_of(up) == source_of(up, spec) == a
     assert source_of(project.job(a)) is None
 
 

@@ -383,6 +383,7 @@ def build_meta(
     timings: dict[str, float],
     extra: dict[str, Any] | None = None,
     options: dict[str, Any] | None = None,
+    source: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The job spec an output carries (in ``meta.json`` and the MP4 comment). Stable keys:
 
@@ -400,6 +401,9 @@ def build_meta(
     - ``runtime`` (added by the worker): what it really ran on: device and its name, the dtype of the denoiser's
       weights and activations, attention backend, memory mode, preflight estimate, library versions
     - ``extra``: anything else, a dict (``{}`` when none)
+    - ``source`` (only when the job took an earlier job's output as its source, e.g. an upscale): ``job_id``,
+      ``output_id``, ``output`` (the source video's path inside the project), ``spec_id`` (its generator),
+      ``prompt``, ``seed`` and ``input`` (the input it went into); see :mod:`sdk.chain`
 
     Raises :class:`InvalidRequest` if any value is not JSON-serialisable.
     """
@@ -423,6 +427,8 @@ def build_meta(
         "options": dict(options or {}),
         "extra": dict(extra or {}),
     }
+    if source:
+        meta["source"] = dict(source)
     for key, value in meta.items():
         try:
             json.dumps(value)

@@ -63,6 +63,7 @@ def build_payload(project: "Project", spec: "JobSpec", job: "JobRecord", *, devi
     """Resolve ``job`` for the worker. Raises InvalidRequest (a damaged row, params that no longer validate, an
     input that is gone — naming the field and the path), WeightsMissing; the job then fails, nothing else."""
     from sdk import weights as w
+    from sdk.chain import source_meta
     from sdk.options import OPTION_KEYS, validate_options
     from sdk.outputs import build_meta
     from sdk.params import validate_params
@@ -103,7 +104,7 @@ def build_payload(project: "Project", spec: "JobSpec", job: "JobRecord", *, devi
         seed=job.seed, prompt=job.prompt, inputs=recorded,
         weights=(weights_id or str(weights_path)) if weights_path is not None else None,
         weights_hashes=w.hash_weights(weights_path) if weights_path is not None else {},
-        timings={"queued_at": job.created_at}, options=options,
+        timings={"queued_at": job.created_at}, options=options, source=source_meta(project, spec, job),
     )
     resume = _latest_checkpoint(project, job)
     return WorkerPayload(

@@ -64,6 +64,15 @@ def check_spec(spec: JobSpec) -> None:
     for param, _kind in spec.adapter_params:
         if param not in params.model_fields:
             raise ValueError(f"{spec.id}: adapter param {param!r} is not a field of its params")
+    action = getattr(spec, "output_action", "")
+    if action:
+        from sdk.inputs.base import accepts_outputs
+
+        if not isinstance(action, str) or not action.strip() or len(action) > 40:
+            raise ValueError(f"{spec.id}: output_action {action!r} must be a short label such as 'Upscale'")
+        if not any(accepts_outputs(f) for f in fields):
+            raise ValueError(f"{spec.id}: output_action {action!r} needs an input that takes an earlier job's output "
+                             "(an OutputRef, or a VideoRef with accept_outputs=True) to put the source in")
 
 
 def _plugin_traceback(exc: BaseException) -> str:

@@ -44,7 +44,69 @@ class QueuePlan(list):  # type: ignore[type-arg]
         self.new_assets += [h for h in getattr(other, "new_assets", ()) if h not in self.new_assets]
 
 
+@dataclasses.dataclass(frozen=True)
+class PlannedInput:
+    """An input value already in its stored form (e.g. ``{"output": "@3"}``: the output of the 3rd job of the same
+    batch, which does not exist yet): :func:`plan_jobs` stores it as it is instead of parsing it."""
+
+    stored: Any
+
+
 def plan_jobs(
+    project: "Project",
+    registry: "PluginRegistry",
+    spec_id: str,
+    *,
+    then: str | None = None,
+    then_params: dict[str, Any] | None = None,
+    **request: Any,
+) -> QueuePlan:
+    """Validate a request and expand it into jobs: every prompt × seed × listed param value × listed input value
+    is one job (see :func:`_plan` for the arguments).
+
+    A spec that takes text and is given no prompt, whose source input (its first input taking outputs) names
+    earlier jobs, takes each such job's prompt. ``then`` (a generator with an ``output_action``, e.g.
+    ``"sr600.upscale"``) adds a follow-up per job that takes that job's output and waits for it
+    (:func:`sdk.chain.add_follow_ups`; ``then_params`` are its params, a list a grid axis).
+    Returns a :class:`QueuePlan` (a list of NewJob with ``warnings``). Raises InvalidRequest, WeightsMissing or
+    IncompatibleCheckpoint naming the first problem; nothing is written then.
+    """
+    from sdk.chain import add_follow_ups, follow_up_spec, source_prompts
+
+    if then:
+        follow_up_spec(registry, then)  # refuse a wrong --then before any work
+    spec = registry.trainer(spec_id) if request.get("kind") == "train" else registry.spec(spec_id)
+    given = dict(request.get("inputs") or {})
+    found = None
+    if spec.takes_text and not request.get("prompts") and "prompt" not in (request.get("params") or {}):
+        found = source_prompts(project, spec, given)
+    if found and len(set(found)) > 1:  # sources with different prompts: one plan each, with its own prompt
+        from sdk.chain import source_field
+
+        name = source_field(spec).name
+        values = given[name] if isinstance(given[name], (list, tuple)) else [given[name]]
+        plan = QueuePlan()
+        try:
+            for value, prompt in zip(values, found):
+                plan.extend_plan(_plan(project, registry, spec_id, **{**request, "inputs": {**given, name: value},
+                                                                       "prompts": [prompt] if prompt else []}))
+        except BaseException:
+            _discard(project, plan.new_assets)
+            raise
+    else:
+        if found and found[0]:
+            request = {**request, "prompts": [found[0]]}
+        plan = _plan(project, registry, spec_id, **request)
+    if then:
+        try:
+            plan = add_follow_ups(project, registry, plan, then, then_params)
+        except BaseException:
+            _discard(project, plan.new_assets)
+            raise
+    return plan
+
+
+def _plan(
     project: "Project",
     registry: "PluginRegistry",
     spec_id: str,
@@ -60,8 +122,7 @@ def plan_jobs(
     weights: str | None = None,
     options: dict[str, Any] | None = None,
 ) -> QueuePlan:
-    """Validate a request and expand it into jobs: every prompt × seed × listed param value × listed input value
-    is one job.
+    """One request's jobs: every prompt × seed × listed param value × listed input value is one job.
 
     ``inputs`` maps the spec's declared input fields (:mod:`sdk.inputs`) to what the user gives (a file, a name, an
     id); a list is a grid axis. ``image``, ``subject`` and ``motion`` are shorthands for those inputs. ``options``
@@ -102,7 +163,8 @@ def plan_jobs(
         if value in (None, ""):
             continue
         values = list(value) if isinstance(value, (list, tuple)) else [value]
-        input_axes.append((name, [fields[name].parse(project, v, deferred=deferred) for v in values]))
+        input_axes.append((name, [v.stored if isinstance(v, PlannedInput) else fields[name].parse(project, v,
+                                  deferred=deferred) for v in values]))
 
     # 2. prompts (a prompt may come with its own negative prompt: (text, negative))
     negatives = {p[0]: p[1] for p in prompts if isinstance(p, tuple) and p[1]}

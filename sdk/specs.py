@@ -78,10 +78,18 @@ class GeneratorSpec(JobSpec):
     The worker checks the result: it must be a :class:`sdk.Video` with the requested ``num_frames`` and
     ``height``×``width`` (when the params have them), unless ``resizes`` says the generator changes them (an
     upscaler, a frame interpolator).
+
+    ``output_action`` (e.g. ``"Upscale"``) offers the generator as an action on outputs: the GUI's gallery shows it
+    in an output's menu, ``vgen jobs upscale`` / ``vgen jobs follow`` and ``queue add --then ID`` queue it on an
+    earlier job's output. The source goes into the generator's first input that accepts outputs (an ``OutputRef``
+    or a ``VideoRef(accept_outputs=True)``); a spec with an ``output_action`` and no such input is refused at
+    registration.
     """
 
     inputs: tuple[Any, ...] = ("text",)
     resizes: bool = False
+    #: the label of an action offered on outputs ("Upscale"); "" for none
+    output_action: str = ""
     kind: Literal["generate"] = "generate"
 
 

@@ -25,8 +25,9 @@ from app.tasks import TaskRunner
 #: how many outputs one compare window shows
 MIN_OUTPUTS, MAX_OUTPUTS = 2, 4
 #: recipe keys never listed as a difference (they always differ, or say nothing about the picture)
+# "source" (an upscale's link to the output it was made from) is in the pane's title, not a recipe difference
 _NOT_COMPARED = ("job_id", "created_at", "timings", "runtime", "app_version", "schema", "weights_hashes", "extra",
-                 "scores")
+                 "scores", "source")
 
 
 @dataclass

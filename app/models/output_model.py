@@ -14,6 +14,8 @@ Display, Decoration, ToolTip = Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.Deco
 MethodRole = Qt.ItemDataRole.UserRole + 10
 #: True when the output is starred
 StarredRole = Qt.ItemDataRole.UserRole + 11
+#: the chain badge: "from JOB" on an output made from another (an upscale), "Upscale → JOB" on its source; "" else
+ChainRole = Qt.ItemDataRole.UserRole + 12
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,10 @@ class GalleryItem:
 
     output: Any
     job: Any
+    #: the job whose output this one was made from (an upscale's source), or None
+    source_id: str | None = None
+    #: (job id, generator id) of the jobs made from this output (its upscales …), oldest first
+    derived: tuple[tuple[str, str], ...] = ()
 
     @property
     def id(self) -> int:
@@ -42,8 +48,20 @@ class GalleryItem:
 
 def load_gallery(project: Any) -> list[GalleryItem]:
     """Every output with its job, newest first, as galleries show them (worker thread)."""
-    jobs = {j.id: j for j in project.jobs()}
-    return [GalleryItem(o, jobs.get(o.job_id)) for o in reversed(project.outputs())]
+    from sdk.chain import source_of
+
+    listed = project.jobs()
+    jobs = {j.id: j for j in listed}
+    derived: dict[str, list[tuple[str, str]]] = {}
+    for j in listed:
+        src = source_of(j)
+        if src:
+            derived.setdefault(src, []).append((j.id, j.spec_id))
+    out = []
+    for o in reversed(project.outputs()):
+        job = jobs.get(o.job_id)
+        out.append(GalleryItem(o, job, source_of(job) if job is not None else None, tuple(derived.get(o.job_id, ()))))
+    return out
 
 
 class OutputListModel(_ThumbModel):
@@ -53,9 +71,25 @@ class OutputListModel(_ThumbModel):
                  method_of: Callable[[str], str] | None = None) -> None:
         super().__init__(thumbs, parent)
         self._method_of = method_of or (lambda spec_id: spec_id.split(".")[0])
+        self._action_of: Callable[[str], str] = lambda spec_id: ""
 
     def set_method_lookup(self, method_of: Callable[[str], str]) -> None:
         self._method_of = method_of
+
+    def set_action_lookup(self, action_of: Callable[[str], str]) -> None:
+        """How to name what a generator does to an output (its ``output_action``: "Upscale"), for chain badges."""
+        self._action_of = action_of
+
+    def chain_text(self, item: GalleryItem) -> str:
+        """The chain badge: "from JOB" for an output made from another, "Upscale → JOB" for a source ("" if none)."""
+        if item.source_id:
+            return f"from {item.source_id[:8]}"
+        if item.derived:
+            job_id, spec_id = item.derived[-1]
+            label = self._action_of(spec_id) or "Used"
+            more = f" +{len(item.derived) - 1}" if len(item.derived) > 1 else ""
+            return f"{label} → {job_id[:8]}{more}"
+        return ""
 
     def thumb_source(self, item: GalleryItem) -> tuple[Any, Any]:
         return item.output.thumb_path, None
@@ -68,6 +102,8 @@ class OutputListModel(_ThumbModel):
             return self.method(item)
         if role == StarredRole:
             return item.starred
+        if role == ChainRole:
+            return self.chain_text(item)
         job = item.job
         prompt = (job.prompt or job.spec_id) if job is not None else item.output.job_id
         if role == Display:
@@ -81,7 +117,10 @@ class OutputListModel(_ThumbModel):
                 return str(item.output.video_path)
             return (f"{'★ ' if item.starred else ''}{prompt}\n{self.method(item)} · seed {job.seed} · "
                     f"{job.params.get('num_frames', '?')} frames {job.params.get('width', '?')}×"
-                    f"{job.params.get('height', '?')}\n{item.output.video_path}")
+                    f"{job.params.get('height', '?')}\n{item.output.video_path}"
+                    + (f"\nMade from the output of job {item.source_id}" if item.source_id else "")
+                    + "".join(f"\n{self._action_of(spec) or 'Used'} → job {jid} ({spec})"
+                              for jid, spec in item.derived))
         if role == Decoration and column == 0:
             frames = self._frames(item)
             return frames[0] if frames else None

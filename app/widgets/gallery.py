@@ -1,6 +1,7 @@
 """Results gallery: output thumbnails, newest first, with the method that made each as a badge and a star; filtered
 by batch, prompt, method and star. Select one or several (Ctrl/Shift-click) to play, recall their settings into the
-job editor, re-queue them exactly, compare 2-4 side by side, star, delete (with an undo), reveal or export."""
+job editor, re-queue them exactly, compare 2-4 side by side, star, delete (with an undo), reveal or export; run the
+actions generators offer on outputs ("Upscale") and compare an output with its source (app.widgets.gallery_chain)."""
 from __future__ import annotations
 
 import logging
@@ -17,6 +18,7 @@ from app.dialogs.player import PlayerDialog
 from app.models.base import RecordRole
 from app.models.output_model import GalleryItem, OutputFilterProxy, OutputListModel
 from app.undo import UndoToast
+from app.widgets.gallery_chain import GalleryChain
 from app.widgets.gallery_delegate import GalleryDelegate
 
 log = logging.getLogger("vgen.app.gallery")
@@ -160,6 +162,8 @@ class Gallery(QWidget):
         self.menu.addActions(self.actions_)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(lambda pos: self.menu.popup(self.view.mapToGlobal(pos)))
+        self.bar = bar
+        self.chain = GalleryChain(self)  # "Upscale" and the other actions generators offer on outputs
         self.player: PlayerDialog | None = None
         self.compare_window: Any = None
         self.export_dialog: QFileDialog | None = None
@@ -170,6 +174,7 @@ class Gallery(QWidget):
         """Follow an open project (None: closed). Its undo stack makes deletes still undoable final when it closes."""
         self.session = session
         self.toast.set_stack(session.undo if session is not None else None)
+        self.chain.set_session(session)
         if session is not None and not session.project.read_only:
             # deletes an earlier session could not finish (a crash): their undo has expired by now
             seconds = self.undo_seconds
@@ -238,6 +243,7 @@ class Gallery(QWidget):
         self.star_action.setText("Unstar" if some and all(i.starred for i in items) else "Star")
         n = f" {len(items)} outputs" if len(items) > 1 else ""
         self.delete_action.setText(f"Delete{n}")
+        self.chain.update_actions()
 
     @Slot(QModelIndex)
     def _on_view_double_clicked(self, index: QModelIndex) -> None:

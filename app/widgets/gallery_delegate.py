@@ -1,19 +1,21 @@
 """How a gallery thumbnail is painted: the thumbnail and its caption as usual, plus the method that made it as a
-badge (top left) and a star (top right) that a click toggles."""
+badge (top left), a star (top right) that a click toggles, and where it comes from or went (an upscale's "from JOB",
+its source's "Upscale → JOB") as a badge at the bottom."""
 from __future__ import annotations
 
 from typing import Any
 
-from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QRect, Qt, Signal
+from PySide6.QtCore import QEvent, QModelIndex, QPersistentModelIndex, QPoint, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QMouseEvent, QPainter
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from app.models.output_model import MethodRole, StarredRole
+from app.models.output_model import ChainRole, MethodRole, StarredRole
 
 Index = QModelIndex | QPersistentModelIndex
 STAR_SIZE = 22
 BADGE_COLOUR = QColor(21, 101, 192, 225)   # blue: readable on noise and on black frames alike
 STAR_COLOUR = QColor("#ffc107")
+CHAIN_COLOUR = QColor(46, 125, 50, 225)    # green: a different badge than the method's
 
 
 class GalleryDelegate(QStyledItemDelegate):
@@ -54,6 +56,9 @@ class GalleryDelegate(QStyledItemDelegate):
             painter.drawRoundedRect(box, 3, 3)
             painter.setPen(QColor("white"))
             painter.drawText(box, int(Qt.AlignmentFlag.AlignCenter), text)
+        chain = index.data(ChainRole) or ""
+        if chain:
+            self._badge(painter, option, icon, chain, CHAIN_COLOUR, bottom=True)
         starred = bool(index.data(StarredRole))
         hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
         if starred or hovered:
@@ -66,6 +71,27 @@ class GalleryDelegate(QStyledItemDelegate):
             painter.setPen(STAR_COLOUR if starred else QColor(255, 255, 255, 200))
             painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), "★" if starred else "☆")
         painter.restore()
+
+    @staticmethod
+    def _badge(painter: QPainter, option: QStyleOptionViewItem, icon: QRect, text: str, colour: QColor,
+               bottom: bool = False) -> None:
+        font = QFont(option.font)
+        font.setBold(True)
+        font.setPointSizeF(max(7.0, font.pointSizeF() * 0.8))
+        painter.setFont(font)
+        fm = QFontMetrics(font)
+        text = fm.elidedText(text, Qt.TextElideMode.ElideRight, icon.width() - 8)
+        box = fm.boundingRect(text).adjusted(-4, -1, 4, 1)
+        if bottom:
+            box.moveBottomLeft(icon.bottomLeft() + QPoint(3, -3))
+        else:
+            box.moveTopLeft(icon.topLeft() + QPoint(3, 3))
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(colour)
+        painter.drawRoundedRect(box, 3, 3)
+        painter.setPen(QColor("white"))
+        painter.drawText(box, int(Qt.AlignmentFlag.AlignCenter), text)
 
     def editorEvent(self, event: QEvent, model: Any, option: QStyleOptionViewItem, index: Index) -> bool:
         if (event.type() == QEvent.Type.MouseButtonRelease and isinstance(event, QMouseEvent)

@@ -20,8 +20,10 @@ def _queue(a: argparse.Namespace, spec_id: str, kind: str | None) -> int:
         prompts: list = list(getattr(a, "prompt", None) or [])
         if getattr(a, "all_prompts", False):
             prompts += [(pr.text, pr.negative) for pr in p.prompts()]
+        then = {"then": a.then, "then_params": parse_param_assignments(a.then_param or [])} \
+            if getattr(a, "then", None) else {}
         batch = queue_jobs(p, load_plugins(), spec_id, kind=kind, prompts=prompts, seeds=a.seeds, params=params,
-                           inputs=_inputs(a), weights=a.weights, options=_run_options(a))
+                           inputs=_inputs(a), weights=a.weights, options=_run_options(a), **then)
     from sdk.safe_text import printable
 
     for warning in batch.warnings:
@@ -169,6 +171,7 @@ def cmd_queue_clear(a: argparse.Namespace) -> int:
 
 
 def cmd_jobs_show(a: argparse.Namespace) -> int:
+    from sdk.cli.chain import chain_extras, print_chain
     from sdk.cli.conditions import job_extras, print_job_extras
 
     with open_project(a.path) as p:
@@ -176,6 +179,7 @@ def cmd_jobs_show(a: argparse.Namespace) -> int:
         outs = p.outputs(j.id)
         logs = p.logs(j.id)
         extras = job_extras(p, j)
+        extras.update(chain_extras(p, j))
     d = j.to_dict()
     d["outputs"] = [str(o.video_path) for o in outs]
     d["logs"] = logs
@@ -195,6 +199,7 @@ def cmd_jobs_show(a: argparse.Namespace) -> int:
     for o in d["outputs"]:
         print(f"{'output':>13}: {_p(o)}")
     print_job_extras(d)
+    print_chain(d)
     return 0
 
 
@@ -250,6 +255,10 @@ def register(sub: Any) -> None:
     c.add_argument("--prompt", action="append", default=[]); c.add_argument("--image", default=None)
     c.add_argument("--all-prompts", action="store_true", help="also use every prompt of the project (with its negative)")
     job_args(c)
+    from sdk.cli.chain import register_suggested, register_then
+
+    register_then(c)
+    register_suggested(g)
     c = cmd(g, "run", cmd_queue_run, "render until the queue is empty")
     c.add_argument("path"); c.add_argument("--json", action="store_true", help="one JSON event per line")
     c.add_argument("--grace", type=float, default=10.0, help="seconds a cancelled job gets before its worker is killed")
@@ -275,9 +284,11 @@ def register(sub: Any) -> None:
     g = group(sub, "jobs", "inspect jobs")
     c = cmd(g, "show", cmd_jobs_show, "show a job: params, status, error, outputs, scores")
     c.add_argument("path"); c.add_argument("job"); c.add_argument("--json", action="store_true")
+    from sdk.cli.chain import register_follow
     from sdk.cli.conditions import register_score
 
     register_score(g)
+    register_follow(g)
 
     c = cmd(g, "requeue", cmd_jobs_requeue, "queue a job again (its params, prompt, seed, inputs), or an output file's "
             "recipe; --param/--seeds/--input/--weights change what they name")

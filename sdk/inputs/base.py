@@ -40,6 +40,11 @@ class InputField:
         passed and stores the hash (so a batch refused later leaves no asset behind)."""
         raise NotImplementedError
 
+    @property
+    def takes_outputs(self) -> bool:
+        """True when the field takes an earlier job's output (by job id): where a follow-up's source goes."""
+        return False
+
     def depends_on(self, stored: Any) -> str | None:
         """The id of the job whose output this value is (the job then waits for it), or None."""
         return None
@@ -63,6 +68,11 @@ class InputField:
     def from_recipe(self, project: "Project", recorded: Any) -> Any:
         """A recipe's record of this input → a value :meth:`parse` takes again (None if it cannot be found)."""
         return recorded
+
+
+def accepts_outputs(fld: Any) -> bool:
+    """True when ``fld`` takes an earlier job's output (an ``OutputRef``, a ``VideoRef(accept_outputs=True)``)."""
+    return bool(getattr(fld, "takes_outputs", False))
 
 
 def _missing(fld: InputField, what: str, hint: str) -> InvalidRequest:

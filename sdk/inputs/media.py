@@ -85,6 +85,10 @@ class VideoRef(_AssetField):
     value_help: ClassVar[str] = "VIDEO_FILE"
     asset_kind: ClassVar[str] = "video"
 
+    @property
+    def takes_outputs(self) -> bool:
+        return self.accept_outputs
+
     def parse(self, project: "Project", value: Any, *, deferred: list[Any]) -> Any:
         if self.accept_outputs and _looks_like_job(project, value):
             return _parse_output(self, project, value)
@@ -205,6 +209,12 @@ def _parse_output(fld: InputField, project: "Project", value: Any) -> dict[str, 
                        f"Retry it first (`vgen queue retry PROJECT {source.id}`), or pick another job.")
     if source.kind != "generate":
         raise _missing(fld, f"job {source.id} is a {source.kind} job and makes no video", "Give the id of a generate job.")
+    if source.status is JobStatus.SUCCEEDED:
+        try:
+            project.output(source.id)
+        except InvalidRequest as exc:  # its output was deleted (it may be in the trash): nothing to take
+            raise _missing(fld, f"job {source.id} has no output any more ({exc.user_message.rstrip('.')})",
+                           exc.hint or "Render that job again, or pick another job.") from None
     return {"output": source.id}
 
 
@@ -233,6 +243,10 @@ class OutputRef(InputField):
 
     kind: ClassVar[str] = "output"
     value_help: ClassVar[str] = "JOB_ID"
+
+    @property
+    def takes_outputs(self) -> bool:
+        return True
 
     def parse(self, project: "Project", value: Any, *, deferred: list[Any]) -> Any:
         return _parse_output(self, project, value)

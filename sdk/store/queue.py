@@ -42,7 +42,8 @@ class QueueMixin(BulkQueueMixin, RunningMixin):
     def add_jobs(self, jobs: Sequence[NewJob]) -> BatchRecord:
         """Queue validated jobs as one batch, at the end of the queue, in one transaction.
 
-        A ``depends_on`` entry ``"@N"`` names the N-th job of this same batch (its id does not exist yet).
+        A ``depends_on`` entry ``"@N"`` names the N-th job of this same batch (its id does not exist yet); so does
+        a value ``"@N"`` inside an input given as an object (``{"output": "@N"}``: that job's output).
         Raises InvalidRequest(field="jobs") for an empty list, an unknown job kind or a bad ``@N``.
         """
         jobs = list(jobs)
@@ -64,6 +65,13 @@ class QueueMixin(BulkQueueMixin, RunningMixin):
                                      field="jobs")
             return ids[n]
 
+        def ref(value: Any, i: int) -> Any:
+            return dep(value, i) if isinstance(value, str) and value[:1] == "@" and value[1:].isdigit() else value
+
+        def inputs(job: Any, i: int) -> dict[str, Any]:
+            return {k: {kk: ref(vv, i) for kk, vv in v.items()} if isinstance(v, dict) else v
+                    for k, v in job.inputs.items()}
+
         with self._writing() as s:
             batch = m.Batch(id=new_id(), created_at=now)
             s.add(batch)
@@ -73,7 +81,7 @@ class QueueMixin(BulkQueueMixin, RunningMixin):
                             spec_version=job.spec_version, params=dict(job.params), options=dict(job.options),
                             depends_on=[dep(d, i) for d in job.depends_on],
                             seed=int(job.seed),
-                            prompt=job.prompt, inputs=dict(job.inputs), weights=job.weights,
+                            prompt=job.prompt, inputs=inputs(job, i), weights=job.weights,
                             status=JobStatus.QUEUED.value, position=pos + i, attempts=0, created_at=now,
                             progress_step=0, progress_total=0, cancel_requested=False)
                 s.add(row)

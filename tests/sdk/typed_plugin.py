@@ -1,6 +1,7 @@
 """A small third-party plugin for tests that need typed inputs without model weights: ``tint.paint`` takes a prompt
 (with a negative prompt), a required image, an optional video (a file or an earlier output), an optional subject
-and an optional adapter; ``tint.chain`` takes only an earlier job's output. It renders in well under a second and
+and an optional adapter; ``tint.chain`` takes only an earlier job's output; ``tint.upscale`` (``output_action="Upscale"``) enlarges a video
+or an earlier output. It renders in well under a second and
 is installed as a real distribution (the worker finds it through the entry-point group)."""
 from __future__ import annotations
 
@@ -25,6 +26,12 @@ class PaintParams(GenerateParams):
     strength: float = Field(1.0, ge=0.0, le=1.0, description="how much of the image shows")
 
 
+class UpscaleParams(VideoParams):
+    prompt: str = Field("", description="what the video shows (the source's prompt when not given)")
+    scale: int = Field(2, ge=1, le=4, description="how many times larger")
+    fail: bool = Field(False, description="raise instead of upscaling (to test a failed follow-up)")
+
+
 class ChainParams(VideoParams):
     num_frames: int = Field(4, ge=1, le=64)
     height: int = Field(32, ge=8, le=256, multiple_of=8)
@@ -44,6 +51,10 @@ def vgen_generators():
                       entry="tint_gen:Chain",
                       inputs=(OutputRef("source", required=True, description="the output to continue"),
                               ConditionRef("edges", description="edges to follow"))),
+        GeneratorSpec(id="tint.upscale", title="Upscale an output", method="Tint", params=UpscaleParams,
+                      entry="tint_gen:Upscale", resizes=True, output_action="Upscale",
+                      inputs=(VideoRef("video", required=True, accept_outputs=True, description="the video to upscale"),
+                              "text")),
     ]
 '''
 
@@ -76,6 +87,17 @@ class Chain:
             if source.frames_dir else np.zeros((1, 1, 3), np.uint8)
         ctx.progress(1, 1)
         return Video(_frames(p, first.reshape(-1, 3)[0]), fps=p.fps)
+
+
+class Upscale:
+    def generate(self, ctx, req):
+        p = req.params
+        if p.fail:
+            raise RuntimeError("asked to fail")
+        source = req.inputs["video"]
+        frames = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in sorted(source.frames_dir.glob("*.png"))])
+        ctx.progress(1, 1)
+        return Video(frames.repeat(p.scale, axis=1).repeat(p.scale, axis=2), fps=p.fps)
 '''
 
 

@@ -1,0 +1,135 @@
+"""The gallery's actions on outputs offered by generators (``GeneratorSpec.output_action``: "Upscale" …) and the
+pair an output makes with its source: one action per label the installed generators offer (read from their specs
+through the SDK; no plugin is imported), queueing the generator on each selected output in one click (with its
+default params, the output's prompt and seed; the status bar says what was queued), and "Compare with source",
+which plays an output and the one it was made from side by side."""
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from PySide6.QtCore import QObject
+from PySide6.QtGui import QAction, QKeySequence
+
+
+class GalleryChain(QObject):
+    """Adds the output actions to a :class:`app.widgets.gallery.Gallery`'s menu and toolbar and keeps them enabled
+    only for outputs of finished generate jobs."""
+
+    def __init__(self, gallery: Any) -> None:
+        super().__init__(gallery)
+        self.gallery = gallery
+        self.session: Any = None
+        #: label ("Upscale") → its action
+        self.actions: dict[str, QAction] = {}
+        self.compare_action = QAction("Compare with source", gallery)
+        self.compare_action.setObjectName("compareWithSource")
+        self.compare_action.setShortcut(QKeySequence("Ctrl+Shift+K"))
+        tip = "Play this output and the one it was made from (or made into) side by side"
+        self.compare_action.setToolTip(tip)
+        self.compare_action.setStatusTip(tip)
+        self.compare_action.triggered.connect(self.compare_with_source)
+        self._add(self.compare_action)
+
+    def _add(self, action: QAction) -> None:
+        g = self.gallery
+        g.menu.addAction(action)
+        g.bar.addAction(action)
+        action.setProperty("buttonKey", action.text())
+        g.buttons[action.text()] = g.bar.widgetForAction(action)
+
+    def _remove(self, action: QAction) -> None:
+        g = self.gallery
+        g.menu.removeAction(action)
+        g.buttons.pop(action.property("buttonKey"), None)
+        g.bar.removeAction(action)
+        action.deleteLater()
+
+    # -- the project ------------------------------------------------------------------------------------------------
+    def set_session(self, session: Any) -> None:
+        """Offer the actions of the session's generators (none without a session)."""
+        from sdk.chain import output_actions
+
+        self.session = session
+        for a in self.actions.values():
+            self._remove(a)
+        self.actions = {}
+        registry = getattr(session, "registry", None)
+        if registry is None:
+            self.update_actions()
+            return
+        self.gallery.model.set_action_lookup(
+            lambda spec_id: registry.generators[spec_id].output_action if spec_id in registry.generators else "")
+        for label, ids in output_actions(registry).items():
+            a = QAction(label, self.gallery)
+            a.setObjectName(f"outputAction{label.replace(' ', '')}")
+            tip = (f"{label} the selected outputs: queue {ids[0]} on each, with its default settings and the "
+                   "output's prompt and seed")
+            a.setToolTip(tip)
+            a.setStatusTip(tip)
+            a.triggered.connect(partial(self.run_action, label))
+            self.actions[label] = a
+            self._add(a)
+        self.update_actions()
+
+    def update_actions(self) -> None:
+        items = self.gallery.selected_items()
+        usable = bool(items) and self.session is not None and all(_finished_video(i) for i in items)
+        for label, a in self.actions.items():
+            a.setEnabled(usable)
+            why = "" if usable or not items else " (only outputs of finished generate jobs)"
+            a.setText(label + (f" {len(items)} outputs" if len(items) > 1 else ""))
+            a.setToolTip(a.statusTip() + why)
+        self.compare_action.setEnabled(len(items) == 1 and self.pair(items[0]) is not None)
+
+    # -- actions ----------------------------------------------------------------------------------------------------
+    def run_action(self, label: str) -> list[str]:
+        """Queue the (first registered) generator offering ``label`` on each selected output; returns the job ids
+        of the sources. A refusal comes back through the session's ``error_raised``."""
+        from sdk.chain import action_spec, source_field
+        from sdk.errors import VGenError
+
+        s, items = self.session, self.gallery.selected_items()
+        if s is None or not items or not all(_finished_video(i) for i in items):
+            return []
+        try:
+            spec = action_spec(s.registry, label)
+        except VGenError as exc:
+            s.error_raised.emit(f"Cannot {label.lower()}", exc.user_message, exc.hint)
+            return []
+        name = source_field(spec).name
+        for item in items:
+            s.queue(spec.id, inputs={name: item.job_id}, seeds=str(item.job.seed))
+        return [i.job_id for i in items]
+
+    def pair(self, item: Any) -> tuple[Any, Any] | None:
+        """(source, made from it) gallery items for ``item``: its source's output, else its newest follow-up's
+        output shown in the gallery; None when there is none."""
+        shown = {i.job_id: i for i in self.gallery.model.records()}
+        if item.source_id and item.source_id in shown:
+            return shown[item.source_id], item
+        for job_id, _ in reversed(item.derived):
+            if job_id in shown:
+                return item, shown[job_id]
+        return None
+
+    def compare_with_source(self) -> Any:
+        """Open the compare window on the selected output and its source (or what was made from it)."""
+        from app.dialogs.compare import CompareSource, CompareWindow
+
+        items = self.gallery.selected_items()
+        pair = self.pair(items[0]) if len(items) == 1 else None
+        if pair is None:
+            return None
+        g = self.gallery
+        sources = [CompareSource(i.output.dir, f"{i.title} · {g.model.chain_text(i) or i.job_id[:8]}",
+                                 g.model.method(i)) for i in pair]
+        g.compare_window = CompareWindow(sources, g.window())
+        g.compare_window.show()
+        return g.compare_window
+
+
+def _finished_video(item: Any) -> bool:
+    """An output a follow-up can take: made by a generate job that succeeded."""
+    job = item.job
+    return job is not None and job.kind == "generate" and getattr(job.status, "value", job.status) == "SUCCEEDED"

@@ -59,6 +59,7 @@ def plan_jobs(
     *,
     then: str | None = None,
     then_params: dict[str, Any] | None = None,
+    then_weights: str | None = None,
     **request: Any,
 ) -> QueuePlan:
     """Validate a request and expand it into jobs: every prompt × seed × listed param value × listed input value
@@ -67,7 +68,8 @@ def plan_jobs(
     A spec that takes text and is given no prompt, whose source input (its first input taking outputs) names
     earlier jobs, takes each such job's prompt. ``then`` (a generator with an ``output_action``, e.g.
     ``"sr600.upscale"``) adds a follow-up per job that takes that job's output and waits for it
-    (:func:`sdk.chain.add_follow_ups`; ``then_params`` are its params, a list a grid axis).
+    (:func:`sdk.chain.add_follow_ups`; ``then_params`` are its params, a list a grid axis; ``then_weights`` its
+    weights, default: its default weights).
     Returns a :class:`QueuePlan` (a list of NewJob with ``warnings``). Raises InvalidRequest, WeightsMissing or
     IncompatibleCheckpoint naming the first problem; nothing is written then.
     """
@@ -99,7 +101,7 @@ def plan_jobs(
         plan = _plan(project, registry, spec_id, **request)
     if then:
         try:
-            plan = add_follow_ups(project, registry, plan, then, then_params)
+            plan = add_follow_ups(project, registry, plan, then, then_params, then_weights)
         except BaseException:
             _discard(project, plan.new_assets)
             raise

@@ -4,7 +4,7 @@
 An entry names a ``"generator"`` (or a ``"trainer"``) and may give ``"prompts"`` (texts), ``"all_prompts"`` (every
 prompt of the project), ``"seeds"``, ``"params"`` (a list value is a grid axis), ``"inputs"`` and the shorthands
 ``"image"`` (a file of the built-in template's folder), ``"subject"`` and ``"motion"``, ``"weights"``, and
-``"then"`` with ``"then_params"``: a follow-up generator on each job's output (``queue add --then``;
+``"then"`` with ``"then_params"`` (and ``"then_weights"``): a follow-up generator on each job's output (``queue add --then``;
 :mod:`sdk.chain`), e.g. ``{"generator": "higen.t2v", "all_prompts": true, "then": "sr600.upscale"}``.
 Entries of another shape (a condition extraction) are listed but not queued here.
 """
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from sdk.records import BatchRecord
 
 _KEYS = {"generator", "trainer", "prompts", "all_prompts", "seeds", "params", "inputs", "image", "subject", "motion",
-         "weights", "then", "then_params", "options"}
+         "weights", "then", "then_params", "then_weights", "options"}
 
 
 def suggested_jobs(project: "Project") -> list[dict[str, Any]]:
@@ -55,7 +55,8 @@ def suggested_request(project: "Project", entry: dict[str, Any]) -> tuple[str, d
     if "trainer" in entry:
         request["kind"] = "train"
     if entry.get("then"):
-        request.update(then=str(entry["then"]), then_params=dict(entry.get("then_params") or {}))
+        request.update(then=str(entry["then"]), then_params=dict(entry.get("then_params") or {}),
+                       then_weights=entry.get("then_weights"))
     return spec_id, request
 
 

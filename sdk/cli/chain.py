@@ -77,6 +77,9 @@ def register_then(c: argparse.ArgumentParser) -> None:
                         "e.g. sr600.upscale); it waits for its source and takes its prompt and seed")
     c.add_argument("--then-param", action="append", default=[], metavar="KEY=VALUE",
                    help="a parameter of the --then generator (or precision / memory_mode); KEY=V1,V2 makes a grid axis")
+    c.add_argument("--then-weights", default=None, metavar="WEIGHTS",
+                   help="weights of the --then generator: an installed weights id or a folder/file (default: its "
+                        "default weights)")
 
 
 def register_follow(g: Any) -> None:

@@ -20,8 +20,8 @@ def _queue(a: argparse.Namespace, spec_id: str, kind: str | None) -> int:
         prompts: list = list(getattr(a, "prompt", None) or [])
         if getattr(a, "all_prompts", False):
             prompts += [(pr.text, pr.negative) for pr in p.prompts()]
-        then = {"then": a.then, "then_params": parse_param_assignments(a.then_param or [])} \
-            if getattr(a, "then", None) else {}
+        then = {"then": a.then, "then_params": parse_param_assignments(a.then_param or []),
+                "then_weights": a.then_weights} if getattr(a, "then", None) else {}
         batch = queue_jobs(p, load_plugins(), spec_id, kind=kind, prompts=prompts, seeds=a.seeds, params=params,
                            inputs=_inputs(a), weights=a.weights, options=_run_options(a), **then)
     from sdk.safe_text import printable

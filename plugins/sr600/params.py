@@ -1,7 +1,7 @@
 """Parameters of the SR600 upscaler (torch-free: the GUI builds forms from the schema) and its frame-size rule."""
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 from sdk.errors import InvalidRequest
 from sdk.params import VideoParams
@@ -59,7 +59,7 @@ class SR600Params(VideoParams):
     width: int = Field(1280, ge=64, le=4096, multiple_of=64, description="Output width (a multiple of 64).")
     num_inference_steps: int = Field(30, ge=2, le=200, description="DPM-Solver++(2M) SDE steps (and VGen's "
                                                                    "inversion stride: total_noise_levels // steps).")
-    total_noise_levels: int = Field(700, ge=50, le=1000, description=(
+    total_noise_levels: int = Field(700, ge=10, le=1000, description=(
         "How far the input is noised (strength): DDIM inversion to t = total_noise_levels − 1, sampling back from "
         "there. Lower keeps more of the source."))
     guidance_scale: float = Field(9.0, ge=0.0, le=50.0, description="Classifier-free guidance scale (≤1 turns it off).")
@@ -70,10 +70,11 @@ class SR600Params(VideoParams):
     vae_tiling: bool = Field(True, description="Encode and decode 720p frames in overlapping tiles (less memory; "
                                                "tile seams are blended).")
 
-    @model_validator(mode="after")
-    def _size_fits_the_geometry(self) -> "SR600Params":
-        try:
-            check_frame_size(self.height, self.width)
+    @field_validator("height", "width")
+    @classmethod
+    def _size_fits_the_geometry(cls, value: int, info) -> int:
+        try:  # each rule reads one side only: check it against a size that fits on the other
+            check_frame_size(value, 1280) if info.field_name == "height" else check_frame_size(720, value)
         except InvalidRequest as exc:
             raise ValueError(f"{exc.user_message} {exc.hint}") from None
-        return self
+        return value

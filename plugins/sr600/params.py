@@ -1,6 +1,8 @@
 """Parameters of the SR600 upscaler (torch-free: the GUI builds forms from the schema) and its frame-size rule."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, field_validator
 
 from sdk.errors import InvalidRequest
@@ -46,6 +48,9 @@ def check_frame_size(height: int, width: int, *, levels: int = LEVELS, factor: i
 class SR600Params(VideoParams):
     """VGen's ``inference_sr600_entrance`` defaults: 1280×720, DDIM inversion to t = 699 then 30 DPM-Solver++(2M)
     SDE steps, guidance 9 with rescale 0.3, the SR yaml's positive suffix and negative prompt."""
+
+    #: the guidance's two branches run as two batch-1 UNet calls (VGen's way; the preflight counts one batch)
+    CFG_BATCHED: ClassVar[bool] = False
 
     prompt: str = Field("", description="What the video shows (optional: an upscale of a project output uses the "
                                          "source's prompt when none is given).")

@@ -224,6 +224,13 @@ def estimate(parts: list[Component], *, mode: str, device: torch.device, dtype: 
     return Estimate(mode, int(weights), int(resident), activations, int(resident + activations), int(available))
 
 
+def cfg_batched(params: Any) -> bool:
+    """Whether the denoiser runs classifier-free guidance as one doubled batch (``[uncond, cond]``: twice the
+    activations): ``guidance_scale`` > 1, unless the params' class sets ``CFG_BATCHED = False`` because its generator
+    runs the two branches as two batch-1 calls (SR600, as VGen does)."""
+    return float(getattr(params, "guidance_scale", 0.0) or 0.0) > 1.0 and bool(getattr(type(params), "CFG_BATCHED", True))
+
+
 def choose_mode(requested: str, parts: list[Component], *, device: torch.device, dtype: torch.dtype, frames: int,
                 height: int, width: int, cfg: bool, decode_chunk: int | None, cached_bytes: int = 0
                 ) -> tuple[str, Estimate]:

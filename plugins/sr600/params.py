@@ -51,6 +51,10 @@ class SR600Params(VideoParams):
 
     #: the guidance's two branches run as two batch-1 UNet calls (VGen's way; the preflight counts one batch)
     CFG_BATCHED: ClassVar[bool] = False
+    #: the preflight's activation factor (bytes per batch × frame × latent pixel × 320 × dtype byte, before the
+    #: mode's share): benchmarks/sr600_memory.py measured 39 (no chunking) and 35 (feed-forward chunking, ``low``)
+    #: for the real-size SR600 UNet at 720p on the CPU; 47 keeps ``low``'s estimate (×0.75) above the measured 35
+    DENOISER_BYTES_PER_UNIT: ClassVar[float] = 47.0
 
     prompt: str = Field("", description="What the video shows (optional: an upscale of a project output uses the "
                                          "source's prompt when none is given).")

@@ -116,7 +116,8 @@ class SR600Generator:
     def _refine(ctx: JobContext, p: SR600Params, seed: int, pixels: torch.Tensor, unet: Any, vae: Any, text: Any,
                 device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         """Encode, invert, sample: the refined latents ``[1,4,F,h,w]`` (float32)."""
-        x0 = _encode(vae, pixels, ctx.generator(seed), p.decode_chunk_size).to(device)
+        cap = getattr(vae, "_vgen_decode_chunk_cap", None)  # the memory mode's frames-at-once cap, for encoding too
+        x0 = _encode(vae, pixels, ctx.generator(seed), min(p.decode_chunk_size, cap or p.decode_chunk_size)).to(device)
         ctx.check_cancelled()
         uncond = text.encode([p.negative_prompt]).to(device, dtype)
         cond = text.encode([p.prompt + p.positive_suffix]).to(device, dtype)

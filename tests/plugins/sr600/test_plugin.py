@@ -163,3 +163,65 @@ class TestSR600Upscale(GeneratorContract):
         assert res.video.frames.shape == (4, 80, 128, 3)
         logs = " | ".join(e.message for e in res.events if isinstance(e, ev.LogRecord))
         assert "resampled to 4 frames" in logs and "letterboxed to 77×48" in logs
+
+
+def test_released_shapes_pass_the_door_check_and_a_twin_of_the_tft2v_core_is_refused(tmp_path: Path) -> None:
+    """A folder with the released UNet's shapes (every tensor a stride-0 view of one zero: a few KB) passes the
+    weights check at import; TF-T2V's 12-channel core in its place is named as the wrong UNet."""
+    import torch
+
+    from sdk.errors import IncompatibleCheckpoint
+    from sdk.weights_check import check_weights, weights_layouts
+
+    def folder(name: str, params: dict) -> Path:
+        zero = torch.zeros(1)
+        out = tmp_path / name
+        out.mkdir()
+        torch.save({"state_dict": {k: zero.expand(s) for k, s in params.items()}, "step": 110000},
+                   out / "sr_step_110000_ema.pth")
+        torch.save({k: zero.expand(s) for k, s in {"token_embedding.weight": (49408, 1024),
+                                                   "positional_embedding": (77, 1024),
+                                                   "ln_final.weight": (1024,)}.items()},
+                   out / "open_clip_pytorch_model.bin")
+        torch.save({"state_dict": {f"first_stage_model.{k}": zero.expand(s) for k, s in {
+            "encoder.conv_in.weight": (128, 3, 3, 3), "decoder.conv_out.weight": (3, 128, 3, 3),
+            "post_quant_conv.weight": (4, 4, 1, 1)}.items()}}, out / "v2-1_512-ema-pruned.ckpt")
+        return out
+
+    reg = PluginRegistry([("sr600", plugin)])
+    layouts = weights_layouts(reg, reg.weights["sr600.sr600"])
+    assert check_weights(folder("ok", manifest("sr600_unet.json")["params"]), layouts, what="sr600.sr600") == "vgen"
+    with pytest.raises(IncompatibleCheckpoint):
+        check_weights(folder("tft2v", manifest("tft2v_t2v_unet.json")["params"]), layouts, what="sr600.sr600")
+
+
+def test_the_preflight_counts_sr600s_guidance_as_one_batch() -> None:
+    """SR600 runs cond and uncond as two batch-1 UNet calls, so the preflight must not double its activations (a
+    generator that batches [uncond, cond] still counts two)."""
+    from plugins.sr600.params import SR600Params
+    from sdk.ml.preflight import cfg_batched
+    from sdk.params import GenerateParams
+
+    assert SR600Params().guidance_scale == 9.0 and not cfg_batched(SR600Params())
+    assert cfg_batched(GenerateParams(prompt="a cat", guidance_scale=9.0))
+    assert not cfg_batched(GenerateParams(prompt="a cat", guidance_scale=1.0))
+
+
+def test_32_frames_at_720p_fit_a_24_gb_gpu_in_low_mode_by_the_preflight() -> None:
+    """The preflight's arithmetic on the released parts (as `benchmarks/sr600_memory.py` reads them from the
+    real-size twin): fp16, memory_mode=low, CUDA, 32×1280×720 fits 24 GB with the 15 % margin; counted as a
+    doubled guidance batch with the 256² factor it would not, which is why SR600 declares both."""
+    import torch
+
+    from plugins.sr600.params import SR600Params
+    from sdk.ml import preflight as pf
+
+    parts = [pf.Component("sr_step_110000_ema.pth", "denoiser", 1_411_233_860, 1_411_233_860, 320),
+             pf.Component("text_encoder", "encoder", 354_032_641, 354_032_641),
+             pf.Component("vae", "vae", 83_653_863, 83_653_863)]
+    p = SR600Params()
+    common = dict(mode="low", device=torch.device("cuda"), dtype=torch.float16, frames=p.num_frames, height=p.height,
+                  width=p.width, decode_chunk=p.decode_chunk_size, available=24 * 2**30)
+    est = pf.estimate(parts, cfg=pf.cfg_batched(p), bytes_per_unit=pf.denoiser_bytes_per_unit(p), **common)
+    assert est.fits and est.total_bytes * pf.MARGIN < 13 * 2**30
+    assert not pf.estimate(parts, cfg=True, **common).fits

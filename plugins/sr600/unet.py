@@ -12,8 +12,9 @@ in its forward pass, all reproduced here without renaming a single parameter:
   FreeU-style re-weighting; diffusers' own FreeU applies one pair per whole up block, so it is not used).
 
 A height works when the three levels meet again: latent rows ≡ 2 (mod 8) (90 for 720p; 10, 18, 26 … at test
-sizes) and latent columns a multiple of 8 (the width keeps the usual stride-2 geometry). :func:`check_latent_size`
-says so (:func:`plugins.sr600.params.check_frame_size`) when a job is queued. ``x_lr`` (VGen's unused low-resolution input) and fps conditioning do not exist.
+sizes) and latent columns a multiple of 8 (the width keeps the usual stride-2 geometry);
+:func:`plugins.sr600.params.check_frame_size` refuses other sizes when a job is queued. ``x_lr`` (VGen's unused
+low-resolution input) and fps conditioning do not exist.
 """
 from __future__ import annotations
 
@@ -28,7 +29,6 @@ from diffusers.utils.torch_utils import fourier_filter
 from sdk.errors import IncompatibleCheckpoint
 from sdk.ml.convert import KeyMap, infer_unet3d_config
 
-from plugins.sr600.params import check_frame_size  # noqa: F401  (re-exported: the geometry rule lives torch-free)
 
 #: VGen's downsample conv padding (rows, columns)
 DOWN_PADDING = (2, 1)

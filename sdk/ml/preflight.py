@@ -9,7 +9,10 @@ The estimate has three parts, each documented so a user can check it:
   ``v2-1_512-ema-pruned.ckpt`` (``first_stage_model.*``).
 - **denoiser activations**: ``DENOISER_BYTES_PER_UNIT × batch × frames × (height/8) × (width/8) × C0 × dtype
   bytes``, C0 being the denoiser's first-block width (320 for every VGen UNet), batch 2 with classifier-free
-  guidance. The factor was measured on the real-size ModelScope UNet at 16×256² on the CPU.
+  guidance run as one doubled batch. The factor was measured on the real-size ModelScope UNet at 16×256² on the
+  CPU; a generator whose activations per unit differ (measured at its own sizes) says so in its params class
+  (``DENOISER_BYTES_PER_UNIT``, :func:`denoiser_bytes_per_unit`), as one that runs the guidance's branches as two
+  batch-1 calls does (``CFG_BATCHED = False``, :func:`cfg_batched`).
 - **VAE decode**: ``VAE_BYTES_PER_PIXEL × frames decoded at once × height × width × dtype bytes``.
 
 Where the weights live during the job depends on the mode (:mod:`sdk.ml.memory`): all of them on the device in
@@ -198,8 +201,10 @@ def _rss() -> int:
 
 
 def estimate(parts: list[Component], *, mode: str, device: torch.device, dtype: torch.dtype, frames: int,
-             height: int, width: int, cfg: bool, decode_chunk: int | None, available: int) -> Estimate:
-    """Peak bytes of one job in ``mode`` (see the module docstring for the model)."""
+             height: int, width: int, cfg: bool, decode_chunk: int | None, available: int,
+             bytes_per_unit: float | None = None) -> Estimate:
+    """Peak bytes of one job in ``mode`` (see the module docstring for the model); ``bytes_per_unit`` replaces
+    :data:`DENOISER_BYTES_PER_UNIT` for a denoiser measured on its own."""
     size = torch.tensor([], dtype=dtype).element_size()
     by_role: dict[str, int] = {}
     for c in parts:
@@ -216,7 +221,8 @@ def estimate(parts: list[Component], *, mode: str, device: torch.device, dtype: 
         resident = den // 20 + max(others or [0])
     width0 = max((c.first_width for c in parts if c.role == "denoiser"), default=320) or 320
     latent = frames * max(1, height // 8) * max(1, width // 8)
-    act = DENOISER_BYTES_PER_UNIT * (2 if cfg else 1) * latent * width0 * size * MODE_ACTIVATION_SHARE[mode]
+    per_unit = DENOISER_BYTES_PER_UNIT if bytes_per_unit is None else bytes_per_unit
+    act = per_unit * (2 if cfg else 1) * latent * width0 * size * MODE_ACTIVATION_SHARE[mode]
     cap = DECODE_CHUNK_CAP[mode]
     chunk = min(x for x in (frames, decode_chunk or frames, cap or frames) if x)
     vae_act = VAE_BYTES_PER_PIXEL * chunk * height * width * size
@@ -224,9 +230,22 @@ def estimate(parts: list[Component], *, mode: str, device: torch.device, dtype: 
     return Estimate(mode, int(weights), int(resident), activations, int(resident + activations), int(available))
 
 
+def cfg_batched(params: Any) -> bool:
+    """Whether the denoiser runs classifier-free guidance as one doubled batch (``[uncond, cond]``: twice the
+    activations): ``guidance_scale`` > 1, unless the params' class sets ``CFG_BATCHED = False`` because its generator
+    runs the two branches as two batch-1 calls (SR600, as VGen does)."""
+    return float(getattr(params, "guidance_scale", 0.0) or 0.0) > 1.0 and bool(getattr(type(params), "CFG_BATCHED", True))
+
+
+def denoiser_bytes_per_unit(params: Any) -> float:
+    """The activation factor for the job's denoiser: its params class's ``DENOISER_BYTES_PER_UNIT`` when it measured
+    its own (SR600 at 720p, where the per-unit peak is well below the 256² calibration), else the module's."""
+    return float(getattr(type(params), "DENOISER_BYTES_PER_UNIT", DENOISER_BYTES_PER_UNIT))
+
+
 def choose_mode(requested: str, parts: list[Component], *, device: torch.device, dtype: torch.dtype, frames: int,
-                height: int, width: int, cfg: bool, decode_chunk: int | None, cached_bytes: int = 0
-                ) -> tuple[str, Estimate]:
+                height: int, width: int, cfg: bool, decode_chunk: int | None, cached_bytes: int = 0,
+                bytes_per_unit: float | None = None) -> tuple[str, Estimate]:
     """The mode to run in: ``requested``, or with ``auto`` the fastest that fits.
 
     Raises :class:`OutOfMemory` before anything loads when ``auto`` finds no mode that fits, with the needed and
@@ -235,7 +254,7 @@ def choose_mode(requested: str, parts: list[Component], *, device: torch.device,
 
     def est(mode: str) -> Estimate:
         return estimate(parts, mode=mode, device=device, dtype=dtype, frames=frames, height=height, width=width,
-                        cfg=cfg, decode_chunk=decode_chunk, available=available)
+                        cfg=cfg, decode_chunk=decode_chunk, available=available, bytes_per_unit=bytes_per_unit)
 
     if requested != "auto":
         if requested not in MODES:

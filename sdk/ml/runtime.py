@@ -74,7 +74,7 @@ def plan_runtime(payload: Any, params: Any, weights: Path | None, device: str, c
     cached = cached_bytes(cache, Path(weights))
     mode, est = preflight.choose_mode(
         requested, parts, device=dev, dtype=dtype, frames=frames, height=height, width=width,
-        cfg=float(getattr(params, "guidance_scale", 0.0) or 0.0) > 1.0,
+        cfg=preflight.cfg_batched(params), bytes_per_unit=preflight.denoiser_bytes_per_unit(params),
         decode_chunk=getattr(params, "decode_chunk_size", None), cached_bytes=cached)
     plan.memory_mode, plan.estimate = mode, est.to_dict()
     verb = "chose" if requested == "auto" else "asked for"

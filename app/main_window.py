@@ -108,6 +108,8 @@ class MainWindow(QMainWindow):
         self.gallery.requeue_requested.connect(lambda d: self._with_session("requeue", d))
         self.gallery.export_requested.connect(self._on_gallery_export_requested)
         self.gallery.recall_requested.connect(self.recall)
+        self.gallery.chain.edit_requested.connect(
+            lambda spec_id, request: self.show_in_editor(spec_id, request, "a follow-up of the selected output"))
         self.queue_panel.selected_job_changed.connect(lambda *_: self._update_follow())
         self.loader.jobs_loaded.connect(self._on_loader_jobs_loaded)
         self.loader.catalog_loaded.connect(lambda _: self.loader.jobs.set_input_names(self.loader.adapters.names))
@@ -352,15 +354,17 @@ class MainWindow(QMainWindow):
             return
         from app.recall import read_recipe
 
-        def done(result: tuple[str, dict[str, Any], str]) -> None:
-            problems = self.editor.load_request(result[0], result[1])
-            self.editor_dock.show()
-            self.editor_dock.raise_()
-            self.statusBar().showMessage(f"The job editor shows the settings of {result[2]}; nothing was queued."
-                                         + (" Not restored: " + " ".join(problems) if problems else ""), 15000)
+        session.call(lambda: read_recipe(session.project, self.registry, job_or_output),
+                     lambda result: self.show_in_editor(*result), "Cannot recall these settings")
 
-        session.call(lambda: read_recipe(session.project, self.registry, job_or_output), done,
-                     "Cannot recall these settings")
+    def show_in_editor(self, spec_id: str, request: dict[str, Any], what: str) -> None:
+        """Show ``request`` for ``spec_id`` in the job editor for editing (nothing is queued); ``what`` it is, for
+        the status bar."""
+        problems = self.editor.load_request(spec_id, request)
+        self.editor_dock.show()
+        self.editor_dock.raise_()
+        self.statusBar().showMessage(f"The job editor shows the settings of {what}; nothing was queued."
+                                     + (" Not restored: " + " ".join(problems) if problems else ""), 15000)
 
     def _on_session_jobs_queued(self, batch: Any) -> None:
         warnings = list(getattr(batch, "warnings", ()))  # e.g. a prompt the text encoder cuts at 77 tokens

@@ -11,7 +11,7 @@ all through :func:`sdk.queueing.plan_jobs`, so it is validated like any request:
 - ``queue add --generator ID --input video=JOB``, the plain form.
 
 A follow-up that takes text and is given no prompt takes its source's prompt. Its output's ``meta.json`` names
-its source (``"source"``: job id, output id and path, generator; :func:`source_meta`), and ``jobs show`` and the
+its source (``"source"``: job id, output id and path, the generator's ``spec_id``; :func:`source_meta`), and ``jobs show`` and the
 gallery show the pair (:func:`source_of`, :func:`derived_jobs`).
 """
 from __future__ import annotations

@@ -1,26 +1,32 @@
 """The gallery's actions on outputs offered by generators (``GeneratorSpec.output_action``: "Upscale" …) and the
 pair an output makes with its source: one action per label the installed generators offer (read from their specs
 through the SDK; no plugin is imported), queueing the generator on each selected output in one click (with its
-default params, the output's prompt and seed; the status bar says what was queued), and "Compare with source",
-which plays an output and the one it was made from side by side."""
+default params, the output's prompt and seed; the status bar says what was queued); a second one, "Upscale…",
+which shows that follow-up in the job editor to change its settings first (a size, a strength) and queue it from
+there; and "Compare with source", which plays an output and the one it was made from side by side."""
 from __future__ import annotations
 
 from functools import partial
 from typing import Any
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
 
 
 class GalleryChain(QObject):
     """Adds the output actions to a :class:`app.widgets.gallery.Gallery`'s menu and toolbar and keeps them enabled
-    only for outputs of finished generate jobs."""
+    only for outputs of finished generate jobs.
+
+    ``edit_requested(spec_id, request)``: "Upscale…" asks for the follow-up to be shown in the job editor (a
+    :func:`sdk.requeue.requeue_request`-shaped dict; nothing is queued)."""
+
+    edit_requested = Signal(str, object)
 
     def __init__(self, gallery: Any) -> None:
         super().__init__(gallery)
         self.gallery = gallery
         self.session: Any = None
-        #: label ("Upscale") → its action
+        #: label ("Upscale") → its action; "Upscale…" → the one that opens the job editor on it
         self.actions: dict[str, QAction] = {}
         self.compare_action = QAction("Compare with source", gallery)
         self.compare_action.setObjectName("compareWithSource")
@@ -70,12 +76,23 @@ class GalleryChain(QObject):
             a.triggered.connect(partial(self.run_action, label))
             self.actions[label] = a
             self._add(a)
+            edit = QAction(f"{label}…", self.gallery)
+            edit.setObjectName(f"outputAction{label.replace(' ', '')}Settings")
+            tip = f"Show {ids[0]} on the selected output in the job editor, to change its settings before queueing"
+            edit.setToolTip(tip)
+            edit.setStatusTip(tip)
+            edit.triggered.connect(partial(self.edit_action, label))
+            self.actions[f"{label}…"] = edit
+            self.gallery.menu.addAction(edit)  # menu only: the toolbar keeps the one-click action
         self.update_actions()
 
     def update_actions(self) -> None:
         items = self.gallery.selected_items()
         usable = bool(items) and self.session is not None and all(_finished_video(i) for i in items)
         for label, a in self.actions.items():
+            if label.endswith("…"):
+                a.setEnabled(usable and len(items) == 1)
+                continue
             a.setEnabled(usable)
             why = "" if usable or not items else " (only outputs of finished generate jobs)"
             a.setText(label + (f" {len(items)} outputs" if len(items) > 1 else ""))
@@ -101,6 +118,27 @@ class GalleryChain(QObject):
         for item in items:
             s.queue(spec.id, inputs={name: item.job_id}, seeds=str(item.job.seed))
         return [i.job_id for i in items]
+
+    def edit_action(self, label: str) -> tuple[str, dict[str, Any]] | None:
+        """Ask for the generator offering ``label`` on the selected output to be shown in the job editor (its
+        default params, the output as its source, the output's prompt and seed); returns (spec id, request)."""
+        from sdk.chain import action_spec, source_field
+        from sdk.errors import VGenError
+
+        s, items = self.session, self.gallery.selected_items()
+        if s is None or len(items) != 1 or not _finished_video(items[0]):
+            return None
+        label = label.removesuffix("…")
+        try:
+            spec = action_spec(s.registry, label)
+        except VGenError as exc:
+            s.error_raised.emit(f"Cannot {label.lower()}", exc.user_message, exc.hint)
+            return None
+        job = items[0].job
+        request = {"params": {}, "inputs": {source_field(spec).name: job.id}, "seeds": [job.seed],
+                   "prompts": [job.prompt] if spec.takes_text and job.prompt else []}
+        self.edit_requested.emit(spec.id, request)
+        return spec.id, request
 
     def pair(self, item: Any) -> tuple[Any, Any] | None:
         """(source, made from it) gallery items for ``item``: its source's output, else its newest follow-up's

@@ -31,7 +31,7 @@ def vgen_generators() -> list[GeneratorSpec]:
                          description="the video to upscale: a job's output (the upscale waits for it) or a file"),
                 "text"),
         resizes=True,
-        # TODO(issue 13): output_action="Upscale" once GeneratorSpec has the field on main (the chain helper adds it)
+        output_action="Upscale",  # the gallery's Upscale, `vgen jobs upscale`, `queue add --then sr600.upscale`
         default_weights="sr600.sr600",
         description="VGen's SR600 refiner: the source resized to 1280×720, VAE-encoded, DDIM-inverted to t = 699 and "
                     "re-sampled with 30 DPM-Solver++(2M) SDE steps, guidance 9 (rescale 0.3). 16-frame sources are "

@@ -51,7 +51,7 @@ def test_registers_with_a_required_video_that_accepts_outputs_and_an_optional_pr
     reg = PluginRegistry([("sr600", plugin)])
     assert reg.plugins["sr600"].error is None
     spec = reg.generators["sr600.upscale"]
-    assert spec.resizes and spec.takes_text and spec.default_weights == "sr600.sr600"
+    assert spec.resizes and spec.output_action == "Upscale" and spec.takes_text and spec.default_weights == "sr600.sr600"
     video = spec.field("video")
     assert video.required and video.accept_outputs
     w = reg.weights["sr600.sr600"]

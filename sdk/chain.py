@@ -72,8 +72,9 @@ def follow_up_spec(registry: "PluginRegistry", generator_id: str, *, flag: str =
 
 
 def action_spec(registry: "PluginRegistry", action: str = UPSCALE, generator_id: str | None = None) -> "GeneratorSpec":
-    """The generator to run for ``action`` on an output: ``generator_id`` (checked) or the first registered one that
-    offers it. Raises InvalidRequest naming the fix when none does."""
+    """The generator to run for ``action`` on an output: ``generator_id`` (checked) or the one installed generator
+    that offers it. Raises InvalidRequest naming the fix when none does, or when several do and none was named
+    (the message lists them: ``--generator`` picks one)."""
     if generator_id:
         return follow_up_spec(registry, generator_id, flag="--generator")
     found = action_generators(registry, action)
@@ -83,6 +84,10 @@ def action_spec(registry: "PluginRegistry", action: str = UPSCALE, generator_id:
                              hint="Install or enable a plugin that does (e.g. SR600 for Upscale; `vgen plugins list` "
                                   "shows what is installed and what failed to load)"
                                   + (f"; installed actions: {offered}." if offered else "."), field="generator")
+    if len(found) > 1:
+        raise InvalidRequest(f"Several installed generators offer {action!r} on outputs: "
+                             f"{', '.join(g.id for g in found)}.",
+                             hint=f"Pick one with --generator (e.g. --generator {found[0].id}).", field="generator")
     return found[0]
 
 

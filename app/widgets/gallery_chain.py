@@ -67,24 +67,31 @@ class GalleryChain(QObject):
         self.gallery.model.set_action_lookup(
             lambda spec_id: registry.generators[spec_id].output_action if spec_id in registry.generators else "")
         for label, ids in output_actions(registry).items():
-            a = QAction(label, self.gallery)
-            a.setObjectName(f"outputAction{label.replace(' ', '')}")
-            tip = (f"{label} the selected outputs: queue {ids[0]} on each, with its default settings and the "
-                   "output's prompt and seed")
-            a.setToolTip(tip)
-            a.setStatusTip(tip)
-            a.triggered.connect(partial(self.run_action, label))
-            self.actions[label] = a
-            self._add(a)
-            edit = QAction(f"{label}…", self.gallery)
-            edit.setObjectName(f"outputAction{label.replace(' ', '')}Settings")
-            tip = f"Show {ids[0]} on the selected output in the job editor, to change its settings before queueing"
-            edit.setToolTip(tip)
-            edit.setStatusTip(tip)
-            edit.triggered.connect(partial(self.edit_action, label))
-            self.actions[f"{label}…"] = edit
-            self.gallery.menu.addAction(edit)  # menu only: the toolbar keeps the one-click action
+            for spec_id in ids:  # several generators offering one label: one action each, named by its method
+                text = label if len(ids) == 1 else f"{label} ({registry.generators[spec_id].method})"
+                self._offer(text, label, spec_id)
         self.update_actions()
+
+    def _offer(self, text: str, label: str, spec_id: str) -> None:
+        """The one-click action ``text`` (menu and toolbar) and ``text…`` (menu) that run ``spec_id``."""
+        a = QAction(text, self.gallery)
+        a.setObjectName(f"outputAction{text.replace(' ', '')}")
+        tip = (f"{label} the selected outputs: queue {spec_id} on each, with its default settings and the output's "
+               "prompt and seed")
+        a.setToolTip(tip)
+        a.setStatusTip(tip)
+        a.setProperty("chainLabel", text)
+        a.triggered.connect(partial(self.run_action, label, spec_id))
+        self.actions[text] = a
+        self._add(a)
+        edit = QAction(f"{text}…", self.gallery)
+        edit.setObjectName(f"outputAction{text.replace(' ', '')}Settings")
+        tip = f"Show {spec_id} on the selected output in the job editor, to change its settings before queueing"
+        edit.setToolTip(tip)
+        edit.setStatusTip(tip)
+        edit.triggered.connect(partial(self.edit_action, label, spec_id))
+        self.actions[f"{text}…"] = edit
+        self.gallery.menu.addAction(edit)  # menu only: the toolbar keeps the one-click action
 
     def update_actions(self) -> None:
         items = self.gallery.selected_items()
@@ -100,9 +107,9 @@ class GalleryChain(QObject):
         self.compare_action.setEnabled(len(items) == 1 and self.pair(items[0]) is not None)
 
     # -- actions ----------------------------------------------------------------------------------------------------
-    def run_action(self, label: str) -> list[str]:
-        """Queue the (first registered) generator offering ``label`` on each selected output; returns the job ids
-        of the sources. A refusal comes back through the session's ``error_raised``."""
+    def run_action(self, label: str, spec_id: str | None = None) -> list[str]:
+        """Queue ``spec_id`` (default: the one generator offering ``label``) on each selected output;
+        returns the job ids of the sources. A refusal comes back through the session's ``error_raised``."""
         from sdk.chain import action_spec, source_field
         from sdk.errors import VGenError
 
@@ -110,7 +117,7 @@ class GalleryChain(QObject):
         if s is None or not items or not all(_finished_video(i) for i in items):
             return []
         try:
-            spec = action_spec(s.registry, label)
+            spec = action_spec(s.registry, label, spec_id)
         except VGenError as exc:
             s.error_raised.emit(f"Cannot {label.lower()}", exc.user_message, exc.hint)
             return []
@@ -119,18 +126,18 @@ class GalleryChain(QObject):
             s.queue(spec.id, inputs={name: item.job_id}, seeds=str(item.job.seed))
         return [i.job_id for i in items]
 
-    def edit_action(self, label: str) -> tuple[str, dict[str, Any]] | None:
-        """Ask for the generator offering ``label`` on the selected output to be shown in the job editor (its
-        default params, the output as its source, the output's prompt and seed); returns (spec id, request)."""
+    def edit_action(self, label: str, spec_id: str | None = None) -> tuple[str, dict[str, Any]] | None:
+        """Ask for ``spec_id`` (default: the first generator offering ``label``) on the selected output to be shown
+        in the job editor (its default params, the output as its source, the output's prompt and seed); returns
+        (spec id, request)."""
         from sdk.chain import action_spec, source_field
         from sdk.errors import VGenError
 
         s, items = self.session, self.gallery.selected_items()
         if s is None or len(items) != 1 or not _finished_video(items[0]):
             return None
-        label = label.removesuffix("…")
         try:
-            spec = action_spec(s.registry, label)
+            spec = action_spec(s.registry, label, spec_id)
         except VGenError as exc:
             s.error_raised.emit(f"Cannot {label.lower()}", exc.user_message, exc.hint)
             return None

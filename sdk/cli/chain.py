@@ -94,8 +94,8 @@ def register_follow(g: Any) -> None:
     c = cmd(g, "upscale", cmd_jobs_upscale, "upscale a job's output: queue the generator that offers Upscale on it "
             "(waits for the job if it is still queued or running)")
     args(c)
-    c.add_argument("--generator", default=None, help="which generator to use (default: the first installed one that "
-                   "offers Upscale)")
+    c.add_argument("--generator", default=None, help="which generator to use (needed when several installed generators "
+                   "offer Upscale)")
     c = cmd(g, "follow", cmd_jobs_follow, "queue a generator that works on outputs (an upscaler, a refiner) on a "
             "job's output")
     args(c)

@@ -37,9 +37,10 @@ def test_upscale_from_the_gallery_queues_the_follow_up_and_the_pair_shows(qtbot:
     qtbot.waitUntil(lambda: window.loader.outputs.rowCount() == 1, timeout=120_000)
     window.tabs.setCurrentIndex(1)
     gallery = window.gallery
-    upscale = gallery.buttons["Upscale"]
+    upscale = gallery.buttons["Upscale (Tint)"]  # SR600 offers Upscale too: one action per generator
     assert not upscale.isEnabled(), "nothing selected"
-    assert gallery.chain.actions["Upscale"] in gallery.menu.actions(), "offered in the tile's context menu too"
+    assert gallery.chain.actions["Upscale (Tint)"] in gallery.menu.actions(), "offered in the tile's context menu too"
+    assert "Upscale (SR600)" in gallery.chain.actions and "Upscale (Tint)…" in gallery.chain.actions
 
     click(qtbot, gallery, source)
     assert upscale.isEnabled() and not gallery.chain.compare_action.isEnabled()

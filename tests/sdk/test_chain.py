@@ -24,6 +24,8 @@ from sdk.records import JobStatus
 from sdk.service import RenderService
 from tests.sdk.typed_plugin import tint_registry  # noqa: F401 - a fixture
 
+TINT = "tint.upscale"  # sr600.upscale offers Upscale too: the tests name the test plugin's
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
@@ -95,7 +97,7 @@ def test_jobs_upscale_queues_the_upscaler_on_a_done_job_as_queue_add_input_would
     [done] = paint(project, tint_registry, picture, prompts=("a calm lake",), seeds="5")
     assert run(project, tint_registry)["succeeded"] == 1
     capsys.readouterr()
-    assert vgen(["jobs", "upscale", str(project.path), done[:8]]) == 0, capsys.readouterr().err
+    assert vgen(["jobs", "upscale", str(project.path), done[:8], "--generator", TINT]) == 0, capsys.readouterr().err
     assert f"tint.upscale on the output of {done}" in capsys.readouterr().out
     up = project.jobs()[-1]
     assert (up.spec_id, up.inputs, up.depends_on, up.prompt, up.seed) == (
@@ -124,21 +126,21 @@ def test_follow_ups_of_failed_cancelled_or_deleted_sources_are_refused(tint_regi
     done, cancelled = paint(project, tint_registry, picture, seeds="1,2")
     project.request_cancel(cancelled)
     assert run(project, tint_registry)["succeeded"] == 1
-    [failed] = queue_follow_up(project, tint_registry, done, params={"fail": [True]}).job_ids
+    [failed] = queue_follow_up(project, tint_registry, done, generator=TINT, params={"fail": [True]}).job_ids
     assert run(project, tint_registry)["failed"] == 1
     for job, status in ((failed, "failed"), (cancelled, "cancelled")):
         capsys.readouterr()
-        assert vgen(["jobs", "upscale", str(project.path), job]) == 2
+        assert vgen(["jobs", "upscale", str(project.path), job, "--generator", TINT]) == 2
         err = capsys.readouterr().err
         assert f"job {job} {status}, so it has no output" in err and "vgen queue retry" in err
     project.delete_outputs([done])  # in the trash: undoable, but nothing to upscale
     with pytest.raises(InvalidRequest, match=f"job {done} has no output any more") as info:
-        queue_follow_up(project, tint_registry, done)
+        queue_follow_up(project, tint_registry, done, generator=TINT)
     assert info.value.field == "video"
     project.restore_outputs([done])
-    queue_follow_up(project, tint_registry, done)
+    queue_follow_up(project, tint_registry, done, generator=TINT)
     with pytest.raises(InvalidRequest, match="No job with id 'ffffffff'"):
-        queue_follow_up(project, tint_registry, "ffffffff")
+        queue_follow_up(project, tint_registry, "ffffffff", generator=TINT)
 
 
 def test_a_then_generator_that_does_not_work_on_outputs_is_refused_naming_the_flag(
@@ -182,14 +184,17 @@ def test_cancelling_a_source_cancels_its_follow_ups_queued_or_running(tint_regis
     assert up.status is JobStatus.CANCELLED and f"Job {first}" in up.error_message and "cancelled" in up.error_message
     # a follow-up of a follow-up is cancelled with the first source too
     a, b = paint(project, tint_registry, picture, prompts=("b",), seeds="3")[0], None
-    b = queue_follow_up(project, tint_registry, a).job_ids[0]
-    c = queue_follow_up(project, tint_registry, b).job_ids[0]
+    b = queue_follow_up(project, tint_registry, a, generator=TINT).job_ids[0]
+    c = queue_follow_up(project, tint_registry, b, generator=TINT).job_ids[0]
     project.request_cancel(a)
     assert project.job(b).status is project.job(c).status is JobStatus.CANCELLED
 
 
 def test_output_actions_come_from_specs_and_a_spec_without_a_source_input_is_refused(tint_registry) -> None:  # noqa
-    assert output_actions(tint_registry).get("Upscale", [])[:1] == ["tint.upscale"]
+    assert sorted(output_actions(tint_registry)["Upscale"]) == ["sr600.upscale", "tint.upscale"]
+    with pytest.raises(InvalidRequest, match="Several installed generators offer 'Upscale'") as info:
+        action_spec(tint_registry)  # two offer it and none was named: no silent pick
+    assert "--generator" in info.value.hint
     assert follow_up_spec(tint_registry, "tint.upscale").resizes
 
     from sdk.hookspecs import hookimpl
@@ -213,7 +218,7 @@ def test_an_upscale_of_a_queued_job_waits_for_it(tint_registry, project: Project
                                                  capsys) -> None:
     [a] = paint(project, tint_registry, picture)
     capsys.readouterr()
-    assert vgen(["jobs", "upscale", str(project.path), a, "--param", "scale=1"]) == 0
+    assert vgen(["jobs", "upscale", str(project.path), a, "--param", "scale=1", "--generator", TINT]) == 0
     assert f"on the output of {a}, which it waits for" in capsys.readouterr().out
     up = project.jobs()[-1]
     assert project.waiting_for(up) == [a] and up.params["scale"] == 1

@@ -241,18 +241,6 @@ def read_meta_from_mp4(path: Path) -> dict[str, Any]:
     return meta
 
 
-def _decode_mp4(path: Path) -> tuple[np.ndarray, float]:
-    import imageio_ffmpeg
-
-    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-    info = next(reader)
-    w, h = info["size"]
-    frames = [np.frombuffer(buf, np.uint8).reshape(h, w, 3) for buf in reader]
-    if not frames:
-        raise InvalidRequest(f"{path} has no video frames.", hint="The file may be truncated.", field="path")
-    return np.stack(frames), float(info.get("fps") or 0)
-
-
 def read_frames(output_dir: Path) -> np.ndarray:
     """uint8 ``[F, H, W, 3]`` frames of an output: exact from ``frames/*.png`` when present,
     else decoded from ``video.mp4`` (lossy; the even-size padding is cropped off when
@@ -269,7 +257,9 @@ def read_frames(output_dir: Path) -> np.ndarray:
     if not mp4.is_file():
         raise InvalidRequest(f"{output_dir} holds neither frames/ nor video.mp4.",
                              hint="Is this an output folder?", field="path")
-    frames, _ = _decode_mp4(mp4)
+    from sdk.video import decode_video_file
+
+    frames, _ = decode_video_file(mp4, hint="The file may be truncated.")
     try:
         params = json.loads((output_dir / "meta.json").read_text(encoding="utf-8")).get("params") or {}
         w, h = int(params["width"]), int(params["height"])

@@ -7,9 +7,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from sdk.video import Video
+from sdk.video import Video, read_video_input
 
-from plugins.classic_cv.frames import load_frames
 from plugins.classic_cv.params import CannyParams
 
 
@@ -41,7 +40,8 @@ class CannyExtractor:
 
     def extract(self, ctx: Any, req: Any) -> Video:
         p: CannyParams = req.params
-        source, fps = load_frames(req.inputs["video"])
+        source, fps = read_video_input(req.inputs["video"])
+        fps = fps or 8.0
         frames, padded = sample_frames(source, p.frame_stride, p.num_frames)
         if padded:
             ctx.log.warning(f"the source has {len(source)} frames: {len(frames) - padded} taken with stride "

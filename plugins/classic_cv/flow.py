@@ -20,7 +20,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from plugins.classic_cv.frames import load_frames
+from sdk.video import read_video_input
+
 from plugins.classic_cv.params import FlowWarpParams
 
 #: cv2.calcOpticalFlowFarneback(prev, next, flow, pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags)
@@ -67,7 +68,7 @@ class FlowWarpError:
 
     def score(self, ctx: Any, req: Any) -> dict[str, float]:
         p: FlowWarpParams = req.params
-        frames, _ = load_frames(req.inputs["output"], field="output")
+        frames, _ = read_video_input(req.inputs["output"], field="output")
 
         def progress(step: int, total: int) -> None:
             ctx.check_cancelled()

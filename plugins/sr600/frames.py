@@ -14,13 +14,9 @@ Decisions (docs/architecture.md, SR600), each written to the job log when it app
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-
-from sdk.errors import InvalidRequest
 
 from plugins.sr600.params import ASPECT_TOLERANCE
 
@@ -37,32 +33,6 @@ class Prepared:
     source_frames: int
     fps: float
     notes: list[str] = field(default_factory=list)
-
-
-def read_video(value: Any, field_name: str = "video") -> tuple[np.ndarray, float | None]:
-    """uint8 ``[F, H, W, 3]`` frames of a :class:`sdk.inputs.VideoInput` (the lossless PNG frames of a project output
-    when there are, else the decoded file) and its frame rate. Raises :class:`InvalidRequest` naming the field."""
-    fps = getattr(value, "fps", None)
-    frames_dir = getattr(value, "frames_dir", None)
-    if frames_dir is not None and Path(frames_dir).is_dir():
-        from sdk.outputs import read_frames
-
-        return read_frames(Path(frames_dir).parent), fps
-    import imageio_ffmpeg
-
-    path = Path(getattr(value, "path", value))
-    try:
-        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-        info = next(reader)
-        w, h = info["size"]
-        frames = [np.frombuffer(buf, np.uint8).reshape(h, w, 3) for buf in reader]
-    except (OSError, RuntimeError, StopIteration) as exc:
-        raise InvalidRequest(f"Input {field_name!r}: cannot decode {path.name} ({str(exc).strip()[-200:]}).",
-                             hint="Give an .mp4/.webm/.gif video or a finished job's id.", field=field_name) from None
-    if not frames:
-        raise InvalidRequest(f"Input {field_name!r}: {path.name} has no video frames.",
-                             hint="Give a video with at least one frame.", field=field_name)
-    return np.stack(frames), fps or info.get("fps")
 
 
 def frame_plan(count: int, model_frames: int) -> tuple[list[int], bool, str | None]:

@@ -27,10 +27,10 @@ from sdk.errors import InvalidRequest
 from sdk.ml.checkpoints import load_state_dict
 from sdk.ml.device import resolve_device, resolve_dtype
 from sdk.ml.weights_layout import Weights, detect_vgen_folder
-from sdk.video import Video
+from sdk.video import Video, read_video_input
 
 from plugins.sr600 import schedule as sch
-from plugins.sr600.frames import prepare, read_video
+from plugins.sr600.frames import prepare
 from plugins.sr600.params import SR600Params, check_frame_size
 
 WEIGHTS_ID = "sr600.sr600"
@@ -83,7 +83,7 @@ class SR600Generator:
         device = resolve_device(ctx.device)
         dtype = resolve_dtype(ctx.dtype, device)
 
-        frames, src_fps = read_video(source)
+        frames, src_fps = read_video_input(source, hint="Give an .mp4/.webm/.gif video or a finished job's id.")
         prep = prepare(frames, src_fps, model_frames=p.num_frames, height=p.height, width=p.width)
         for note in prep.notes:
             ctx.log.info("SR600: %s", note)

@@ -33,37 +33,14 @@ import torch
 import torch.nn.functional as F
 
 from sdk.errors import InvalidRequest
+from sdk.video import read_video_input
+
+EXTRACT_AGAIN = "Extract the condition again (`vgen conditions extract`)."
 
 #: channels of each branch's tensor (the UNet's ``CONDITION_CHANNELS`` under the input names)
 CHANNELS = {"depth": 1, "sketch": 1, "canny": 1, "single_sketch": 1, "local_image": 3, "motion": 2, "mask": 4}
 DEPTH_MAX = 10.0  # VGen's depth_clamp (after depth / depth_std 20)
 MOTION_ZERO, MOTION_LEVELS = 128.0, 2.0
-
-
-def read_frames(value: Any, field: str) -> tuple[np.ndarray, float]:
-    """uint8 ``[F, H, W, 3]`` frames of a ConditionInput or VideoInput and its frame rate: the lossless PNG frames
-    when there are, else the decoded file. Raises InvalidRequest naming ``field`` when it cannot be decoded."""
-    frames_dir = getattr(value, "frames_dir", None)
-    fps = float(getattr(value, "fps", None) or 8.0)
-    if frames_dir is not None and Path(frames_dir).is_dir():
-        from sdk.outputs import read_frames as read_output_frames
-
-        return read_output_frames(Path(frames_dir).parent), fps
-    import imageio_ffmpeg
-
-    path = Path(value.path)
-    try:
-        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
-        info = next(reader)
-        w, h = info["size"]
-        frames = [np.frombuffer(buf, np.uint8).reshape(h, w, 3) for buf in reader]
-    except (OSError, RuntimeError, StopIteration) as exc:
-        raise InvalidRequest(f"Input {field!r}: cannot decode {path} ({str(exc).strip().splitlines()[-1:]}).",
-                             hint="Extract the condition again (`vgen conditions extract`).", field=field) from None
-    if not frames:
-        raise InvalidRequest(f"Input {field!r}: {path} has no video frames.", hint="Extract the condition again.",
-                             field=field)
-    return np.stack(frames), float(info.get("fps") or fps)
 
 
 def frame_indices(total: int, fps: float, sample_fps: int, num_frames: int, start: int = 0) -> list[int]:
@@ -152,7 +129,7 @@ def load_conditions(inputs: dict[str, Any], chosen: tuple[str, ...], num_frames:
             raise InvalidRequest(f"The condition {name!r} is chosen but no {name} input was given.",
                                  hint=f"Give --input {name}=CONDITION_ID, or leave {name} out of `conditions`.",
                                  field="conditions")
-        frames, _ = read_frames(value, name)
+        frames, _ = read_video_input(value, field=name, hint=EXTRACT_AGAIN)
         video = None
         if name == "mask":
             source = inputs.get("video")
@@ -160,7 +137,8 @@ def load_conditions(inputs: dict[str, Any], chosen: tuple[str, ...], num_frames:
                 raise InvalidRequest("The mask condition needs the video under the mask (input 'video').",
                                      hint="Give --input video=MOTION (the video the mask was made for).",
                                      field="video")
-            src, src_fps = read_frames(source, "video")
+            src, src_fps = read_video_input(source, field="video")
+            src_fps = src_fps or 8.0
             # sampled as the mask was (its extract params), so the frames under it are those it was made for
             made = dict((getattr(value, "meta", None) or {}).get("params") or {})
             rate, start = int(made.get("sample_fps") or sample_fps), int(made.get("start_frame") or 0)

@@ -2,7 +2,6 @@
 plugins' own tiny twins, on crafted wrong files, and on state dicts shaped like VGen's released UNets."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -16,6 +15,7 @@ from sdk import weights as W
 from sdk.errors import IncompatibleCheckpoint, WeightsMissing
 from sdk.plugins import load_plugins
 from sdk.weights_check import check_weights, weights_layouts
+from tests.reference import manifest as _manifest
 
 REPO = Path(__file__).resolve().parents[2]
 REG = load_plugins()
@@ -125,13 +125,6 @@ def test_a_pickle_that_runs_code_anywhere_in_the_folder_is_refused_unrun(twins, 
 
 
 # -- shaped like the released weights (VGen's manifests; the values are one shared zero) --------------------------
-def _manifest(name: str) -> dict:
-    roots = [Path(os.environ["VGEN_SHARED"]) if os.environ.get("VGEN_SHARED") else None, REPO.parent / "shared"]
-    for root in filter(None, roots):
-        path = root / "reference" / "vgen_unet_manifests" / name
-        if path.exists():
-            return json.loads(path.read_text())
-    pytest.skip(f"manifest {name} not found (set VGEN_SHARED to the shared folder holding reference/vgen_unet_manifests)")
 
 
 def released_folder(folder: Path, params: dict, unet_file: str) -> Path:

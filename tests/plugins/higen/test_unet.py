@@ -3,7 +3,6 @@ loads back exactly and passes the weights check, the real-size twin's plan is th
 the output, WoImg modules vanish at one frame, and a wrong frame count is refused naming num_frames."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -21,17 +20,9 @@ from sdk.ml.checkpoints import load_state_dict
 from sdk.ml.tiny import TEXT_WIDTH
 from sdk.plugins import PluginRegistry
 from sdk.weights_check import check_weights, weights_layouts
+from tests.reference import manifest
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-def manifest(name: str) -> dict:
-    roots = [Path(os.environ["VGEN_SHARED"]) if os.environ.get("VGEN_SHARED") else None, REPO.parent / "shared"]
-    for root in filter(None, roots):
-        path = root / "reference" / "vgen_unet_manifests" / name
-        if path.exists():
-            return json.loads(path.read_text())
-    pytest.skip(f"manifest {name} not found (set VGEN_SHARED to the shared folder holding reference/vgen_unet_manifests)")
 
 
 @pytest.fixture(scope="module")

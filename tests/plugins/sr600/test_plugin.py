@@ -2,7 +2,6 @@
 (frame counts, aspect ratio), and the generator contract on the tiny twin."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -17,18 +16,10 @@ from sdk.errors import InvalidRequest
 from sdk.params import validate_params
 from sdk.plugins import PluginRegistry
 from sdk.testing.contract import GeneratorContract
+from tests.reference import manifest
 
 REPO = Path(__file__).resolve().parents[3]
 SMALL = {"num_frames": 4, "height": 80, "width": 128, "num_inference_steps": 2, "total_noise_levels": 40}
-
-
-def manifest(name: str) -> dict:
-    roots = [Path(os.environ["VGEN_SHARED"]) if os.environ.get("VGEN_SHARED") else None, REPO.parent / "shared"]
-    for root in filter(None, roots):
-        path = root / "reference" / "vgen_unet_manifests" / name
-        if path.exists():
-            return json.loads(path.read_text())
-    pytest.skip(f"manifest {name} not found (set VGEN_SHARED to the shared folder holding reference/vgen_unet_manifests)")
 
 
 def source_video(folder: Path, frames: int, height: int, width: int, *, seed: int = 0) -> Any:

@@ -1,7 +1,6 @@
 """VideoComposer: registration, both released manifests map exactly, released shapes pass the door check."""
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,19 +12,11 @@ import plugins.videocomposer as plugin
 from sdk.errors import IncompatibleCheckpoint
 from sdk.plugins import PluginRegistry
 from sdk.weights_check import check_weights, weights_layouts
+from tests.reference import manifest
 
 REPO = Path(__file__).resolve().parents[3]
 MANIFESTS = ("videocomposer_unet.json", "videolcm_vcomposer_unet.json")
 RELEASED = ["depth", "local_image", "motion", "sketch", "single_sketch", "masked"]
-
-
-def manifest(name: str) -> dict:
-    roots = [Path(os.environ["VGEN_SHARED"]) if os.environ.get("VGEN_SHARED") else None, REPO.parent / "shared"]
-    for root in filter(None, roots):
-        path = root / "reference" / "vgen_unet_manifests" / name
-        if path.exists():
-            return json.loads(path.read_text())
-    pytest.skip(f"manifest {name} not found (set VGEN_SHARED to the shared folder holding reference/vgen_unet_manifests)")
 
 
 def test_registers_its_weights_without_error() -> None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,17 +13,8 @@ from plugins.videolcm import vgen_generators, vgen_trainers, vgen_weights
 from sdk.errors import InvalidRequest
 from sdk.params import validate_params
 from sdk.plugins import PluginRegistry
+from tests.reference import manifest
 
-REPO = Path(__file__).resolve().parents[3]
-
-
-def manifest(name: str) -> dict:
-    roots = [Path(os.environ["VGEN_SHARED"]) if os.environ.get("VGEN_SHARED") else None, REPO.parent / "shared"]
-    for root in filter(None, roots):
-        path = root / "reference" / "vgen_unet_manifests" / name
-        if path.exists():
-            return json.loads(path.read_text())
-    pytest.skip(f"manifest {name} not found (set VGEN_SHARED to the shared folder holding reference/vgen_unet_manifests)")
 
 
 def test_registers_generator_trainer_and_weights() -> None:

@@ -1,5 +1,6 @@
 """One command for a CUDA machine: the real-size twins of ModelScope T2V and I2VGen-XL rendered in every precision ×
-memory mode, against stock diffusers on the same weights; then the tests marked ``gpu``. Prints one table.
+memory mode, against stock diffusers on the same weights; SR600 upscaling 32 frames to 1280×720 in fp16 × low and
+minimum (does it fit 24 GB?); then the tests marked ``gpu``. Prints one table.
 
     python scripts/gpu_check.py [--out DIR] [--steps 8] [--budget-s 470] [--skip-tests]
 
@@ -138,12 +139,52 @@ def check_model(name: str, weights: Path, generator: Any, params_model: Any, par
             rows.append([name, "fp16", "stock diffusers", f"FAILED: {type(exc).__name__}: {str(exc)[:60]}", "", ""])
 
 
+def sr600_rows(out: Path, steps: int, deadline: float, rows: list[list[str]]) -> None:
+    """SR600's real-size twin upscaling 32 frames to 1280×720 in fp16 × low and minimum (``steps`` sampling steps,
+    the inversion's stride following): peak CUDA memory against the 24 GB the issue asks to fit, and the
+    preflight's estimate for the same job (the job log's number) beside it."""
+    import numpy as np
+    import torch
+
+    from plugins.sr600.params import SR600Params
+    from plugins.sr600.pipeline import SR600Generator
+    from plugins.sr600.tiny import make_tiny_weights as sr_twin
+    from sdk.context import ModelCache
+    from sdk.inputs import VideoInput
+    from sdk.outputs import write_output
+    from sdk.video import Video
+
+    weights = out / "sr600-real"
+    if not any(weights.glob("sr_step*.pth")):
+        t = time.monotonic()
+        sr_twin(weights, size="real")
+        print(f"wrote the real-size SR600 twin in {time.monotonic() - t:.0f} s")
+    frames = (np.random.default_rng(0).random((32, 256, 448, 3)) * 255).astype(np.uint8)
+    paths = write_output(out / "sr600-source", Video(frames, fps=8), {"gpu_check": True})
+    source = VideoInput(path=paths["video"], num_frames=32, width=448, height=256, fps=8, frames_dir=paths["frames"])
+    params = SR600Params(prompt="a boat on a lake", num_inference_steps=steps)
+    for mode in ("low", "minimum"):
+        label = ["sr600 32×1280×720", "fp16", mode]
+        if time.monotonic() > deadline:
+            rows.append(label + ["skipped (time budget)", "", ""])
+            continue
+        try:
+            _, s_step, peak, _ = _render(SR600Generator(), params, weights, ModelCache(), dtype="float16", mode=mode,
+                                         seed=1, inputs={"video": source})
+            fits = "fits 24 GB" if peak < 24 * 2**30 else "OVER 24 GB"
+            rows.append(label + [f"{s_step:.3f}", f"{peak / 2**30:.2f}", fits])
+        except Exception as exc:  # a failing row is reported, the table goes on
+            rows.append(label + [f"FAILED: {type(exc).__name__}: {str(exc)[:60]}", "", ""])
+        torch.cuda.empty_cache()
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "vgen-gpu-check")
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--budget-s", type=float, default=470.0, help="stop starting rows after this many seconds")
     ap.add_argument("--skip-tests", action="store_true")
+    ap.add_argument("--skip-sr600", action="store_true", help="leave out the SR600 720p × 32-frame rows")
     a = ap.parse_args()
     t0 = time.monotonic()
     deadline = t0 + a.budget_s
@@ -215,6 +256,10 @@ def main() -> int:
 
     check_model("i2v 16×448×256", i2v, I2VGenerator(), I2VParams, i2v_params, {"image": image}, (i2v_stock_load, i2v_stock_call),
                 deadline, rows)
+
+    # -- SR600 at 1280×720 × 32 frames: fits a 24 GB GPU in memory_mode=low? (issue 13) -------------------------
+    if not a.skip_sr600:
+        sr600_rows(a.out, a.steps, deadline, rows)
 
     # -- xformers vs SDPA ---------------------------------------------------------------------------------------
     try:

@@ -20,13 +20,16 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def find_file(path: str | Path, name: str, what: str) -> Path:
-    """``path`` itself when it is a file, else ``path/name`` (WeightsMissing naming both otherwise)."""
+def find_file(path: str | Path, names: str | tuple[str, ...], what: str) -> Path:
+    """``path`` itself when it is a file, else the first of ``names`` in the folder (WeightsMissing otherwise)."""
     p = Path(path)
+    names = (names,) if isinstance(names, str) else names
     if p.is_file():
         return p
-    if (p / name).is_file():
-        return p / name
+    for name in names:
+        if (p / name).is_file():
+            return p / name
+    name = " or ".join(names)
     raise WeightsMissing(f"{what}: {name} is not in {p}.",
                          hint=f"Download the weights (`vgen models download`) or make a tiny copy with "
                               f"`vgen models make-tiny`; the folder must hold {name}.")

@@ -31,7 +31,8 @@ import torch.nn.functional as F
 
 from plugins.vgen_metrics.clipnet import CLIP_MEAN, CLIP_STD, build_clip, find_file, load_state, tokenizer
 
-HPS_FILE = "HPS_v2.pt"
+#: VGen's name, then the name on the hub (xswu/HPSv2: the same weights without the optimizer state)
+HPS_FILE = ("HPS_v2.pt", "HPS_v2_compressed.pt")
 SEGMENTS = 4
 #: ViT-H-14's head widths (1280 / 16 heads, 1024 / 16 heads); the tiny twin keeps them
 VISION_HEAD_WIDTH = 80

@@ -70,7 +70,7 @@ def make_tiny_clip(dir: Path, format: str = "open_clip", seed: int = 0) -> Path:
 
 
 def make_tiny_dino(dir: Path, format: str = "pth", seed: int = 0) -> Path:
-    """Write ``dino_deitsmall16_pretrain.pth`` (DINO ViT-S/16 key names, width 48, 2 blocks)."""
+    """Write ``dino_deitsmall16_pretrain.pth`` (DINO ViT-S/16 key names, width 128, 2 blocks)."""
     import torch
 
     from sdk.ml.tiny import randomize_
@@ -81,7 +81,7 @@ def make_tiny_dino(dir: Path, format: str = "pth", seed: int = 0) -> Path:
         raise ValueError(f"Unknown weights format {format!r}; DINO comes as dino_deitsmall16_pretrain.pth")
     out = Path(dir)
     out.mkdir(parents=True, exist_ok=True)
-    model = randomize_(DinoViT(width=48, depth=2, heads=3), seed + 13)
+    model = randomize_(DinoViT(width=128, depth=2, heads=2), seed + 13)
     torch.save({k: v.detach().contiguous().clone() for k, v in model.state_dict().items()},
                out / "dino_deitsmall16_pretrain.pth")
     (out / "vgen_studio.json").write_text(json.dumps({"preset": "vgen_metrics.dino_vits16", "tiny": True,

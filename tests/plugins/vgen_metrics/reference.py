@@ -59,3 +59,25 @@ def clip_text(sd, tokens, *, head_width, quick):
 
 def unit(x):
     return x / x.norm(dim=-1, keepdim=True)
+
+
+def dino_cls(sd, images):
+    """DINO ViT CLS feature (after the final LayerNorm, eps 1e-6) of ImageNet-normalised ``images``."""
+    w = sd["patch_embed.proj.weight"]
+    x = F.conv2d(images, w, sd["patch_embed.proj.bias"], stride=w.shape[-1]).flatten(2).transpose(1, 2)
+    x = torch.cat([sd["cls_token"].expand(x.shape[0], 1, -1), x], dim=1) + sd["pos_embed"]
+    heads = w.shape[0] // 64
+    i = 0
+    while f"blocks.{i}.norm1.weight" in sd:
+        p = f"blocks.{i}"
+        h = _ln(x, sd, p + ".norm1", 1e-6)
+        n, t, d = h.shape
+        q, k, v = (h @ sd[p + ".attn.qkv.weight"].T + sd[p + ".attn.qkv.bias"]).reshape(n, t, 3, heads, d // heads
+                                                                                        ).permute(2, 0, 3, 1, 4)
+        a = ((q @ k.transpose(-1, -2)) * (d // heads) ** -0.5).softmax(-1)
+        y = (a @ v).transpose(1, 2).reshape(n, t, d)
+        x = x + y @ sd[p + ".attn.proj.weight"].T + sd[p + ".attn.proj.bias"]
+        h = F.gelu(_ln(x, sd, p + ".norm2", 1e-6) @ sd[p + ".mlp.fc1.weight"].T + sd[p + ".mlp.fc1.bias"])
+        x = x + h @ sd[p + ".mlp.fc2.weight"].T + sd[p + ".mlp.fc2.bias"]
+        i += 1
+    return _ln(x, sd, "norm", 1e-6)[:, 0]

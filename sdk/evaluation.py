@@ -213,7 +213,7 @@ def metric_directions(registry: "PluginRegistry | None") -> dict[str, tuple[str,
 def build_board(project: "Project", batch_id: str | None = None, *, jobs: Sequence["JobRecord"] | None = None,
                 registry: "PluginRegistry | None" = None, metrics: Sequence[str] | None = None) -> Board:
     """The board of a batch (id or id prefix) or of the given jobs: their succeeded generate jobs with an output,
-    one column per metric that scored any of them (or ``metrics``, in that order). Raises InvalidRequest(field=
+    one column per metric that scored any of them, by id (or ``metrics``, in that order). Raises InvalidRequest(field=
     "batch") for a batch unknown here or without outputs."""
     if jobs is None:
         if batch_id is None:
@@ -245,7 +245,7 @@ def build_board(project: "Project", batch_id: str | None = None, *, jobs: Sequen
             job_id=job.id, spec_id=job.spec_id, prompt=job.prompt or "", subject=_subject(job.inputs, subjects),
             seed=job.seed, params=dict(job.params), axes=_axes(job.params, out, adapter_steps),
             scores=scores, problems=problems, output_dir=str(out.dir)))
-    ids = list(metrics) if metrics else list(seen_metrics)
+    ids = list(metrics) if metrics else sorted(seen_metrics)  # by id: the same columns however scores arrived
     columns = tuple(MetricColumn(mid, directions.get(mid, (mid, True))[0], directions.get(mid, (mid, True))[1],
                                  known=mid in directions or registry is None) for mid in ids)
     return Board(rows=tuple(rows), metrics=columns, batch_id=batch_id)

@@ -104,17 +104,18 @@ def chart_png(curve: StepCurve, title: str | None = None, size: tuple[float, flo
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     xs = [p.step for p in curve.points]
-    for p in curve.points:
+    for p in curve.points:  # each output's score in grey, the mean per step in blue, the peak ringed in red
         ax.scatter([p.step] * len(p.values), p.values, s=12, color="0.6", zorder=2)
-    ax.plot(xs, [p.mean for p in curve.points], marker="o", color="tab:blue", zorder=3, label="mean")
+    ax.plot(xs, [p.mean for p in curve.points], marker="o", color="tab:blue", zorder=3)
+    peak = ""
     if curve.peak is not None:
-        ax.scatter([curve.peak.step], [curve.peak.mean], s=120, facecolors="none", edgecolors="tab:red",
-                   linewidths=2, zorder=4, label=f"peak {curve.axis}={_num(curve.peak.step)}")
-        ax.axvline(curve.peak.step, color="tab:red", alpha=0.3)
+        ax.scatter([curve.peak.step], [curve.peak.mean], s=140, facecolors="none", edgecolors="tab:red",
+                   linewidths=2, zorder=4)
+        ax.axvline(curve.peak.step, color="tab:red", alpha=0.3, zorder=1)
+        peak = f" · peak at {_num(curve.peak.step)}"
     ax.set_xlabel(curve.axis)
     ax.set_ylabel(curve.metric)
-    ax.set_title(title or f"{curve.metric} vs {curve.axis}", fontsize=10)
-    ax.legend(fontsize=8)
+    ax.set_title(title or f"{curve.metric} vs {curve.axis}{peak}", fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     buf = io.BytesIO()

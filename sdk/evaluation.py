@@ -230,12 +230,17 @@ def build_board(project: "Project", batch_id: str | None = None, *, jobs: Sequen
     subjects = {s.id: s.name for s in project.subjects()}
     adapter_steps = {a.id: a.step for a in project.adapters()}
     directions = metric_directions(registry)
+    by_job: dict[str, list[Any]] = {}
+    wanted = {j.id for j in chosen}
+    for sc in project.scores():  # one query (the GUI re-reads the board on every poll)
+        if sc.job_id in wanted:
+            by_job.setdefault(sc.job_id, []).append(sc)
     rows = []
     seen_metrics: dict[str, None] = {}
     for job in chosen:
         scores: dict[str, float | None] = {}
         problems: dict[str, str] = {}
-        for sc in project.scores(job.id):
+        for sc in by_job.get(job.id, []):
             seen_metrics.setdefault(sc.metric)
             scores[sc.metric] = sc.score
             if sc.problem:

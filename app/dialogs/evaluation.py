@@ -153,6 +153,16 @@ class EvaluationBoard(QDialog):
         session.outputs_changed.connect(self._timer.start)
         self.refresh()
 
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        """Closed: stop following the session (its project may close next)."""
+        self._timer.stop()
+        for sig in (self.session.jobs_changed, self.session.outputs_changed):
+            try:
+                sig.disconnect(self._timer.start)
+            except (RuntimeError, TypeError):
+                pass  # already disconnected (closed twice)
+        super().closeEvent(event)
+
     # -- loading ----------------------------------------------------------------------------------
     @Slot()
     def refresh(self) -> None:

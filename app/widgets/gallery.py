@@ -178,6 +178,9 @@ class Gallery(QWidget):
     def set_session(self, session: Any) -> None:
         """Follow an open project (None: closed). Its undo stack makes deletes still undoable final when it closes."""
         self.session = session
+        if self.board is not None:  # the board belongs to the project that was open
+            self.board.close()
+            self.board = None
         self.toast.set_stack(session.undo if session is not None else None)
         self.chain.set_session(session)
         if session is not None and not session.project.read_only:

@@ -109,3 +109,7 @@ def test_the_board_ranks_a_scored_grid_and_follows_new_scores(qtbot: Any, eval_w
     assert board.rank_metric == "classic_cv.flow_warp"
     assert board.highlighted_job_ids() == {min(errors, key=errors.get)}
     assert "Metric: classic_cv.flow_warp (lower is better)" in board.summary.text()
+
+    board.close()  # closed, it stops following the project
+    session.jobs_changed.emit()
+    assert not board._timer.isActive()

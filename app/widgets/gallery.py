@@ -133,8 +133,12 @@ class Gallery(QWidget):
         self.reveal_action = action("Reveal in folder", "Ctrl+Shift+O", self._on_reveal_triggered)
         self.export_action = action("Export…", "Ctrl+E", self._on_export_triggered,
                                     "Save the selected output as MP4, GIF, WebP or PNG frames")
+        self.evaluate_action = action("Evaluate batch…", "Ctrl+Shift+B", self.evaluate_batch,
+                                      "The selected output's batch (or the batch shown) ranked by its scores: "
+                                      "best per prompt/subject, best seed, score vs step")
         self.actions_ = [self.play_action, self.recall_action, self.requeue_action, self.compare_action,
-                         self.star_action, self.delete_action, self.reveal_action, self.export_action]
+                         self.star_action, self.delete_action, self.reveal_action, self.export_action,
+                         self.evaluate_action]
         top = QHBoxLayout()
         for label, combo in (("Batch", self.batch), ("Prompt", self.prompt), ("Method", self.method)):
             top.addWidget(QLabel(label, self))
@@ -166,6 +170,7 @@ class Gallery(QWidget):
         self.chain = GalleryChain(self)  # "Upscale" and the other actions generators offer on outputs
         self.player: PlayerDialog | None = None
         self.compare_window: Any = None
+        self.board: Any = None
         self.export_dialog: QFileDialog | None = None
         self._update_actions()
 
@@ -173,6 +178,9 @@ class Gallery(QWidget):
     def set_session(self, session: Any) -> None:
         """Follow an open project (None: closed). Its undo stack makes deletes still undoable final when it closes."""
         self.session = session
+        if self.board is not None:  # the board belongs to the project that was open
+            self.board.close()
+            self.board = None
         self.toast.set_stack(session.undo if session is not None else None)
         self.chain.set_session(session)
         if session is not None and not session.project.read_only:
@@ -214,6 +222,7 @@ class Gallery(QWidget):
     @Slot()
     def _on_filter_changed(self, *_: Any) -> None:
         self.proxy.set_filters(self.batch.currentData(), self.prompt.currentData(), self.method.currentData())
+        self._update_actions()
 
     # -- selection ------------------------------------------------------------------------------
     def selected_items(self) -> list[GalleryItem]:
@@ -240,6 +249,7 @@ class Gallery(QWidget):
         self.star_action.setEnabled(some and has_session)
         self.delete_action.setEnabled(some and has_session)
         self.compare_action.setEnabled(2 <= len(items) <= 4)
+        self.evaluate_action.setEnabled(has_session and self._batch_to_evaluate() is not None)
         self.star_action.setText("Unstar" if some and all(i.starred for i in items) else "Star")
         n = f" {len(items)} outputs" if len(items) > 1 else ""
         self.delete_action.setText(f"Delete{n}")
@@ -258,6 +268,23 @@ class Gallery(QWidget):
         self.player = PlayerDialog(item.output.dir, item.title, self)
         self.player.show()
         return self.player
+
+    def _batch_to_evaluate(self) -> str | None:
+        items = self.selected_items()
+        if items and items[0].job is not None:
+            return items[0].job.batch_id
+        return self.batch.currentData() or None
+
+    def evaluate_batch(self) -> Any:
+        """Open the evaluation board (app.dialogs.evaluation) of the selected output's batch, or the batch shown."""
+        from app.dialogs.evaluation import EvaluationBoard
+
+        batch = self._batch_to_evaluate()
+        if batch is None or self.session is None:
+            return None
+        self.board = EvaluationBoard(self.session, batch, self.window())
+        self.board.show()
+        return self.board
 
     def compare_selected(self) -> Any:
         """Open a compare window for the 2-4 selected outputs (playing in sync); None when the count is wrong."""

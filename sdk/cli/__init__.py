@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from sdk.cli import conditions, models, project, queue
+from sdk.cli import conditions, evaluation, models, project, queue
 from sdk.cli._common import _p
 from sdk.errors import VGenError
 
@@ -13,7 +13,7 @@ from sdk.errors import VGenError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vgen", description="VGen Studio: projects, render queue, plugins, models.")
     sub = parser.add_subparsers(dest="group", required=True)
-    for module in (project, queue, conditions, models):
+    for module in (project, queue, conditions, evaluation, models):
         module.register(sub)
     return parser
 

@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+class MetricNotApplicable(InvalidRequest):
+    """A metric's output input refuses an output it cannot score (e.g. a subject metric on a job that took no
+    subject). :func:`score_jobs` and the auto metrics skip that output, with the reason in its job's log."""
+
+
 def publish_result(project: "Project", registry: "PluginRegistry", job: "JobRecord", staging: "Path"
                    ) -> "OutputRecord | None":
     """RenderService only: record a job whose worker reported it finished, the way its kind needs. Returns its
@@ -152,9 +157,19 @@ def score_jobs(project: "Project", registry: "PluginRegistry", metrics: Sequence
     if not targets:
         raise InvalidRequest("Nothing to score.", hint="Give a job id, or --batch BATCH.", field="job")
     plan = QueuePlan()
+    skipped: list[str] = []
     for metric_id in metrics:
         spec = registry.metric(metric_id)
-        plan.extend_plan(plan_jobs(project, registry, spec.id, inputs={_output_field(spec): targets}))
+        field = _output_field(spec)
+        for target in targets:  # one by one: an output the metric does not apply to is skipped, not the batch
+            try:
+                plan.extend_plan(plan_jobs(project, registry, spec.id, inputs={field: target}))
+            except MetricNotApplicable as exc:
+                skipped.append(f"{spec.id} on {target}: {exc.user_message}")
+                project.add_log(target, "WARNING", f"metric {spec.id} skipped: {exc.user_message}")
+    if not plan:
+        raise InvalidRequest("Nothing to score: " + "; ".join(skipped), hint="Pick metrics that apply to these "
+                             "outputs.", field="metric")
     return project.add_jobs(plan)
 
 

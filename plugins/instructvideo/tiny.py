@@ -3,7 +3,8 @@
 ``make_tiny_weights(dir)`` writes ``model_scope_v1-4_tiny.pth`` (the base UNet), ``instructvideo-finetuned/
 ddim20_tiny_non_ema.pth`` (the whole LoRA UNet as VGen saves it: the base tensors plus ``…_lora.{down,up}_linear``
 for every attention, the up-projections non-zero so that merging changes the output), ``open_clip_pytorch_model.bin``,
-``v2-1_512-ema-pruned.ckpt`` and ``vgen_studio.json`` naming both UNet files. Tiny random weights produce noise.
+``v2-1_512-ema-pruned.ckpt``, a tiny ``HPS_v2.pt`` (the reward model, :mod:`plugins.vgen_metrics.tiny`) and
+``vgen_studio.json`` naming both UNet files. Tiny random weights produce noise.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ LORA_DIR = "instructvideo-finetuned"
 LORA_FILE = f"{LORA_DIR}/ddim20_tiny_non_ema.pth"
 
 
-def make_tiny_weights(dir: Path, format: str = "vgen", seed: int = 0) -> Path:
+def make_tiny_weights(dir: Path, format: str = "vgen", seed: int = 0, hps: bool = True) -> Path:
     import torch
 
     from sdk.ml.convert import KeyMap
@@ -38,6 +39,10 @@ def make_tiny_weights(dir: Path, format: str = "vgen", seed: int = 0) -> Path:
     lora.detach()
     torch.save({"state_dict": full, "step": 620000}, out / LORA_FILE)
     write_vgen_encoders(out, openclip_state_dict(tiny_openclip(seed)), tiny_vae(seed))
+    if hps:  # the reward model beside the base, where instructvideo.reward looks first
+        from plugins.vgen_metrics.tiny import make_tiny_hps
+
+        make_tiny_hps(out, seed=seed)
     (out / "vgen_studio.json").write_text(json.dumps(
         {"tiny": True, "seed": seed, "preset": "modelscope", "unet": BASE_FILE, "lora": LORA_FILE,
          "note": "Tiny random weights: they produce noise."}, indent=2))

@@ -70,3 +70,13 @@ def write_tiny_adapter(folder: Path, seed: int = 5) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     save_file(KeyMap.for_model(unet).diffusers_to_vgen(layers.state_dict()), str(folder / "weights.safetensors"))
     return folder
+
+
+def write_tiny_clip(path: Path, frames: int = 6, size: int = 32, seed: int = 0) -> Path:
+    """A short random-noise mp4 (tests' training clips)."""
+    import imageio.v2 as imageio
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    imageio.mimwrite(str(path), [rng.integers(0, 255, (size, size, 3), dtype=np.uint8) for _ in range(frames)], fps=8)
+    return Path(path)

@@ -12,15 +12,6 @@ SMALL = {"prompt": "a cat walking", "height": 32, "width": 32, "num_frames": 4, 
          "sample_num_frames": 2, "learning_rate": 1e-3, "starting_partial": 0.15}
 
 
-def write_clip(path: Path, frames: int = 6, size: int = 32, seed: int = 0) -> Path:
-    import imageio.v2 as imageio
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    imageio.mimwrite(str(path), [rng.integers(0, 255, (size, size, 3), dtype=np.uint8) for _ in range(frames)], fps=8)
-    return path
-
-
 class TestReward(TrainerContract):
     spec = vgen_trainers()[0]
     params = SMALL
@@ -31,4 +22,6 @@ class TestReward(TrainerContract):
         return make_tiny_weights(tmp_path / "iv-tiny")
 
     def make_inputs(self, tmp_path: Path) -> dict[str, Any]:
-        return {"motion": MotionInput("walk", [write_clip(tmp_path / "walk.mp4")])}
+        from plugins.instructvideo.tiny import write_tiny_clip
+
+        return {"motion": MotionInput("walk", [write_tiny_clip(tmp_path / "walk.mp4")])}

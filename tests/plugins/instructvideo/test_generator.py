@@ -45,3 +45,19 @@ def test_an_adapter_without_lora_tensors_is_refused(iv_weights: Path, tmp_path: 
     save_file({"something.weight": torch.zeros(2)}, str(bad / "weights.safetensors"))
     with pytest.raises(IncompatibleCheckpoint, match="no LoRA tensors"):
         _render(iv_weights, tmp_path, adapter=bad)
+
+
+def test_weights_without_the_released_lora_name_the_fix(iv_weights: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from sdk.errors import WeightsMissing
+
+    bare = tmp_path / "bare"
+    shutil.copytree(iv_weights, bare, ignore=shutil.ignore_patterns("instructvideo-finetuned"))
+    studio = json.loads((bare / "vgen_studio.json").read_text())
+    studio.pop("lora")
+    (bare / "vgen_studio.json").write_text(json.dumps(studio))
+    with pytest.raises(WeightsMissing, match="lora=none"):
+        _render(bare, tmp_path)
+    assert _render(bare, tmp_path, lora="none").shape == (2, 32, 32, 3)

@@ -36,7 +36,7 @@ def test_data_dir_training_changes_only_the_lora(iv_weights: Path, tmp_path: Pat
     before = {k: v.clone() for k, v in unet.state_dict().items()}
     RewardTrainer().train(ctx, req)
 
-    assert len([k for k in cache.keys() if k.startswith("denoiser")]) == 1, "the trainer trained on this cached UNet"
+    assert len([k for k in cache.keys if k.startswith("denoiser")]) == 1, "the trainer trained on this cached UNet"
     after = unet.state_dict()
     assert after.keys() == before.keys(), "the LoRA modules are gone from the cached UNet"
     assert all(torch.equal(after[k], before[k]) for k in before), "the base weights never change"

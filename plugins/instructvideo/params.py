@@ -31,7 +31,7 @@ class InstructVideoParams(GenerateParams):
     lora_scale: float = Field(1.0, ge=0.0, le=4.0,
                               description="Strength of the LoRA merged into the base (W += s·up·down; VGen: 1.0).")
     offset_noise: float = Field(0.0, ge=0.0, le=1.0,
-                                description="Per-frame, per-channel offset of the initial noise (InstructVideo eval: 0).")
+                                description="Per-frame, per-channel initial noise offset (InstructVideo eval: 0).")
     decode_chunk_size: int = Field(8, ge=1, le=128, description="Frames decoded by the VAE at a time.")
 
 
@@ -39,7 +39,7 @@ class RewardParams(TrainParams):
     """Reward fine-tuning as editing (VGen's t2v_instructvideo_entrance, DiffRewardModel with HPSv2)."""
 
     prompt: str = Field("", description="Caption of the motion's videos (the text HPSv2 scores against).")
-    data_dir: str = Field("", description="Instead of a motion: a folder of videos, each with a same-name .txt caption.")
+    data_dir: str = Field("", description="Instead of a motion: a folder of videos with same-name .txt captions.")
     max_train_steps: int = Field(1000, ge=1, le=1_000_000)
     learning_rate: float = Field(1e-5, gt=0.0, le=1.0)
     lr_scheduler: str = Field("constant", pattern="^(constant|constant_with_warmup|linear|cosine)$")

@@ -172,7 +172,8 @@ def encode(vae: torch.nn.Module, pixels: torch.Tensor, gen: torch.Generator) -> 
     b, c, f, h, w = pixels.shape
     p = next(vae.parameters())
     dist = vae.encode(pixels.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w).to(p.device, p.dtype)).latent_dist
-    z = (dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen).to(dist.mean)) * vae.config["scaling_factor"]
+    z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen).to(dist.mean)
+    z = z * vae.config["scaling_factor"]
     return z.float().reshape(b, f, *z.shape[1:]).permute(0, 2, 1, 3, 4)
 
 
@@ -248,7 +249,8 @@ class RewardTrainer(TrainingMethod):
 
     def batch(self, step: int) -> dict[str, Any]:
         p, gen = self.p, self.generator
-        picks = [self.clips[int(torch.randint(0, len(self.clips), (1,), generator=gen))] for _ in range(p.train_batch_size)]
+        n = len(self.clips)
+        picks = [self.clips[int(torch.randint(0, n, (1,), generator=gen))] for _ in range(p.train_batch_size)]
         pixels = torch.stack([clip_pixels(c, p, gen) for c in picks])
         z0 = encode(self.vae, pixels, gen).to(self.device)
         noise = torch.randn(z0.shape, generator=gen)
@@ -272,7 +274,7 @@ class RewardTrainer(TrainingMethod):
         return loss
 
     def state_dict(self) -> dict[str, torch.Tensor]:
-        """The LoRA tensors under VGen's names (``…attn1.to_q_lora.down_linear.weight``), as VGen's LoRA UNet holds them."""
+        """The LoRA tensors under VGen's names (``…attn1.to_q_lora.down_linear.weight``), as its LoRA UNet has them."""
         return self.keymap.diffusers_to_vgen(self.lora.state_dict())
 
     def load_state_dict(self, tensors: dict[str, torch.Tensor]) -> None:

@@ -31,7 +31,8 @@ def test_generator_defaults_are_instructvideos() -> None:
     assert (p.num_inference_steps, p.guidance_scale, p.negative_prompt, p.height, p.width, p.num_frames) == \
         (20, 3.0, "", 256, 256, 16)
     assert (p.lora, p.lora_scale, p.offset_noise) == ("released", 1.0, 0.0)
-    assert validate_params(vgen_generators()[0].params, {"prompt": "a", "num_inference_steps": 50}).num_inference_steps == 50
+    p50 = validate_params(vgen_generators()[0].params, {"prompt": "a", "num_inference_steps": 50})
+    assert p50.num_inference_steps == 50
     with pytest.raises(InvalidRequest, match="num_inference_steps"):
         validate_params(vgen_generators()[0].params, {"prompt": "a", "num_inference_steps": 30})
 

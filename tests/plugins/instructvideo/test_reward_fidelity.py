@@ -59,7 +59,7 @@ def vgen_reward_scorer(vae, clip, captions, denoised_x0, global_index, segments,
     b, _, f = video.shape[:3]
     frames = vae.decode(video.permute(0, 2, 1, 3, 4).reshape(b * f, *video.shape[-3:])).sample
     frames = (frames * 0.5 + 0.5).clamp(0, 1)
-    frames = F.interpolate(frames, size=(224, 224), mode="bilinear", align_corners=False, antialias=False)  # Resize(224)
+    frames = F.interpolate(frames, size=(224, 224), mode="bilinear", align_corners=False, antialias=False)
     mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
     frames = ((frames - mean) / std).reshape(b, f, 3, 224, 224)

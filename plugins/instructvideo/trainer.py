@@ -204,6 +204,7 @@ class RewardTrainer(TrainingMethod):
         from sdk.ml import components
         from sdk.ml.unet_training import vgen_dropout
 
+        from plugins.vgen_metrics.frames import cached
         from plugins.vgen_metrics.hps import load_hps
 
         p = req.params if isinstance(req.params, RewardParams) else RewardParams.model_validate(dict(req.params))
@@ -214,9 +215,8 @@ class RewardTrainer(TrainingMethod):
         self.unet = components.vgen_unet3d(ctx, w.unet, torch.float32, device, config=w.config())
         self.text, self.vae = load_text_vae(ctx, w, device, torch.float32)
         hps_file = find_hps(req, p, w.root)
-        # the metric's cache key (role, variant, file, dtype) on the resolved device: one scorer for both
-        key, ids = components.component_key("metric", "hpsv2", [hps_file], torch.float32, device)
-        self.scorer = ctx.models.get(key, lambda: load_hps(hps_file, device, torch.float32), role="other", files=ids)
+        # cached as the HPSv2 metric caches it: one scorer for the reward and the metric
+        self.scorer = cached(ctx, "hpsv2", hps_file, torch.float32, lambda: load_hps(hps_file, device, torch.float32))
         self.generator = torch.Generator("cpu").manual_seed(p.seed)
         self.frozen = (self.unet, self.vae, self.scorer)  # cached and shared: no gradient may land on them
         for m in self.frozen:

@@ -126,10 +126,10 @@ def _progress(ctx: Any) -> Callable[[int, int], None]:
 
 
 def _clip(ctx: Any, req: Any) -> OpenAIClip:
-    from plugins.vgen_metrics.frames import cached
+    from plugins.vgen_metrics.frames import cached, device_of
 
     file = find_file(req.weights, CLIP_FILE, "CLIP ViT-B/32")
-    return cached(ctx, "clip_vit_b32", file, torch.float32, lambda: load_openai_clip(file, ctx.device))
+    return cached(ctx, "clip_vit_b32", file, torch.float32, lambda: load_openai_clip(file, device_of(ctx)))
 
 
 def _subject(video: Any) -> list[np.ndarray]:
@@ -169,13 +169,13 @@ class ClipI:
 
 class DinoI:
     def score(self, ctx: Any, req: Any) -> dict[str, float]:
-        from plugins.vgen_metrics.frames import cached
+        from plugins.vgen_metrics.frames import cached, device_of
 
         video = req.inputs["output"]
         refs = _subject(video)
         file = find_file(req.weights, DINO_FILE, "DINO")
         model = cached(ctx, "dino_vits16", file, torch.float32,
-                       lambda: DinoEncoder(load_dino(file, ctx.device)))
+                       lambda: DinoEncoder(load_dino(file, device_of(ctx))))
         frames = encode_images(model, list(_frames_u8(video)), req.params.batch_size, _progress(ctx))
         return {"dino_i": reference_score(frames, encode_images(model, refs, req.params.batch_size)),
                 "subject_images": float(len(refs))}

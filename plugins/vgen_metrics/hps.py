@@ -122,13 +122,13 @@ class HPSv2Metric:
     """``vgen_metrics.hpsv2``: the output's frames against the prompt of the job that made it."""
 
     def score(self, ctx: Any, req: Any) -> dict[str, float]:
-        from plugins.vgen_metrics.frames import cached, output_frames, output_prompt
+        from plugins.vgen_metrics.frames import cached, device_of, output_frames, output_prompt
 
         video = req.inputs["output"]
         prompt = output_prompt(video)
         frames = output_frames(video)
         file = find_file(req.weights, HPS_FILE, "HPSv2")
-        scorer = cached(ctx, "hpsv2", file, torch.float32, lambda: load_hps(file, ctx.device, torch.float32))
+        scorer = cached(ctx, "hpsv2", file, torch.float32, lambda: load_hps(file, device_of(ctx), torch.float32))
 
         def progress(step: int, total: int) -> None:
             ctx.check_cancelled()

@@ -3,7 +3,7 @@
 ``make_tiny_weights(dir)`` writes ``model_scope_v1-4_tiny.pth`` (the base UNet), ``instructvideo-finetuned/
 ddim20_tiny_non_ema.pth`` (the whole LoRA UNet as VGen saves it: the base tensors plus ``…_lora.{down,up}_linear``
 for every attention, the up-projections non-zero so that merging changes the output), ``open_clip_pytorch_model.bin``,
-``v2-1_512-ema-pruned.ckpt``, a tiny ``HPS_v2.pt`` (the reward model, :mod:`plugins.vgen_metrics.tiny`) and
+``v2-1_512-ema-pruned.ckpt``, a tiny ``HPS_v2.pt`` (the reward model, :mod:`sdk.ml.hps`) and
 ``vgen_studio.json`` naming both UNet files. Tiny random weights produce noise.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ def make_tiny_weights(dir: Path, format: str = "vgen", seed: int = 0, hps: bool 
     torch.save({"state_dict": full, "step": 620000}, out / LORA_FILE)
     write_vgen_encoders(out, openclip_state_dict(tiny_openclip(seed)), tiny_vae(seed))
     if hps:  # the reward model beside the base, where instructvideo.reward looks first
-        from plugins.vgen_metrics.tiny import make_tiny_hps
+        from sdk.ml.hps import make_tiny_hps
 
         make_tiny_hps(out, seed=seed)
     (out / "vgen_studio.json").write_text(json.dumps(

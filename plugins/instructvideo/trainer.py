@@ -101,7 +101,7 @@ def reward_loss(vae: torch.nn.Module, scorer: Any, z: torch.Tensor, captions: Se
                 lambda_tar: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """``(loss, reward [B])``: decode the frames ``indices`` [B, S] picks from ``z`` [B,4,F,h,w], map to [0, 1], HPSv2
     against each video's caption, weight by exp(−λ·|i − F//2|), mean over segments; loss = mean(1 − reward)."""
-    from plugins.vgen_metrics.hps import preprocess_frames
+    from sdk.ml.hps import preprocess_frames
 
     b, _, f = z.shape[:3]
     s = indices.shape[1]
@@ -179,7 +179,7 @@ def encode(vae: torch.nn.Module, pixels: torch.Tensor, gen: torch.Generator) -> 
 
 def find_hps(req: JobRequest, p: RewardParams, base_root: Path) -> Path:
     """``hps_weights``, else HPS_v2.pt beside the base weights, else the installed ``vgen_metrics.hpsv2`` weights."""
-    from plugins.vgen_metrics.hps import HPS_FILE
+    from sdk.ml.hps import HPS_FILE
 
     if p.hps_weights:
         return Path(p.hps_weights).expanduser()
@@ -204,8 +204,7 @@ class RewardTrainer(TrainingMethod):
         from sdk.ml import components
         from sdk.ml.unet_training import vgen_dropout
 
-        from plugins.vgen_metrics.frames import cached
-        from plugins.vgen_metrics.hps import load_hps
+        from sdk.ml.hps import load_hps
 
         p = req.params if isinstance(req.params, RewardParams) else RewardParams.model_validate(dict(req.params))
         self.ctx, self.req, self.p = ctx, req, p
@@ -216,7 +215,7 @@ class RewardTrainer(TrainingMethod):
         self.text, self.vae = load_text_vae(ctx, w, device, torch.float32)
         hps_file = find_hps(req, p, w.root)
         # cached as the HPSv2 metric caches it: one scorer for the reward and the metric
-        self.scorer = cached(ctx, "hpsv2", hps_file, torch.float32, lambda: load_hps(hps_file, device, torch.float32))
+        self.scorer = components.cached_model(ctx, "hpsv2", hps_file, torch.float32, lambda: load_hps(hps_file, device, torch.float32))
         self.generator = torch.Generator("cpu").manual_seed(p.seed)
         self.frozen = (self.unet, self.vae, self.scorer)  # cached and shared: no gradient may land on them
         for m in self.frozen:

@@ -9,7 +9,7 @@
 - ``vgen_metrics.hpsv2``: Human Preference Score v2 (InstructVideo's reward model) of 4 segments' middle frames
   against the prompt; also the mean over every frame.
 
-All of them: every frame, higher is better. :mod:`plugins.vgen_metrics.hps` is also the reward trainer's scorer.
+All of them: every frame, higher is better. The HPSv2 scorer (:mod:`sdk.ml.hps`) is also InstructVideo's reward.
 """
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def vgen_weights() -> list[WeightsSpec]:
                                 "the same key names as safetensors), for DINO-I."),
         WeightsSpec(id="vgen_metrics.hpsv2", title="HPSv2 (OpenCLIP ViT-H-14)", method=METHOD, formats=("pth",),
                     source="huggingface", repo_id="xswu/HPSv2", files=(WeightsFile("HPS_v2_compressed.pt"),),
-                    licence="Apache-2.0 (HPSv2)", size_gb=1.97, tiny="plugins.vgen_metrics.tiny:make_tiny_hps",
+                    licence="Apache-2.0 (HPSv2)", size_gb=1.97, tiny="sdk.ml.hps:make_tiny_hps",
                     description="Human Preference Score v2: OpenCLIP ViT-H-14 fine-tuned on human preferences "
                                 "(HPS_v2.pt); InstructVideo's reward model and the hpsv2 metric."),
     ]

@@ -21,7 +21,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from plugins.vgen_metrics.clipnet import CLIP_MEAN, CLIP_STD, build_clip, find_file, load_state, tokenizer
+from sdk.ml.clip_models import CLIP_MEAN, CLIP_STD, build_clip, find_file, load_state, tokenizer
 from plugins.vgen_metrics.dino import DINO_FILE, IMAGENET_MEAN, IMAGENET_STD, load_dino
 
 CLIP_FILE = "open_clip_pytorch_model.bin"
@@ -126,7 +126,7 @@ def _progress(ctx: Any) -> Callable[[int, int], None]:
 
 
 def _clip(ctx: Any, req: Any) -> OpenAIClip:
-    from plugins.vgen_metrics.frames import cached, device_of
+    from sdk.ml.components import cached_model as cached, device_of
 
     file = find_file(req.weights, CLIP_FILE, "CLIP ViT-B/32")
     return cached(ctx, "clip_vit_b32", file, torch.float32, lambda: load_openai_clip(file, device_of(ctx)))
@@ -169,7 +169,7 @@ class ClipI:
 
 class DinoI:
     def score(self, ctx: Any, req: Any) -> dict[str, float]:
-        from plugins.vgen_metrics.frames import cached, device_of
+        from sdk.ml.components import cached_model as cached, device_of
 
         video = req.inputs["output"]
         refs = _subject(video)

@@ -11,7 +11,7 @@ import torch
 
 from sdk.errors import IncompatibleCheckpoint
 
-from plugins.vgen_metrics.clipnet import find_file, load_state
+from sdk.ml.clip_models import find_file, load_state
 
 #: DINO's release name, then the hub copy timm/vit_small_patch16_224.dino (the same key names, safetensors)
 DINO_FILE = ("dino_deitsmall16_pretrain.pth", "model.safetensors")

@@ -3,7 +3,7 @@ one cache entry per model file (:mod:`sdk.ml.components` keys)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,18 +39,3 @@ def read_rgb(path: Path) -> np.ndarray:
 
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))
-
-
-def device_of(ctx: Any) -> torch.device:
-    """The device the job's models go on (``ctx.device`` may be "auto")."""
-    from sdk.ml.device import resolve_device
-
-    return resolve_device(ctx.device)
-
-
-def cached(ctx: Any, variant: str, file: Path, dtype: torch.dtype, load: Callable[[], torch.nn.Module]) -> Any:
-    """``load()`` once per file, dtype and device in the worker's model cache (``ctx.models``)."""
-    from sdk.ml.components import component_key
-
-    key, ids = component_key("metric", variant, [file], dtype, device_of(ctx))
-    return ctx.models.get(key, load, role="other", files=ids)

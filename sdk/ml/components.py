@@ -200,3 +200,17 @@ def _existing(path: str | Path, what: str) -> Path:
 def _tokenizer_files(folder: Path) -> list[Path]:
     names = [n for n in ("vocab.json", "merges.txt") if (folder / n).exists()]
     return [folder / n for n in (names if len(names) == 2 else ["tokenizer.json"]) if (folder / n).exists()] or [folder]
+
+
+def device_of(ctx: Any) -> torch.device:
+    """The device a job's models go on (``ctx.device`` may be "auto")."""
+    from sdk.ml.device import resolve_device
+
+    return resolve_device(ctx.device)
+
+
+def cached_model(ctx: Any, variant: str, file: Path, dtype: torch.dtype, load: Callable[[], torch.nn.Module]) -> Any:
+    """``load()`` once per file, dtype and device in the worker's model cache (``ctx.models``; role "other"): a
+    metric's model, or one a trainer shares with a metric (InstructVideo's reward and the HPSv2 metric)."""
+    key, ids = component_key("metric", variant, [file], dtype, device_of(ctx))
+    return ctx.models.get(key, load, role="other", files=ids)

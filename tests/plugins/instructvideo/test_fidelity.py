@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from plugins.instructvideo.lora import LoRALayers
 from plugins.instructvideo.pipeline import (STEP_LISTS, build_lora_unet, find_base, find_released_lora, merged_unet,
                                             sample_ddim)
 from sdk.ml.checkpoints import load_state_dict

@@ -74,7 +74,7 @@ def vgen_reward_scorer(vae, clip, captions, denoised_x0, global_index, segments,
 
 @pytest.fixture(scope="module")
 def models(iv_weights: Path):
-    from plugins.vgen_metrics.hps import load_hps
+    from sdk.ml.hps import load_hps
     from sdk.ml.checkpoints import load_state_dict
     from sdk.ml.convert import load_vgen_unet
     from sdk.ml.vae import load_ldm_vae

@@ -71,7 +71,7 @@ def test_vgen_jobs_score_runs_the_metrics_in_the_worker(tmp_path: Path, dv_weigh
 
         # the stored values are what the metrics compute on the output's own frames and the subject's images
         from plugins.vgen_metrics.clip_metrics import encode_images, frame_mean, load_openai_clip, reference_score
-        from plugins.vgen_metrics.hps import hps_video_scores, load_hps
+        from sdk.ml.hps import hps_video_scores, load_hps
         from sdk.outputs import read_frames
 
         frames = read_frames(project.output(with_subject).dir)

@@ -6,8 +6,8 @@ import torch
 
 from sdk.errors import IncompatibleCheckpoint, WeightsMissing
 
-from plugins.vgen_metrics.hps import hps_video_scores, load_hps, preprocess_frames, segment_frames
-from plugins.vgen_metrics.tiny import make_tiny_hps
+from sdk.ml.hps import hps_video_scores, load_hps, preprocess_frames, segment_frames
+from sdk.ml.hps import make_tiny_hps
 from tests.plugins.vgen_metrics.reference import clip_image, clip_text, unit
 
 

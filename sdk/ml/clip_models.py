@@ -31,8 +31,8 @@ def find_file(path: str | Path, names: str | tuple[str, ...], what: str) -> Path
             return p / name
     name = " or ".join(names)
     raise WeightsMissing(f"{what}: {name} is not in {p}.",
-                         hint=f"Download the weights (`vgen models download`) or make a tiny copy with "
-                              f"`vgen models make-tiny`; the folder must hold {name}.")
+                         hint=f"Fetch the weights (`vgen models fetch ID`) or make a tiny copy with "
+                              f"`vgen models make-tiny ID DIR`; the folder must hold {name}.")
 
 
 def load_state(path: Path, what: str) -> dict[str, torch.Tensor]:

@@ -1,9 +1,11 @@
-"""The preference-tuning template: its clips, motions and prompts, and every suggested job queues (tiny twin)."""
+"""The preference-tuning template: its clips, motions and prompts, HPSv2 scoring every render (the project's auto
+metrics), and every suggested job queues (tiny twin)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import plugins.instructvideo as plugin
+from sdk.conditions import project_auto_metrics
 from sdk.plugins import PluginRegistry
 from sdk.project import Project, templates_dir
 from sdk.queueing import queue_jobs
@@ -16,6 +18,7 @@ def test_template_clips_are_small_and_every_suggested_job_queues(tmp_path: Path,
     registry = PluginRegistry([("instructvideo", plugin)])
     with Project.create(tmp_path / "Prefs.vgen", template="preference-tuning") as project:
         assert [m.name for m in project.motions()] == ["walk", "swim"]
+        assert project_auto_metrics(project) == ["vgen_metrics.hpsv2"]  # base vs tuned come back scored
         assert [p.text for p in project.prompts()] == ["an orange cat walking on green grass",
                                                        "an orange cat swimming in blue water"]
         counts = []

@@ -32,6 +32,7 @@ from sdk.errors import InvalidRequest, WeightsMissing
 from sdk.ml.checkpoints import FETCH_HINT
 from sdk.ml.device import resolve_device
 from sdk.ml.training import TrainingConfig, TrainingLoop, TrainingMethod
+from sdk.ml.unet_training import clip_pixels, encode_latents
 
 from plugins.instructvideo.lora import LoRALayers
 from plugins.instructvideo.params import LORA_KIND, RewardParams, captioned_clips
@@ -150,33 +151,6 @@ def collect_clips(req: JobRequest, p: RewardParams) -> list[Clip]:
     return clips
 
 
-def clip_pixels(clip: Clip, p: RewardParams, gen: torch.Generator) -> torch.Tensor:
-    """``num_frames`` frames at ``sample_fps`` from a random start, resized to cover and centre-cropped: [3,F,H,W] in
-    [-1, 1] (a clip shorter than the span repeats its last frame)."""
-    stride = max(1, round(clip.fps / p.sample_fps))
-    span = (p.num_frames - 1) * stride + 1
-    start = int(torch.randint(0, max(1, len(clip.frames) - span + 1), (1,), generator=gen))
-    idx = [min(start + i * stride, len(clip.frames) - 1) for i in range(p.num_frames)]
-    x = torch.from_numpy(clip.frames[idx]).permute(0, 3, 1, 2).float() / 127.5 - 1
-    h, w = x.shape[-2:]
-    scale = max(p.height / h, p.width / w)
-    x = torch.nn.functional.interpolate(x, size=(max(p.height, round(h * scale)), max(p.width, round(w * scale))),
-                                        mode="bilinear", antialias=True, align_corners=False)
-    top, left = (x.shape[-2] - p.height) // 2, (x.shape[-1] - p.width) // 2
-    return x[:, :, top:top + p.height, left:left + p.width].permute(1, 0, 2, 3).contiguous()
-
-
-@torch.no_grad()
-def encode(vae: torch.nn.Module, pixels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """[B,3,F,H,W] → posterior-sampled, scaled latents [B,4,F,h,w]."""
-    b, c, f, h, w = pixels.shape
-    p = next(vae.parameters())
-    dist = vae.encode(pixels.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w).to(p.device, p.dtype)).latent_dist
-    z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen).to(dist.mean)
-    z = z * vae.config["scaling_factor"]
-    return z.float().reshape(b, f, *z.shape[1:]).permute(0, 2, 1, 3, 4)
-
-
 def find_hps(req: JobRequest, p: RewardParams, base_root: Path) -> Path:
     """``hps_weights``, else HPS_v2.pt beside the base weights, else the installed ``vgen_metrics.hpsv2`` weights."""
     from sdk.ml.hps import HPS_FILE
@@ -250,8 +224,8 @@ class RewardTrainer(TrainingMethod):
         p, gen = self.p, self.generator
         n = len(self.clips)
         picks = [self.clips[int(torch.randint(0, n, (1,), generator=gen))] for _ in range(p.train_batch_size)]
-        pixels = torch.stack([clip_pixels(c, p, gen) for c in picks])
-        z0 = encode(self.vae, pixels, gen).to(self.device)
+        pixels = torch.stack([clip_pixels(c.frames, c.fps, p, gen) for c in picks])
+        z0 = encode_latents(self.vae, pixels, gen).float().to(self.device)
         noise = torch.randn(z0.shape, generator=gen)
         if p.noise_offset > 0:
             noise = noise + p.noise_offset * torch.randn(z0.shape[:3] + (1, 1), generator=gen)

@@ -29,6 +29,7 @@ from sdk.ml.device import resolve_device
 from sdk.ml.image import read_video_frames
 from sdk.ml.schedulers import make_scheduler
 from sdk.ml.training import TrainingConfig, TrainingLoop, TrainingMethod
+from sdk.ml.unet_training import clip_pixels, encode_latents
 from sdk.ml.concat_unet import ConcatUNet, load_concat_unet
 from sdk.ml.weights_layout import detect_vgen_folder
 
@@ -175,32 +176,6 @@ def collect_clips(req: JobRequest, p: DistillParams) -> list[Clip]:
         raise InvalidRequest(f"data_dir {str(folder)!r} holds no video with a same-name .txt caption.",
                              hint="Put e.g. clip1.mp4 next to clip1.txt.", field="data_dir")
     return clips
-
-
-def clip_pixels(frames: np.ndarray, fps: float, p: DistillParams, gen: torch.Generator) -> torch.Tensor:
-    """``num_frames`` frames at ``sample_fps`` from a random start, centre-cropped and resized: [3,F,H,W] in [-1,1]."""
-    stride = max(1, round(fps / p.sample_fps))
-    span = (p.num_frames - 1) * stride + 1
-    start = int(torch.randint(0, max(1, len(frames) - span + 1), (1,), generator=gen))
-    idx = [min(start + i * stride, len(frames) - 1) for i in range(p.num_frames)]
-    x = torch.from_numpy(frames[idx]).permute(0, 3, 1, 2).float() / 127.5 - 1  # [F,3,H,W]
-    h, w = x.shape[-2:]
-    scale = max(p.height / h, p.width / w)
-    x = torch.nn.functional.interpolate(x, size=(max(p.height, round(h * scale)), max(p.width, round(w * scale))),
-                                        mode="bilinear", antialias=True, align_corners=False)
-    top, left = (x.shape[-2] - p.height) // 2, (x.shape[-1] - p.width) // 2
-    return x[:, :, top:top + p.height, left:left + p.width].permute(1, 0, 2, 3).contiguous()
-
-
-@torch.no_grad()
-def encode_latents(vae: torch.nn.Module, pixels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """[B,3,F,H,W] pixels → posterior-sampled, scaled latents [B,4,F,h,w]."""
-    b, c, f, h, w = pixels.shape
-    x = pixels.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w).to(vae.device, vae.dtype)
-    dist = vae.encode(x).latent_dist
-    z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen).to(dist.mean)
-    z = z * vae.config["scaling_factor"]
-    return z.reshape(b, f, *z.shape[1:]).permute(0, 2, 1, 3, 4)
 
 
 # -- the trainer --------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 
@@ -70,3 +70,32 @@ def scale_gradients(params: list[tuple[str, torch.nn.Parameter]] | list[torch.nn
         if p.requires_grad:
             out.append(p.register_hook(lambda g, f=float(factor): g * f))
     return out
+
+
+def clip_pixels(frames: Any, fps: float, p: Any, gen: torch.Generator) -> torch.Tensor:
+    """A training clip: ``p.num_frames`` frames of ``frames`` (uint8 ``[F, H, W, 3]`` at ``fps``) at ``p.sample_fps``
+    from a random start drawn from ``gen`` (a clip shorter than the span repeats its last frame), resized to cover
+    ``p.height`` × ``p.width`` (bilinear, antialiased) and centre-cropped: ``[3, F, H, W]`` in [-1, 1]."""
+    stride = max(1, round(fps / p.sample_fps))
+    span = (p.num_frames - 1) * stride + 1
+    start = int(torch.randint(0, max(1, len(frames) - span + 1), (1,), generator=gen))
+    idx = [min(start + i * stride, len(frames) - 1) for i in range(p.num_frames)]
+    x = torch.from_numpy(frames[idx]).permute(0, 3, 1, 2).float() / 127.5 - 1  # [F,3,H,W]
+    h, w = x.shape[-2:]
+    scale = max(p.height / h, p.width / w)
+    x = torch.nn.functional.interpolate(x, size=(max(p.height, round(h * scale)), max(p.width, round(w * scale))),
+                                        mode="bilinear", antialias=True, align_corners=False)
+    top, left = (x.shape[-2] - p.height) // 2, (x.shape[-1] - p.width) // 2
+    return x[:, :, top:top + p.height, left:left + p.width].permute(1, 0, 2, 3).contiguous()
+
+
+@torch.no_grad()
+def encode_latents(vae: torch.nn.Module, pixels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """``[B, 3, F, H, W]`` pixels → latents ``[B, 4, F, h, w]`` as VGen trains on them: the posterior sampled (noise
+    from ``gen``) and scaled by the VAE's ``scaling_factor``; in the VAE's dtype."""
+    b, c, f, h, w = pixels.shape
+    x = pixels.permute(0, 2, 1, 3, 4).reshape(b * f, c, h, w).to(vae.device, vae.dtype)
+    dist = vae.encode(x).latent_dist
+    z = dist.mean + dist.std * torch.randn(dist.mean.shape, generator=gen).to(dist.mean)
+    z = z * vae.config["scaling_factor"]
+    return z.reshape(b, f, *z.shape[1:]).permute(0, 2, 1, 3, 4)

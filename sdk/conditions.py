@@ -17,6 +17,7 @@ Nothing here imports torch.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -170,7 +171,9 @@ def score_jobs(project: "Project", registry: "PluginRegistry", metrics: Sequence
     if not plan:
         raise InvalidRequest("Nothing to score: " + "; ".join(skipped), hint="Pick metrics that apply to these "
                              "outputs.", field="metric")
-    return project.add_jobs(plan)
+    batch = project.add_jobs(plan)
+    # what was skipped comes back as warnings (the CLI prints them; each is in its job's log too)
+    return dataclasses.replace(batch, warnings=tuple(batch.warnings) + tuple(f"skipped {s}" for s in skipped))
 
 
 def _batch_id(project: "Project", prefix: str) -> str:

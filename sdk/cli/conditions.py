@@ -96,6 +96,8 @@ def cmd_jobs_score(a: argparse.Namespace) -> int:
 
     with open_project(a.path) as p:
         batch = score_jobs(p, load_plugins(), a.metric, jobs=a.job, batch=a.batch)
+    for warning in batch.warnings:  # e.g. a subject metric skipped on a render without a subject
+        print(f"warning: {_p(warning)}", file=sys.stderr)
     print(f"Queued {len(batch.job_ids)} score job(s) in batch {batch.id}: {' '.join(batch.job_ids)}")
     print(f"Run them with `vgen queue run {_p(a.path)}`; `vgen jobs show` then shows the scores.")
     return 0

@@ -55,6 +55,8 @@ def test_vgen_jobs_score_runs_the_metrics_in_the_worker(tmp_path: Path, dv_weigh
                                                                          for a in ("--metric", f"vgen_metrics.{m}")]
         capsys.readouterr()
         assert vgen(argv) == 0, capsys.readouterr().err
+        err = capsys.readouterr().err  # the user is told what was skipped, not only the log
+        assert f"warning: skipped vgen_metrics.clip_i on {without}" in err and "took no subject" in err
         scores = [j for j in project.jobs() if j.kind == "score"]
         assert len(scores) == 8  # clip_i and dino_i skip the render without a subject
         logs = " ".join(str(line["message"]) for line in project.logs(without))

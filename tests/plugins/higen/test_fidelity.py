@@ -18,7 +18,6 @@ motion factor (long) and the appearance Toeplitz matrix built from VGen's two li
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -35,6 +34,7 @@ from plugins.higen.unet import BRANCHES, HiGenUNet, load_higen_unet
 from sdk.context import JobContext, JobRequest, ModelCache
 from sdk.ml.checkpoints import load_state_dict
 from sdk.ml.tiny import TEXT_WIDTH
+from tests.reference import vgen_ddim_loop
 
 FR, H, W, SEED, STEPS = 4, 32, 48, 11, 20  # divides 1000: VGen's own timestep list
 RESULTS: dict[str, float] = {}
@@ -174,37 +174,6 @@ def test_unet_forward_equals_vgens(vgen_sd: dict[str, torch.Tensor], unet: HiGen
 def appearance_vgen(frames: int, a: float) -> torch.Tensor:
     sim = torch.cat([torch.linspace(1.0 - a, 1.0, frames)[:-1], torch.linspace(1.0, 1.0 - a, frames)])
     return torch.stack([sim[i:i + frames] for i in range(len(sim) - frames, -1, -1)])
-
-
-def vgen_betas() -> torch.Tensor:
-    """``beta_schedule('linear_sd', 1000, 0.00085, 0.012, zero_terminal_snr=True)`` in float64."""
-    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2
-    ab_sqrt = (1 - betas).cumprod(0).sqrt()
-    a0, at = ab_sqrt[0].clone(), ab_sqrt[-1].clone()
-    ab_sqrt = (ab_sqrt - at) * (a0 / (a0 - at))
-    ab = ab_sqrt ** 2
-    return 1 - torch.cat([ab[0:1], ab[1:] / ab[:-1]])
-
-
-def vgen_ddim_loop(model: Any, noise: torch.Tensor, kwargs: list[dict[str, Any]], steps: int,
-                   guide_scale: float) -> torch.Tensor:
-    """``DiffusionDDIM.ddim_sample_loop``: mean_type 'v', eta 0, guidance on two batch-1 calls."""
-    ac = torch.cumprod(1 - vgen_betas(), dim=0)
-
-    def at(tensor: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        return tensor[t].view(x.size(0), *((1,) * (x.ndim - 1))).to(x)
-
-    stride = 1000 // steps
-    xt = noise
-    for step in (1 + torch.arange(0, 1000, stride)).clamp(0, 999).flip(0):
-        t = torch.full((xt.size(0),), int(step), dtype=torch.long)
-        y_out, u_out = model(xt, t, **kwargs[0]), model(xt, t, **kwargs[1])
-        out = u_out + guide_scale * (y_out - u_out)
-        x0 = at(ac.sqrt(), t, xt) * xt - at((1 - ac).sqrt(), t, xt) * out
-        eps = (at((1 / ac).sqrt(), t, xt) * xt - x0) / at((1 / ac - 1).sqrt(), t, xt)
-        prev = at(ac, (t - stride).clamp(0), xt)
-        xt = prev.sqrt() * x0 + (1 - prev).sqrt() * eps
-    return xt
 
 
 def test_both_stages_equal_vgens_ddim_loops(folder: Path, unet: HiGenUNet, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from sdk.context import JobContext, JobRequest, ModelCache
 from sdk.inputs import VideoInput
 from sdk.outputs import write_output
 from sdk.video import Video
+from tests.reference import vgen_ddim_loop
 
 F_, H, W, SEED = 3, 32, 48, 11
 SUBSET = ("depth", "local_image", "motion", "sketch", "single_sketch", "mask")
@@ -105,38 +106,6 @@ def vgen_style(image_encoder: Any, path: Path) -> torch.Tensor:
     x = torch.from_numpy(np.asarray(im, np.float32) / 255).permute(2, 0, 1)[None]
     x = (x - torch.tensor(image_encoder.mean).view(1, 3, 1, 1)) / torch.tensor(image_encoder.std).view(1, 3, 1, 1)
     return image_encoder.encode(x)
-
-
-def vgen_betas() -> torch.Tensor:
-    """``beta_schedule('linear_sd', 1000, 0.00085, 0.012, zero_terminal_snr=True)`` in float64."""
-    betas = torch.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000, dtype=torch.float64) ** 2
-    ab_sqrt = (1 - betas).cumprod(0).sqrt()
-    a0, at = ab_sqrt[0].clone(), ab_sqrt[-1].clone()
-    ab_sqrt = (ab_sqrt - at) * (a0 / (a0 - at))
-    ab = ab_sqrt ** 2
-    return 1 - torch.cat([ab[0:1], ab[1:] / ab[:-1]])
-
-
-def vgen_ddim_loop(model: Any, noise: torch.Tensor, kwargs: list[dict[str, Any]], steps: int,
-                   guide_scale: float) -> torch.Tensor:
-    """``DiffusionDDIM.ddim_sample_loop`` with ``mean_type='v'``, eta 0, classifier-free guidance."""
-    ac = torch.cumprod(1 - vgen_betas(), dim=0)
-
-    def at(tensor: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # VGen's _i
-        return tensor[t].view(x.size(0), *((1,) * (x.ndim - 1))).to(x)
-
-    stride = 1000 // steps
-    xt = noise
-    for step in (1 + torch.arange(0, 1000, stride)).clamp(0, 999).flip(0):
-        t = torch.full((xt.size(0),), int(step), dtype=torch.long)
-        y_out = model(xt, t, **kwargs[0])
-        u_out = model(xt, t, **kwargs[1])
-        out = u_out + guide_scale * (y_out - u_out)
-        x0 = at(ac.sqrt(), t, xt) * xt - at((1 - ac).sqrt(), t, xt) * out
-        eps = (at((1 / ac).sqrt(), t, xt) * xt - x0) / at((1 / ac - 1).sqrt(), t, xt)
-        prev = at(ac, (t - stride).clamp(0), xt)
-        xt = prev.sqrt() * x0 + (1 - prev).sqrt() * eps
-    return xt
 
 
 def run(generator: Any, params: Any, inputs: dict[str, Any], weights: Path, tmp_path: Path, cache: ModelCache

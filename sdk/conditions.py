@@ -92,6 +92,15 @@ def set_project_auto_metrics(project: "Project", registry: "PluginRegistry",
     return chosen
 
 
+def choose_installed_metrics(project: "Project", metric_ids: Sequence[str]) -> list[str] | None:
+    """A template's ``"auto_metrics"``: those of ``metric_ids`` that installed plugins offer become the project's
+    auto-metrics choice (a template may name metrics of a plugin this machine lacks)."""
+    from sdk.plugins import load_plugins
+
+    registry = load_plugins()
+    return set_project_auto_metrics(project, registry, [m for m in metric_ids if m in registry.metrics])
+
+
 def auto_metrics(registry: "PluginRegistry", generator_id: str, chosen: Sequence[str] | None = None) -> list[Any]:
     """The metrics that score every output of ``generator_id`` on their own: those in ``chosen`` (a project's
     choice; ids no installed plugin offers are left out), or with ``chosen=None`` those flagged ``auto=True``; in

@@ -397,9 +397,7 @@ class Project(CatalogMixin, QueueMixin, ConditionsMixin, TrashMixin):
             self._set_meta(s, "template", {"name": folder.name, "title": manifest.get("title", folder.name),
                                            "description": manifest.get("description", "")})
             self._set_meta(s, "suggested_jobs", list(manifest.get("jobs", [])))
-        if manifest.get("auto_metrics"):  # metrics that score each output (those of installed plugins)
-            from sdk.conditions import set_project_auto_metrics
-            from sdk.plugins import load_plugins
+        if manifest.get("auto_metrics"):
+            from sdk.conditions import choose_installed_metrics
 
-            reg = load_plugins()
-            set_project_auto_metrics(self, reg, [m for m in manifest["auto_metrics"] if m in reg.metrics])
+            choose_installed_metrics(self, manifest["auto_metrics"])

@@ -8,7 +8,7 @@ export QT_QPA_PLATFORM ?= offscreen
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -e '.[dev,farm]'
 	touch $@
 
 demo: $(VENV)/.installed

@@ -95,6 +95,8 @@ class RenderService:
         self._running: dict[str, Executor] = {}
         self._stats_lock = threading.Lock()
         self.stats = {"succeeded": 0, "failed": 0, "cancelled": 0}
+        #: job id → why no executor can run it (it stays QUEUED; a farm without the device it needs)
+        self.unschedulable: dict[str, str] = {}
         #: why the service paused itself (a full disk), or "" — the user's own pause() leaves it empty
         self.pause_reason = ""
 
@@ -151,6 +153,8 @@ class RenderService:
                 ex.shutdown()
             self._release()
         stats: dict[str, Any] = dict(self.stats)
+        if self.unschedulable:
+            stats["unschedulable"] = dict(self.unschedulable)
         if self.pause_reason:
             stats["paused"] = self.pause_reason
         return stats
@@ -165,7 +169,7 @@ class RenderService:
                 continue
             try:
                 check_free(self.project.path, self.min_free_bytes)
-                job = self.project.claim_next_job()
+                job = self._claim(executor)
             except Exception as exc:  # a resource fault between jobs: pause, never crash
                 if not self._pause_for(exc, None, executor):
                     raise
@@ -176,6 +180,34 @@ class RenderService:
                 self._stop.wait(self.poll_interval)
                 continue
             self._run_one(job, executor)
+
+    def _claim(self, executor: "Executor") -> "JobRecord | None":
+        """The next job for ``executor``. Scheduling hooks an executor may have (a farm's actors do): ``accepts(job)``
+        → None or why it cannot run that job (a job no executor accepts stays QUEUED, with the reason noted for
+        `vgen queue list`); ``affinity``: the weights of its last job, preferred so its model cache pays."""
+        accepts = getattr(executor, "accepts", None)
+        if not callable(accepts):
+            return self.project.claim_next_job()
+        refused: list["JobRecord"] = []
+
+        def accept(job: "JobRecord") -> bool:
+            if accepts(job) is None:
+                return True
+            refused.append(job)
+            return False
+
+        job = self.project.claim_next_job(accept=accept, prefer=getattr(executor, "affinity", None))
+        for other in refused:  # outside the claim's transaction
+            reasons = [r for r in (getattr(ex, "accepts", lambda j: None)(other) for ex in self.executors)]
+            if all(reasons) and other.id not in self.unschedulable:
+                self.unschedulable[other.id] = f"no farm worker can run this job: {reasons[0]}"
+                self.project.note_waiting(other.id, self.unschedulable[other.id],
+                                          "Add a worker with that device to the farm, or requeue the job with "
+                                          "options this farm's devices support.")
+                log.warning("job %s stays queued: %s", other.id, self.unschedulable[other.id])
+        if job is not None and hasattr(executor, "affinity"):
+            executor.affinity = job.weights
+        return job
 
     def start(self) -> None:
         """Run the queue in a background thread until :meth:`stop` (for the GUI)."""

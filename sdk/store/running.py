@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,14 @@ log = logging.getLogger(__name__)
 _ROWID = literal_column("jobs.rowid")
 INVALID_ROW_HINT = ("The row was damaged or crafted by hand, so it was never run and no path was built from it. "
                     "Remove it with `vgen queue clear`, and queue the job again if you need it.")
+#: how many runnable queued jobs the model-affinity preference looks at before taking the first
+AFFINITY_WINDOW = 64
 _FINISHED = (JobStatus.SUCCEEDED.value, JobStatus.FAILED.value, JobStatus.CANCELLED.value)
 
 
 class RunningMixin(StoreAccess):
-    def claim_next_job(self) -> JobRecord | None:
+    def claim_next_job(self, accept: Callable[[JobRecord], bool] | None = None,
+                       prefer: str | None = None) -> JobRecord | None:
         """Atomically take the first valid QUEUED job whose inputs are ready: RUNNING, attempts + 1, started now.
         None if no queued job can run now.
 
@@ -42,7 +45,13 @@ class RunningMixin(StoreAccess):
         the reason, and the next queued job is taken. A job that takes another job's output
         (``depends_on``) waits while that job is queued or running; it fails when that job failed (or is
         gone) and is cancelled when that job was cancelled.
+
+        Scheduling hooks (a render farm): ``accept(job)`` False leaves that job QUEUED for another executor;
+        ``prefer`` (weights, as stored with jobs) takes the first runnable job with those weights ahead of the
+        others among the next :data:`AFFINITY_WINDOW` queued jobs, so a warm model cache pays.
         """
+        fallback: m.Job | None = None
+        scanned = 0
         with self._writing() as s:
             for rowid, row in self._queued_rows(s):
                 problem = job_problem(row)
@@ -62,14 +71,36 @@ class RunningMixin(StoreAccess):
                     continue
                 if waiting:
                     continue
-                row.status = JobStatus.RUNNING.value
-                row.attempts += 1
-                row.started_at = time.time()
-                row.finished_at = None
-                row.cancel_requested = False
-                row.progress_step = row.progress_total = 0
-                return job_record(row)
-            return None
+                if accept is not None and not accept(job_record(row)):
+                    continue
+                if prefer is not None and row.weights != prefer:
+                    if fallback is None:
+                        fallback = row
+                    scanned += 1
+                    if scanned < AFFINITY_WINDOW:
+                        continue
+                    row = fallback
+                return self._claim(row)
+            return self._claim(fallback) if fallback is not None else None
+
+    @staticmethod
+    def _claim(row: m.Job) -> JobRecord:
+        row.status = JobStatus.RUNNING.value
+        row.attempts += 1
+        row.started_at = time.time()
+        row.finished_at = None
+        row.cancel_requested = False
+        row.progress_step = row.progress_total = 0
+        row.error_message = row.error_hint = None  # a scheduler's "waiting because" note (note_waiting)
+        return job_record(row)
+
+    def note_waiting(self, job_id: str, reason: str, hint: str = "") -> None:
+        """RenderService only: say why a QUEUED job is not run (no executor can take it); `vgen queue list` shows
+        it. The job stays QUEUED; the note is cleared when the job is claimed or retried."""
+        with self._writing() as s:
+            s.execute(update(m.Job).where(m.Job.id == job_id, m.Job.status == JobStatus.QUEUED.value)
+                      .values(error_message=str(reason), error_hint=hint or None)
+                      .execution_options(synchronize_session=False))
 
     @staticmethod
     def _queued_rows(s: Session, page: int = 64) -> Any:

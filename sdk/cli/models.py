@@ -139,6 +139,14 @@ def cmd_doctor(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models_push(a: argparse.Namespace) -> int:
+    from sdk.farm.push import push_weights
+
+    for line in push_weights(a.id, a.farm):
+        print(f"pushed {a.id} → {line}")
+    return 0
+
+
 def register(sub: Any) -> None:
     g = group(sub, "plugins", "installed plugins")
     c = cmd(g, "list", cmd_plugins_list, "plugins, their generators and trainers, load errors")
@@ -159,5 +167,8 @@ def register(sub: Any) -> None:
                    help="real: the released dimensions (several GB, streamed; for benchmarks and GPU checks)")
     c = cmd(g, "import", cmd_models_import, "register weights you already have (a known weights id, or user.NAME)")
     c.add_argument("id"); c.add_argument("path"); c.add_argument("--copy", action="store_true")
+    c = cmd(g, "push", cmd_models_push, "copy installed weights to every node of a Ray render farm (sha256 checked)")
+    c.add_argument("id"); c.add_argument("--farm", required=True, metavar="ADDRESS",
+                                         help="ray://HOST:PORT, HOST:PORT or auto (docs/farm.md)")
     c = cmd(g, "fetch", cmd_models_fetch, "download weights (check the licence)")
     c.add_argument("id")

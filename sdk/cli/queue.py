@@ -72,7 +72,13 @@ def cmd_queue_run(a: argparse.Namespace) -> int:
     from sdk.service import RenderService
 
     with open_project(a.path) as p:
-        service = RenderService(p, device=a.device, grace_period=a.grace, hang_timeout=a.hang_timeout)
+        executors = None
+        if a.farm:
+            from sdk.farm import farm_executors  # Ray only when asked for; fails within 10 s, jobs stay queued
+
+            executors = farm_executors(a.farm)
+        service = RenderService(p, device=a.device, grace_period=a.grace, hang_timeout=a.hang_timeout,
+                                executors=executors)
         bar = _ProgressPrinter(p) if not a.json else None
 
         def on_event(event: ev.Event) -> None:
@@ -87,6 +93,8 @@ def cmd_queue_run(a: argparse.Namespace) -> int:
             print(f"Done: {stats['succeeded']} succeeded, {stats['failed']} failed, {stats['cancelled']} cancelled.")
             if stats.get("paused"):
                 print(f"Queue paused: {_p(stats['paused'])}", file=sys.stderr)
+            for jid, why in (stats.get("unschedulable") or {}).items():
+                print(f"Job {_p(jid)} stays queued: {_p(why)}", file=sys.stderr)
             outs = p.outputs()
             if outs:
                 print(f"Outputs are in {_p(p.path / 'outputs')}")
@@ -146,6 +154,8 @@ def cmd_queue_list(a: argparse.Namespace) -> int:
             print(f"{'':<13} ↳ the stored row is invalid: {_p(j.problem)}")
         if waiting.get(j.id):
             print(f"{'':<13} ↳ waiting for {', '.join(waiting[j.id])} (it takes what they make)")
+        if j.status.value == "QUEUED" and j.error_message:  # a scheduler's note: why no worker took it
+            print(f"{'':<13} ↳ waiting: {_p(j.error_message)}")
     return 0
 
 
@@ -267,6 +277,9 @@ def register(sub: Any) -> None:
                         "worker per device, one queue)")
     c.add_argument("--hang-timeout", type=float, default=120.0,
                    help="seconds without a heartbeat after which a job fails as hung and its worker is killed")
+    c.add_argument("--farm", default=None, metavar="ADDRESS",
+                   help="run on a Ray render farm: ray://HOST:PORT, HOST:PORT, auto, or local:N (a local Ray with N "
+                        "CPU workers); needs the farm extra. See docs/farm.md")
     c = cmd(g, "list", cmd_queue_list, "list jobs")
     c.add_argument("path"); c.add_argument("--json", action="store_true")
     c = cmd(g, "cancel", cmd_queue_cancel, "cancel a queued or running job")

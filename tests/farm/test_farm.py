@@ -143,7 +143,7 @@ def test_a_job_no_actor_can_run_stays_queued_with_the_reason(project: Project, t
 
     with monkeypatch.context() as m:  # queued on a workstation with a GPU
         m.setattr(sdk.devices, "cuda_devices", lambda: ["cuda:0"])
-        gpu_job = queue(project, tiny_t2v_weights, seeds="1", precision="fp16").jobs[0]
+        gpu_job = project.job(queue(project, tiny_t2v_weights, seeds="1", precision="fp16").job_ids[0])
     queue(project, tiny_t2v_weights, seeds="2")
     service = RenderService(project, executors=actors(1))
     stats = service.run(until_empty=True)  # returns: it does not spin on the job nobody can take

@@ -150,7 +150,7 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _on_settings_applied(self, changed: dict[str, Any]) -> None:
-        if "device" in changed and self.session is not None and not self.session.restart_service():
+        if ("device" in changed or "farm" in changed) and self.session is not None and not self.session.restart_service():
             self.statusBar().showMessage(f"The worker moves to {changed['device']} when the queue starts next "
                                          "(a job is rendering now).", 10000)
 

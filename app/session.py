@@ -124,8 +124,13 @@ class ProjectSession(QObject):
 
             from app.settings import render_setting
 
+            executors = None
+            if render_setting("farm"):  # a render farm (Ray) instead of this machine's devices
+                from sdk.farm import farm_executors
+
+                executors = farm_executors(render_setting("farm"))
             svc = RenderService(self.project, registry=self.registry, grace_period=self.grace_period,
-                                holder="VGen Studio", device=render_setting("device"))
+                                holder="VGen Studio", device=render_setting("device"), executors=executors)
             svc.subscribe(self.bridge.on_event)
             svc.pause()
             try:

@@ -39,13 +39,14 @@ def remove_recent_project(path: Path | str) -> None:
 
 
 # -- rendering (device, precision, memory mode) ------------------------------------------------------------------
-RENDER_DEFAULTS = {"device": "auto", "precision": "auto", "memory_mode": "auto"}
+RENDER_DEFAULTS = {"device": "auto", "precision": "auto", "memory_mode": "auto", "farm": ""}
 
 
 def render_setting(key: str) -> str:
-    """``device`` (where the worker runs), ``precision`` and ``memory_mode`` (defaults of new jobs)."""
+    """``device`` (where the worker runs), ``precision`` and ``memory_mode`` (defaults of new jobs), ``farm`` (a Ray
+    render farm's address, docs/farm.md; "" = render on this machine)."""
     value = settings().value(f"render/{key}", RENDER_DEFAULTS[key])
-    return str(value or RENDER_DEFAULTS[key])
+    return str(value or RENDER_DEFAULTS[key]).strip()
 
 
 def set_render_setting(key: str, value: str) -> None:

@@ -164,6 +164,12 @@ class SettingsDialog(QDialog):
         form.addRow("&Device:", self.device)
         form.addRow("&Precision of new jobs:", self.precision)
         form.addRow("&Memory mode of new jobs:", self.memory_mode)
+        self.farm = QLineEdit(st.render_setting("farm"), page)
+        self.farm.setObjectName("farmEdit")
+        self.farm.setPlaceholderText("empty = this machine; ray://HOST:10001, auto or local:2")
+        self.farm.setToolTip("A Ray render farm runs the queue on its nodes (docs/farm.md); the device above is then "
+                             "ignored. Needs the farm extra: pip install 'vgen-studio[farm]'.")
+        form.addRow("Render &farm:", self.farm)
         note = QLabel("A new device applies as soon as no job is rendering. Jobs keep the precision and memory mode "
                       "they were queued with; an out-of-memory error retries a job once, one mode lighter.", page)
         note.setWordWrap(True)
@@ -284,6 +290,10 @@ class SettingsDialog(QDialog):
             if value != st.render_setting(key):
                 st.set_render_setting(key, value)
                 changed[key] = value
+        farm = self.farm.text().strip()
+        if farm != st.render_setting("farm"):
+            st.set_render_setting("farm", farm)
+            changed["farm"] = farm
         theme = self.chosen_theme()
         if theme != st.theme():
             st.set_theme(theme)

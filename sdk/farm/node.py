@@ -24,6 +24,8 @@ from typing import Any
 
 from sdk import events as ev
 
+#: seconds a poll keeps collecting after the first event, so one Ray round trip carries several events
+BATCH_S = 0.05
 #: a single staged file larger than this is refused (the object store carries the rest; a video of a job is far less)
 MAX_FILE_BYTES = 2 * 2**30
 
@@ -171,7 +173,9 @@ class NodeWorker:
         if pending:
             out["events"] = [e for _, e in pending]
             return out
-        wait = timeout
+        import time
+
+        wait, until = timeout, None
         while True:
             try:
                 event = self.worker.next_event(wait)
@@ -180,7 +184,9 @@ class NodeWorker:
                 break
             if event is None:
                 break
-            wait = 0.0  # drain what is already there, then return
+            # one round trip carries what the worker says in the next BATCH_S (a step's progress, preview and logs)
+            until = until or time.monotonic() + BATCH_S
+            wait = max(0.0, until - time.monotonic())
             if isinstance(event, ev.ArtifactSaved) and not self.shared_staging and self._staging is not None:
                 event.meta = {**event.meta, "_farm_file": Path(event.path).read_bytes(),
                               "_farm_rel": _relative(Path(event.path), self._staging)}

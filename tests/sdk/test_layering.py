@@ -22,8 +22,8 @@ def _imports_in(package: str) -> list[tuple[Path, str]]:
 
 
 def test_import_sdk_and_app_leaves_torch_out() -> None:
-    code = "import sys, sdk, app, sdk.cli, sdk.service, sdk.project, sdk.plugins; sdk.load_plugins(); " \
-           "bad = [m for m in ('torch', 'diffusers', 'transformers', 'open_clip') if m in sys.modules]; print(bad)"
+    code = "import sys, sdk, app, sdk.cli, sdk.service, sdk.project, sdk.plugins, sdk.farm; sdk.load_plugins(); " \
+           "bad = [m for m in ('torch', 'diffusers', 'transformers', 'open_clip', 'ray') if m in sys.modules]; print(bad)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 

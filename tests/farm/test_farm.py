@@ -89,7 +89,7 @@ def test_a_12_job_grid_registers_every_output_once(project: Project, tiny_t2v_we
 
 
 def test_killing_an_actor_mid_job_fails_that_job_only(project: Project, tiny_t2v_weights: Path) -> None:
-    queue(project, tiny_t2v_weights, seeds="1-4", steps=20)
+    queue(project, tiny_t2v_weights, seeds="1-4", steps=10)
     service = RenderService(project, executors=actors(2))
     thread = run_in_thread(service)
     wait_for(lambda: any(j.progress_step >= 1 for j in project.jobs(JobStatus.RUNNING)))

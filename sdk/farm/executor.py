@@ -15,6 +15,10 @@ from sdk import events as ev
 from sdk.executor import WorkerDied
 
 
+#: seconds a job waits for Ray to restart its actor before it fails
+RESTART_WAIT_S = 60.0
+
+
 class NodeLost(WorkerDied):
     """The actor (its process or its node) died mid-job; the message names the node."""
 
@@ -86,16 +90,30 @@ class RayExecutor:
         self._events = []
         self._died = None
         files = {} if self.shared_staging else _input_files(payload.inputs)
-        self._call(self.actor.start.remote(payload, files))
+        from ray.exceptions import ActorUnavailableError
+
+        deadline = time.monotonic() + RESTART_WAIT_S
+        while True:  # an actor Ray is restarting (it died with the last job) takes the next one once it is back
+            try:
+                self._call(self.actor.start.remote(payload, files), unavailable_raises=True)
+                break
+            except ActorUnavailableError:
+                if time.monotonic() > deadline:
+                    raise NodeLost(self.node or "?", f"not back after {RESTART_WAIT_S:g} s") from None
+                time.sleep(0.5)
         self._last_heard = time.monotonic()
         self._inner_silence = 0.0
 
-    def _call(self, ref: Any, timeout: float | None = None) -> Any:
+    def _call(self, ref: Any, timeout: float | None = None, unavailable_raises: bool = False) -> Any:
         import ray
-        from ray.exceptions import GetTimeoutError, RayActorError
+        from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
         try:
             return ray.get(ref, timeout=self.call_timeout if timeout is None else timeout)
+        except ActorUnavailableError:
+            if unavailable_raises:
+                raise
+            raise NodeLost(self.node or "?", "actor unavailable") from None
         except RayActorError as exc:
             raise NodeLost(self.node or "?", type(exc).__name__) from None
         except GetTimeoutError:

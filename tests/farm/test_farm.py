@@ -75,7 +75,8 @@ def integrity(project: Project) -> str:
 
 def test_a_12_job_grid_registers_every_output_once(project: Project, tiny_t2v_weights: Path) -> None:
     queue(project, tiny_t2v_weights, seeds="1-6", prompts=("a red fox", "a paper boat"))
-    service = RenderService(project, executors=actors(2))
+    # one actor returns outputs through the object store, the other writes to a shared staging path
+    service = RenderService(project, executors=actors(1) + actors(1, shared_staging=True))
     stats = service.run(until_empty=True)
 
     assert stats == {"succeeded": 12, "failed": 0, "cancelled": 0}

@@ -75,12 +75,37 @@ def connect(text: str, *, timeout: float = CONNECT_TIMEOUT) -> FarmAddress:
     else:
         kwargs["address"] = where.address
     try:
-        ray.init(**kwargs)
+        _init_within(ray, kwargs, None if where.kind == "local" else timeout)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, TimeoutError... for a missing cluster
         raise InvalidRequest(f"farm {text!r}: could not join the Ray cluster ({type(exc).__name__}: "
                              f"{str(exc)[:300]}).", hint=ADDRESS_HINT + " The jobs stay queued.",
                              field="farm") from None
     return where
+
+
+def _init_within(ray: Any, kwargs: dict[str, Any], timeout: float | None) -> None:
+    """``ray.init(**kwargs)``, given up after ``timeout`` s (a port that accepts connections but is no Ray server
+    would otherwise keep Ray retrying for minutes)."""
+    if timeout is None:
+        ray.init(**kwargs)
+        return
+    import threading
+
+    result: dict[str, BaseException] = {}
+
+    def init() -> None:
+        try:
+            ray.init(**kwargs)
+        except BaseException as exc:  # handed to the caller's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=init, name="vgen-farm-connect", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"no answer from the cluster within {timeout:g} s")
+    if "error" in result:
+        raise result["error"]
 
 
 def actor_class(**options: Any) -> Any:

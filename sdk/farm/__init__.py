@@ -16,6 +16,8 @@ from sdk.errors import InvalidRequest
 
 #: seconds an unreachable farm address may take before the error
 CONNECT_TIMEOUT = 10.0
+#: seconds joining a cluster whose address answers may take (a port that is no Ray server fails after this)
+JOIN_TIMEOUT = 60.0
 ADDRESS_HINT = ("Use ray://HOST:PORT (a Ray client server, port 10001 by default), HOST:PORT (the head's GCS port, "
                 "6379), auto (the cluster this machine belongs to) or local:N (a Ray started here with N CPU workers).")
 
@@ -57,8 +59,10 @@ def _ray() -> Any:
 def connect(text: str, *, timeout: float = CONNECT_TIMEOUT) -> FarmAddress:
     """Join the cluster at ``text`` (or start a local one). An unreachable address fails within ``timeout`` s
     with InvalidRequest(field="farm"), before any job is touched."""
-    ray = _ray()
     where = parse_address(text)
+    if where.kind in ("ray", "gcs", "auto"):
+        _token_auth()  # before Ray is imported: it reads the mode once
+    ray = _ray()
     if ray.is_initialized():
         return where
     if where.kind in ("ray", "gcs"):
@@ -75,12 +79,26 @@ def connect(text: str, *, timeout: float = CONNECT_TIMEOUT) -> FarmAddress:
     else:
         kwargs["address"] = where.address
     try:
-        _init_within(ray, kwargs, None if where.kind == "local" else timeout)
+        # the address answered: joining may take a while on a busy head (Ray client starts a server per client)
+        _init_within(ray, kwargs, None if where.kind == "local" else JOIN_TIMEOUT)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError, TimeoutError... for a missing cluster
         raise InvalidRequest(f"farm {text!r}: could not join the Ray cluster ({type(exc).__name__}: "
                              f"{str(exc)[:300]}).", hint=ADDRESS_HINT + " The jobs stay queued.",
                              field="farm") from None
     return where
+
+
+def _token_auth() -> None:
+    """Ray 2.60 clusters authenticate with a token (``~/.ray/auth_token`` on the head; ``$RAY_AUTH_TOKEN`` or
+    ``$RAY_AUTH_TOKEN_PATH``). A driver sends it only in token mode: turn that on when a token is at hand, unless the
+    user chose a mode. Ray reads the mode when it is imported, so this runs first."""
+    from pathlib import Path
+
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or \
+            (Path.home() / ".ray" / "auth_token").is_file():
+        os.environ["RAY_AUTH_MODE"] = "token"
 
 
 def _init_within(ray: Any, kwargs: dict[str, Any], timeout: float | None) -> None:

@@ -31,14 +31,14 @@ def push_weights(weights_id: str, address: str, *, node_models_dir: str | None =
     node (``node: path``). ``node_models_dir`` overrides the nodes' models directory (a test's "node" on this
     machine). Raises WeightsMissing (not installed here), InvalidRequest (address; a node that refused the files,
     naming it and the file)."""
-    import ray
-
     from sdk import weights as w
     from sdk.farm import actor_class, connect
 
     src, _ = w.resolve(weights_id, None)
     entry = w.installed(weights_id) or {}
-    connect(address)
+    connect(address)  # before importing Ray (it sets up token authentication)
+    import ray
+
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
     files = [p for p in sorted(src.rglob("*")) if p.is_file()] if src.is_dir() else [src]

@@ -167,6 +167,9 @@ class RenderService:
                     return  # a script or the CLI gets the reason back instead of waiting forever
                 self._stop.wait(self.poll_interval)
                 continue
+            ready = getattr(executor, "ready", None)
+            if callable(ready) and not ready():
+                return  # a farm worker gone for good (it says why): the other slots take the queue
             try:
                 check_free(self.project.path, self.min_free_bytes)
                 job = self._claim(executor)

@@ -7,6 +7,7 @@ them exactly as it publishes a local worker's.
 """
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from sdk import events as ev
 from sdk.executor import WorkerDied
 
 
+log = logging.getLogger("vgen.farm")
 #: seconds a job waits for Ray to restart its actor before it fails
 RESTART_WAIT_S = 60.0
 
@@ -25,7 +27,7 @@ class NodeLost(WorkerDied):
     def __init__(self, node: str, cause: str, exit_code: int | None = None) -> None:
         super().__init__(exit_code)
         self.node = node
-        self.args = (f"The farm worker on node {node} was lost mid-job ({cause}). Ray restarts it; "
+        self.args = (f"The farm worker on node {node} was lost mid-job ({cause}). Ray restarts it if it can; "
                      "the other jobs go on.",)
 
     def __str__(self) -> str:
@@ -73,16 +75,39 @@ class RayExecutor:
         self._last_heard = 0.0
         self._inner_silence = 0.0
         self._died: int | None = None
+        #: the actor was lost: :meth:`ready` checks that Ray brought it back before it takes a job
+        self._suspect = False
 
     # -- scheduling -------------------------------------------------------------------------
     def accepts(self, job: Any) -> str | None:
         """None if this actor can run ``job``; else why not (its device requirement)."""
-        from sdk.farm.scheduling import device_requirement
+        from sdk.farm.scheduling import device_requirement, requirement_reason
 
         need = device_requirement(job)
         if need == "cuda" and not self.device.startswith("cuda"):
-            return f"it needs a CUDA GPU ({need_reason(job)}) and this actor has {self.device}"
+            return f"it needs a CUDA GPU ({requirement_reason(job)}) and this actor has {self.device}"
         return None
+
+    def ready(self) -> bool:
+        """False once the actor is gone for good (Ray gave up restarting it): the service then stops this slot and
+        leaves the queue to the others. After a loss it waits for Ray's restart (up to RESTART_WAIT_S)."""
+        if not self._suspect:
+            return True
+        import ray
+        from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
+
+        deadline = time.monotonic() + RESTART_WAIT_S
+        while time.monotonic() < deadline:
+            try:
+                self.node = ray.get(self.actor.info.remote(), timeout=RESTART_WAIT_S)["node"]
+                self._suspect = False
+                return True
+            except (ActorUnavailableError, GetTimeoutError):
+                time.sleep(0.5)
+            except RayActorError:
+                break
+        log.warning("the farm worker on node %s is gone for good; the other workers take the queue", self.node)
+        return False
 
     # -- Executor protocol ------------------------------------------------------------------
     def start_job(self, payload: Any) -> None:
@@ -109,7 +134,11 @@ class RayExecutor:
         from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError
 
         try:
-            return ray.get(ref, timeout=self.call_timeout if timeout is None else timeout)
+            try:
+                return ray.get(ref, timeout=self.call_timeout if timeout is None else timeout)
+            except (RayActorError, GetTimeoutError):
+                self._suspect = True
+                raise
         except ActorUnavailableError:
             if unavailable_raises:
                 raise
@@ -160,6 +189,7 @@ class RayExecutor:
             from sdk.executor import describe_exit
 
             code, self._died = self._died, None
+            self._suspect = True
             raise NodeLost(self.node, describe_exit(code), code)
         return None
 
@@ -185,9 +215,3 @@ class RayExecutor:
         except NodeLost:
             pass
         ray.kill(self.actor, no_restart=True)
-
-
-def need_reason(job: Any) -> str:
-    from sdk.farm.scheduling import requirement_reason
-
-    return requirement_reason(job)

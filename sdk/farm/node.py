@@ -218,8 +218,10 @@ class NodeWorker:
 
         import ray
 
-        from sdk.weights import models_dir
+        from sdk.weights import _ID_RE, models_dir
 
+        if not _ID_RE.match(weights_id):
+            raise ValueError(f"{weights_id!r} is not a weights id")
         dest_root = models_dir() / ".incoming" / weights_id
         dest = (dest_root / rel).resolve()
         if dest_root.resolve() not in dest.parents:

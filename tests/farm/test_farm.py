@@ -179,3 +179,19 @@ def test_weights_missing_on_a_node_then_pushed(project: Project, tiny_t2v_weight
     project.retry(job.id)
     stats = RenderService(project, executors=[farm.make_executor(device="cpu", threads=1, models_dir=str(bare))]).run()
     assert stats["succeeded"] == 1
+
+
+def test_a_pushed_file_that_arrives_damaged_is_refused(tmp_path: Path) -> None:
+    from sdk.farm import actor_class
+
+    node = actor_class(num_cpus=0).remote("cpu", None, None, False, str(tmp_path))
+    try:
+        with pytest.raises(ray.exceptions.RayTaskError, match="sha256 mismatch"):
+            ray.get(node.receive_file.remote("user.x", "unet/w.safetensors", [ray.put(b"abc")], "0" * 64))
+        assert not (tmp_path / ".incoming" / "user.x" / "unet" / "w.safetensors").exists()
+        with pytest.raises(ray.exceptions.RayTaskError, match="outside"):
+            ray.get(node.receive_file.remote("user.x", "../../escape", [ray.put(b"abc")], "0" * 64))
+        with pytest.raises(ray.exceptions.RayTaskError, match="not a weights id"):
+            ray.get(node.receive_file.remote("../x", "w.bin", [ray.put(b"abc")], "0" * 64))
+    finally:
+        ray.kill(node)

@@ -74,7 +74,8 @@ class CogVideoXParams(GenerateParams):
     CFG_BATCHED: ClassVar[bool] = True
 
     negative_prompt: str = Field("", description="What the video should not show (guidance pushes away from it).")
-    num_frames: int = Field(49, ge=1, le=129, description="Frames: 4k+1, at most 49 (the ExVideo adapter goes to 129).")
+    # no upper bound here: the validator names the ExVideo adapter past 49
+    num_frames: int = Field(49, ge=1, description="Frames: 4k+1, at most 49 (the ExVideo adapter goes to 129).")
     height: int = Field(0, ge=0, le=2048, multiple_of=16, description="Frame height (0: the model's, 480; 768 for 1.5).")
     width: int = Field(0, ge=0, le=2048, multiple_of=16, description="Frame width (0: the model's, 720; 1360 for 1.5).")
     num_inference_steps: int = Field(50, ge=1, le=500, description="Denoising steps (CogVideoX DDIM, trailing).")
@@ -89,7 +90,7 @@ class CogVideoXParams(GenerateParams):
     def _frames(cls, value: int) -> int:
         problem = frames_problem(value)
         if problem:
-            raise ValueError(" ".join(problem))
+            raise ValueError(" ".join(problem).rstrip("."))
         return value
 
     def queue_warnings(self) -> list[str]:

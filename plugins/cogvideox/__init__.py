@@ -45,7 +45,8 @@ def vgen_generators() -> list[GeneratorSpec]:
     common = dict(entry=ENTRY)
     return [
         GeneratorSpec(
-            id="cogvideox.t2v", title="CogVideoX text-to-video", method=METHOD, params=CogVideoXParams, inputs=("text",),
+            id="cogvideox.t2v", title="CogVideoX text-to-video", method=METHOD, params=CogVideoXParams,
+            inputs=("text",),
             default_weights="cogvideox-2b",
             description="A prompt to 49 frames (6 s at 8 fps; 1.5: 16 fps) with CogVideoX's 3-D transformer, T5-XXL "
                         "text encoder and 3-D causal VAE (diffusers' CogVideoXPipeline). 2B is Apache-2.0; the 5B "
@@ -70,8 +71,8 @@ def vgen_generators() -> list[GeneratorSpec]:
 
 @hookimpl
 def vgen_weights() -> list[WeightsSpec]:
-    def spec(wid: str, tiny: str, title: str, repo: str, licence: str, commercial: bool, pipeline: str, extra: tuple[str, ...],
-             size: float, description: str) -> WeightsSpec:
+    def spec(wid: str, tiny: str, title: str, repo: str, licence: str, commercial: bool, pipeline: str,
+             extra: tuple[str, ...], size: float, description: str) -> WeightsSpec:
         method = METHOD_I2V if "ImageToVideo" in pipeline else METHOD
         return WeightsSpec(id=wid, title=title, method=method, formats=("diffusers",), source="huggingface",
                            repo_id=repo, files=_files(extra), licence=licence, commercial=commercial, size_gb=size,
@@ -84,7 +85,7 @@ def vgen_weights() -> list[WeightsSpec]:
              _TWO_SHARDS, 21.0, "720×480, 49 frames at 8 fps, dynamic CFG; trained in bf16."),
         spec("cogvideox-5b-i2v", "5b_i2v", "CogVideoX-5B image-to-video", "THUDM/CogVideoX-5b-I2V", COG_LICENCE, False,
              "CogVideoXImageToVideoPipeline", _TWO_SHARDS, 21.0, "720×480 from a first frame, 49 frames at 8 fps."),
-        spec("cogvideox1.5-5b", "1_5_5b", "CogVideoX1.5-5B", "THUDM/CogVideoX1.5-5B", COG_LICENCE, False, "CogVideoXPipeline",
-             _TWO_SHARDS, 21.0, "1360×768 at 16 fps (here at most 49 frames; its card's 81 and 161 need more than "
-                                "cogvideox.* renders)."),
+        spec("cogvideox1.5-5b", "1_5_5b", "CogVideoX1.5-5B", "THUDM/CogVideoX1.5-5B", COG_LICENCE, False,
+             "CogVideoXPipeline", _TWO_SHARDS, 21.0,
+             "1360×768 at 16 fps (here at most 49 frames; its card's 81 and 161 are more than cogvideox.* renders)."),
     ]

@@ -76,10 +76,10 @@ class CogVideoXParams(GenerateParams):
     negative_prompt: str = Field("", description="What the video should not show (guidance pushes away from it).")
     # no upper bound here: the validator names the ExVideo adapter past 49
     num_frames: int = Field(49, ge=1, description="Frames: 4k+1, at most 49 (the ExVideo adapter goes to 129).")
-    height: int = Field(0, ge=0, le=2048, multiple_of=16, description="Frame height (0: the model's, 480; 768 for 1.5).")
-    width: int = Field(0, ge=0, le=2048, multiple_of=16, description="Frame width (0: the model's, 720; 1360 for 1.5).")
+    height: int = Field(0, ge=0, le=2048, multiple_of=16, description="Frame height (0: the model's, 480; 768 on 1.5).")
+    width: int = Field(0, ge=0, le=2048, multiple_of=16, description="Frame width (0: the model's, 720; 1360 on 1.5).")
     num_inference_steps: int = Field(50, ge=1, le=500, description="Denoising steps (CogVideoX DDIM, trailing).")
-    guidance_scale: float = Field(6.0, ge=0.0, le=50.0, description="Classifier-free guidance scale (≤1 turns it off).")
+    guidance_scale: float = Field(6.0, ge=0.0, le=50.0, description="Classifier-free guidance scale (≤1: off).")
     use_dynamic_cfg: bool | None = Field(None, description="Raise guidance along a cosine over the steps (unset: on "
                                                            "for the 5B family, off for 2B, as their model cards).")
     fps: int = Field(0, ge=0, le=60, description="Frames per second of the written video (0: the model's, 8; 16 "

@@ -91,7 +91,8 @@ def _pipeline_class(kind: str) -> type:
 
     base = getattr(diffusers, _PIPELINES[kind])
     return type(base.__name__, (base,), {
-        "_execution_device": property(lambda self: getattr(self, "_vgen_device", None) or base._execution_device.fget(self)),
+        "_execution_device": property(
+            lambda self: getattr(self, "_vgen_device", None) or base._execution_device.fget(self)),
         "__doc__": base.__doc__})
 
 

@@ -127,3 +127,31 @@ def test_the_preview_map_is_fitted_to_the_vae(twins: dict[str, Path]) -> None:
     fitted = np.square(shown.astype(float) - want.numpy()).mean()
     flat = np.square(want.numpy() - want.numpy().mean((0, 1, 2))).mean()
     assert fitted < 0.97 * flat, (fitted, flat)
+
+
+def test_a_cancel_stops_the_render_within_a_step(tmp_path: Path, twins: dict[str, Path]) -> None:
+    """Cancel is checked before every transformer block: asked for during step 2, the render stops inside that
+    step (step 2 never reports), and the cached transformer is left without the job's checks."""
+    from sdk.errors import CancelRequested
+    from sdk.ml import cogvideox as cog
+
+    events: list[ev.Event] = []
+    asked = {"checks": 0}
+
+    def cancel() -> bool:
+        done = sum(isinstance(e, ev.ProgressUpdated) for e in events)
+        if done >= 1:  # step 1 finished: count the checks inside step 2 and cancel at its second one
+            asked["checks"] += 1
+        return asked["checks"] >= 2
+
+    ctx = JobContext("c", events.append, staging_dir=tmp_path / "s", models=ModelCache(), device="cpu",
+                     cancel_flag=cancel)
+    pipe = cog.load_pipeline(ctx, twins["2b"], "t2v")
+    with pytest.raises(CancelRequested):
+        cog.render(ctx, pipe, prompt="a kite", negative_prompt="", frames=F, height=H, width=W, steps=STEPS,
+                   guidance=6.0, dynamic_cfg=False, seed=1)
+    assert [e.step for e in events if isinstance(e, ev.ProgressUpdated)] == [1]
+    assert asked["checks"] == 2  # the transformer's own check, then its first block's: mid-step
+    assert not pipe.transformer._forward_pre_hooks or all(
+        getattr(h, "__name__", "") != "check" for h in pipe.transformer._forward_pre_hooks.values())
+    assert not any(blk._forward_pre_hooks for blk in pipe.transformer.transformer_blocks)

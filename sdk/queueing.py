@@ -268,9 +268,12 @@ def _plan(
 
 
 def _text_warnings(model: Any) -> list[str]:
-    """Where the text encoder cuts a prompt or negative prompt (77 CLIP tokens)."""
+    """Where the text encoder cuts a prompt or negative prompt (77 CLIP tokens); none for a params class whose
+    encoder is not CLIP's (``TEXT_ENCODER = "t5"``: CogVideoX reads 226 T5 tokens)."""
     from sdk.tokens import truncation_warning
 
+    if getattr(type(model), "TEXT_ENCODER", "clip") != "clip":
+        return []
     out = []
     for name, what in TEXT_PARAMS:
         text = getattr(model, name, None)

@@ -70,8 +70,17 @@ class CogVideoXParams(GenerateParams):
     """diffusers' ``CogVideoXPipeline`` names and defaults: 49 frames, 50 steps, guidance 6; the size, the fps and
     dynamic CFG follow the model (0 / unset: the model's own, filled in when the job is queued)."""
 
+    #: T5-XXL reads 226 tokens: the queue's CLIP 77-token warning does not apply
+    TEXT_ENCODER: ClassVar[str] = "t5"
     #: CogVideoX guidance runs both branches in one batch
     CFG_BATCHED: ClassVar[bool] = True
+    #: the preflight's activation factor (sdk.ml.preflight: bytes per batch × frame × (h/8)(w/8) × 320 × dtype byte).
+    #: Derived, not measured: a CogVideoX block at 49×480×720 with guidance holds about 1.5 GB in bf16 (2 × 17,776
+    #: tokens × 1920 wide: the residual, QKV, the 4× feed-forward; SDPA keeps attention linear); 6 says 2 GB.
+    #: scripts/gpu_check.py prints the real peak beside it.
+    DENOISER_BYTES_PER_UNIT: ClassVar[float] = 6.0
+    #: CogVideoX's VAE decodes two latent frames (8 frames) at a time with its causal conv cache, whatever the mode
+    decode_chunk_size: ClassVar[int] = 8
 
     negative_prompt: str = Field("", description="What the video should not show (guidance pushes away from it).")
     # no upper bound here: the validator names the ExVideo adapter past 49

@@ -126,3 +126,24 @@ def test_the_commercial_safe_template_suggests_cogvideox_2b_renders(tmp_path: Pa
     assert len(jobs) == 3 and {j.spec_id for j in jobs} == {"cogvideox.t2v"}
     assert {j.weights for j in jobs} == {"cogvideox-2b"}
     assert all(j.params["num_frames"] == 49 and j.params["guidance_scale"] == 6.0 for j in jobs)
+
+
+
+def test_long_prompts_get_no_clip_warning_and_the_preflight_sees_cogvideox_sizes(tmp_path: Path, registry,
+                                                                                twin_2b: Path) -> None:
+    """T5 reads 226 tokens, so the queue's 77-CLIP-token warning would be wrong here; the preflight plans with
+    CogVideoX's own activation factor and its VAE's 8-frame decode, and picks a mode for the twin."""
+    from sdk.ml.preflight import cfg_batched, denoiser_bytes_per_unit
+    from sdk.ml.runtime import plan_runtime
+
+    from plugins.cogvideox.params import CogVideoXParams
+
+    long = "a paper boat drifting down a stream through a green forest, " * 8
+    with Project.create(tmp_path / "P.vgen") as project:
+        batch = queue_jobs(project, registry, "cogvideox.t2v", prompts=[long], weights=str(twin_2b), params=SMALL)
+        params = CogVideoXParams.model_validate(project.jobs()[0].params)
+    assert batch.warnings == ()
+    assert denoiser_bytes_per_unit(params) == 6.0 and cfg_batched(params) and params.decode_chunk_size == 8
+    plan = plan_runtime({"kind": "generate", "precision": "fp32", "memory_mode": "auto"}, params, twin_2b, "cpu",
+                        None)
+    assert plan.memory_mode == "none" and plan.estimate["weights_bytes"] > 0

@@ -28,8 +28,8 @@ EXVIDEO_WEIGHTS = "exvideo-cogvideox-lora-129f"
 EXVIDEO_GENERATOR = "exvideo.cogvideox"
 MAX_FRAMES = 49
 APACHE = "Apache-2.0"
-COG_LICENCE = ("CogVideoX LICENSE (THUDM): free for academic research; commercial use needs registration with "
-               "Zhipu AI (https://huggingface.co/THUDM/CogVideoX-5b/blob/main/LICENSE)")
+COG_LICENCE = ("CogVideoX LICENSE: free for academic research; commercial use only after registering with Zhipu AI "
+               "(non-commercial without registration)")
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ MODELS: dict[str, CogModel] = {
                              size_gb=21.0, twin="5b"),
     "cogvideox-5b-i2v": CogModel("THUDM/CogVideoX-5b-I2V", 49, 8, 480, 720, True, COG_LICENCE, False, ("i2v",),
                                  size_gb=21.0, twin="5b-i2v"),
-    "cogvideox1.5-5b": CogModel("THUDM/CogVideoX1.5-5B", 81, 16, 768, 1360, True, COG_LICENCE, False,
+    # its card renders 81 or 161 frames; cogvideox.* renders at most 49 (issue 15's contract), so 49 here too
+    "cogvideox1.5-5b": CogModel("THUDM/CogVideoX1.5-5B", 49, 16, 768, 1360, True, COG_LICENCE, False,
                                 ("t2v", "v2v"), size_gb=21.0, twin="1.5-5b"),
 }
 KINDS = ("t2v", "i2v", "v2v")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -89,8 +89,10 @@ class CogVideoXParams(GenerateParams):
     width: int = Field(0, ge=0, le=2048, multiple_of=16, description="Frame width (0: the model's, 720; 1360 on 1.5).")
     num_inference_steps: int = Field(50, ge=1, le=500, description="Denoising steps (CogVideoX DDIM, trailing).")
     guidance_scale: float = Field(6.0, ge=0.0, le=50.0, description="Classifier-free guidance scale (≤1: off).")
-    use_dynamic_cfg: bool | None = Field(None, description="Raise guidance along a cosine over the steps (unset: on "
-                                                           "for the 5B family, off for 2B, as their model cards).")
+    # "auto" rather than None: a form edits an optional bool as a checkbox, which cannot say "the model's"
+    use_dynamic_cfg: Literal["auto", True, False] = Field(
+        "auto", description="Raise guidance along a cosine over the steps (auto: on for the 5B family, off for 2B, "
+                            "as their model cards).")
     fps: int = Field(0, ge=0, le=60, description="Frames per second of the written video (0: the model's, 8; 16 "
                                                  "for CogVideoX 1.5).")
 
@@ -114,7 +116,7 @@ class CogVideoXParams(GenerateParams):
         if not out.get("height") or not out.get("width"):
             out["height"], out["width"] = out.get("height") or height, out.get("width") or width
         out["fps"] = out.get("fps") or fps
-        if out.get("use_dynamic_cfg") is None:
+        if out.get("use_dynamic_cfg") in (None, "auto"):
             out["use_dynamic_cfg"] = dynamic
         return out
 

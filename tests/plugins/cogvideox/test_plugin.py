@@ -86,6 +86,18 @@ def test_the_size_fps_and_dynamic_cfg_default_to_the_models(tmp_path: Path, regi
     assert second.params["use_dynamic_cfg"] is True and second.params["num_frames"] == 49
 
 
+def test_dynamic_cfg_is_on_for_the_5b_family_unless_turned_off(tmp_path: Path, registry) -> None:
+    """"auto" (the default, what a form sends untouched) is the model's: on for 5B (rotary positions)."""
+    from sdk.ml.cogvideox import write_twin
+
+    twin_5b = write_twin(tmp_path / "5b", variant="5b")
+    with Project.create(tmp_path / "P.vgen") as project:
+        queue_jobs(project, registry, "cogvideox.t2v", prompts=["a kite"], weights=str(twin_5b),
+                   params=dict(SMALL, use_dynamic_cfg=["auto", False]))
+        values = sorted(j.params["use_dynamic_cfg"] for j in project.jobs())
+    assert values == [False, True]
+
+
 def test_a_commercial_safe_project_refuses_5b_weights_naming_their_licence(tmp_path: Path, registry,
                                                                           twin_2b: Path) -> None:
     from sdk import weights as w

@@ -129,7 +129,7 @@ def load_pipeline(ctx: Any, folder: str | Path, kind: str, *, transformer_patch:
     on its device. ``transformer_patch(transformer)`` (a LoRA fuse, say) runs on a freshly loaded transformer, and
     ``patch_id`` keeps the patched one apart in the cache."""
     from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
-    from transformers import T5EncoderModel, T5Tokenizer
+    from transformers import T5Tokenizer
 
     from sdk.ml.device import place, resolve_device, resolve_dtype
 
@@ -155,8 +155,7 @@ def load_pipeline(ctx: Any, folder: str | Path, kind: str, *, transformer_patch:
     transformer = _component(ctx, "denoiser", variant, tdir, dtype, device, load_transformer)
     vae = _component(ctx, "vae", "cogvideox-vae", vdir, dtype, device,
                      lambda: place(AutoencoderKLCogVideoX.from_pretrained(vdir, torch_dtype=dtype), device, dtype))
-    text_encoder = _component(ctx, "encoder", "t5-encoder", edir, dtype, device,
-                              lambda: place(T5EncoderModel.from_pretrained(edir, dtype=dtype), device, dtype))
+    text_encoder = _component(ctx, "encoder", "t5-encoder", edir, dtype, device, lambda: _load_t5(edir, dtype, device))
     tokenizer = _component(ctx, "other", "t5-tokenizer", kdir, dtype, torch.device("cpu"),
                            lambda: T5Tokenizer.from_pretrained(kdir))
     scheduler = _scheduler(folder)
@@ -165,6 +164,15 @@ def load_pipeline(ctx: Any, folder: str | Path, kind: str, *, transformer_patch:
     pipe._vgen_device = device
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def _load_t5(folder: Path, dtype: torch.dtype, device: torch.device) -> Any:
+    """T5-XXL as transformers loads it: in fp16 its ``wo`` projections stay fp32 (``_keep_in_fp32_modules``;
+    T5 v1.1 overflows to inf in fp16 there), so it is moved, not cast (:func:`sdk.ml.device.place` casts every
+    tensor)."""
+    from transformers import T5EncoderModel
+
+    return T5EncoderModel.from_pretrained(folder, dtype=dtype).to(device).eval()
 
 
 def _install_cancel_checks(model: Any) -> None:

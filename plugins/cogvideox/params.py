@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import Field, field_validator
 
@@ -35,18 +35,29 @@ def frames_problem(frames: int, limit: int = MAX_FRAMES) -> tuple[str, str] | No
     return None
 
 
-def model_defaults(weights: str | Path | None) -> tuple[int, int, int, bool]:
-    """(height, width, fps, dynamic_cfg) for a weights id or folder: a folder's ``transformer/config.json`` gives
-    the trained size (sample_height/width × 8) and the family (5B: rotary positions → dynamic CFG; 1.5: a temporal
-    patch → 16 fps); a known id without a readable folder gives the model card's values; else CogVideoX-2B's."""
-    base = DEFAULTS.get(str(weights or ""), DEFAULTS["cogvideox-2b"])
+class ModelDefaults(NamedTuple):
+    height: int
+    width: int
+    fps: int
+    dynamic_cfg: bool
+    #: learned position embeddings (5B-I2V): the transformer takes its trained size only
+    fixed_size: bool = False
+
+
+def model_defaults(weights: str | Path | None) -> ModelDefaults:
+    """The model's size, fps and dynamic CFG for a weights id or folder: a folder's ``transformer/config.json`` gives
+    the trained size (sample_height/width × the VAE's factor) and the family (5B: rotary positions → dynamic CFG;
+    1.5: a temporal patch → 16 fps; 5B-I2V: learned positions → that size only); a known id without a readable
+    folder gives the model card's values; else CogVideoX-2B's."""
+    wid = str(weights or "")
+    base = ModelDefaults(*DEFAULTS.get(wid, DEFAULTS["cogvideox-2b"]), fixed_size=wid == "cogvideox-5b-i2v")
     folder = None
-    if weights and str(weights) not in DEFAULTS:
-        folder = Path(str(weights))
+    if weights and wid not in DEFAULTS:
+        folder = Path(wid)
     elif weights:
         from sdk import weights as w
 
-        entry = w.installed(str(weights))
+        entry = w.installed(wid)
         folder = Path(entry["path"]) if entry and entry.get("path") else None
     try:
         cfg = json.loads((folder / "transformer" / "config.json").read_text()) if folder else None
@@ -60,10 +71,10 @@ def model_defaults(weights: str | Path | None) -> tuple[int, int, int, bool]:
         spatial = 2 ** (len(vae.get("block_out_channels", [0] * 4)) - 1)
     except (OSError, ValueError, TypeError):
         pass
-    v15 = cfg.get("patch_size_t") is not None
-    five_b = bool(cfg.get("use_rotary_positional_embeddings"))
-    return (int(cfg.get("sample_height", 60)) * spatial, int(cfg.get("sample_width", 90)) * spatial,
-            16 if v15 else 8, five_b)
+    return ModelDefaults(int(cfg.get("sample_height", 60)) * spatial, int(cfg.get("sample_width", 90)) * spatial,
+                         16 if cfg.get("patch_size_t") is not None else 8,
+                         bool(cfg.get("use_rotary_positional_embeddings")),
+                         bool(cfg.get("use_learned_positional_embeddings")))
 
 
 class CogVideoXParams(GenerateParams):
@@ -111,13 +122,17 @@ class CogVideoXParams(GenerateParams):
     @classmethod
     def for_weights(cls, params: dict[str, Any], weights: str | None) -> dict[str, Any]:
         """Queue time, once the weights are known: fill in the model's size, fps and dynamic CFG where unset."""
-        height, width, fps, dynamic = model_defaults(weights)
+        m = model_defaults(weights)
         out = dict(params)
-        if not out.get("height") or not out.get("width"):
-            out["height"], out["width"] = out.get("height") or height, out.get("width") or width
-        out["fps"] = out.get("fps") or fps
+        out["height"], out["width"] = out.get("height") or m.height, out.get("width") or m.width
+        out["fps"] = out.get("fps") or m.fps
         if out.get("use_dynamic_cfg") in (None, "auto"):
-            out["use_dynamic_cfg"] = dynamic
+            out["use_dynamic_cfg"] = m.dynamic_cfg
+        if m.fixed_size and (out["height"], out["width"]) != (m.height, m.width):
+            raise InvalidRequest(
+                f"height×width {out['height']}×{out['width']} does not fit these weights: their transformer has "
+                f"learned position embeddings for {m.height}×{m.width} only (CogVideoX-5B-I2V).",
+                hint=f"Use height {m.height} and width {m.width} (or leave them at 0).", field="height")
         return out
 
 

@@ -70,8 +70,9 @@ def test_frame_counts_cogvideox_cannot_render_are_refused_at_queue_time(tmp_path
 def test_the_size_fps_and_dynamic_cfg_default_to_the_models(tmp_path: Path, registry, twin_2b: Path) -> None:
     from plugins.cogvideox.params import model_defaults
 
-    assert model_defaults("cogvideox1.5-5b") == (768, 1360, 16, True)  # not installed: its model card
-    assert model_defaults("cogvideox-2b") == (480, 720, 8, False)
+    assert model_defaults("cogvideox1.5-5b") == (768, 1360, 16, True, False)  # not installed: its model card
+    assert model_defaults("cogvideox-2b") == (480, 720, 8, False, False)
+    assert model_defaults("cogvideox-5b-i2v").fixed_size
     with Project.create(tmp_path / "P.vgen") as project:
         queue_jobs(project, registry, "cogvideox.t2v", prompts=["a kite"], weights=str(twin_2b),
                    params={"num_inference_steps": [2], "num_frames": [9]})
@@ -84,6 +85,23 @@ def test_the_size_fps_and_dynamic_cfg_default_to_the_models(tmp_path: Path, regi
     assert first.params["num_inference_steps"] == 2
     assert (second.params["height"], second.params["width"], second.params["fps"]) == (64, 48, 12)
     assert second.params["use_dynamic_cfg"] is True and second.params["num_frames"] == 49
+
+
+def test_i2v_weights_take_their_trained_size_only(tmp_path: Path, registry) -> None:
+    """5B-I2V's learned position embeddings fit one size: another is refused when queued, naming it."""
+    from sdk.ml.cogvideox import write_twin
+
+    twin = write_twin(tmp_path / "i2v", variant="5b-i2v")
+    image = str(Path(__file__).parents[3] / "project_templates/image-to-video/sample.png")
+    with Project.create(tmp_path / "P.vgen") as project:
+        with pytest.raises(InvalidRequest) as err:
+            queue_jobs(project, registry, "cogvideox.i2v", prompts=["a kite"], weights=str(twin), image=image,
+                       params=dict(SMALL, width=[64]))
+        assert "32×64" in err.value.user_message and "height 32 and width 48" in err.value.hint
+        queue_jobs(project, registry, "cogvideox.i2v", prompts=["a kite"], weights=str(twin), image=image,
+                   params={"num_frames": [9]})
+        job = project.jobs()[0]
+    assert (job.params["height"], job.params["width"], job.params["use_dynamic_cfg"]) == (32, 48, True)
 
 
 def test_dynamic_cfg_is_on_for_the_5b_family_unless_turned_off(tmp_path: Path, registry) -> None:

@@ -192,3 +192,32 @@ def test_the_shared_model_table_agrees_with_the_weights_specs_and_params(registr
         assert (m.repo_id, m.licence, m.commercial) == (spec.repo_id, spec.licence, spec.commercial)
         assert (m.height, m.width, m.fps, m.dynamic_cfg) == DEFAULTS[wid]
         assert (m.frames, m.steps, m.guidance) == (49, 50, 6.0)
+
+
+def test_an_image_is_cropped_to_the_frame_aspect_and_a_short_source_is_refused(tmp_path: Path, twin_2b: Path) -> None:
+    """i2v keeps the centre of an image at the frame's aspect ratio (diffusers would stretch it); v2v refuses a
+    source shorter than num_frames, naming the count that fits, before any weights load."""
+    import numpy as np
+    from PIL import Image
+
+    from sdk.context import JobContext, JobRequest
+    from sdk.inputs import VideoInput
+    from sdk.outputs import write_output
+    from sdk.video import Video
+
+    from plugins.cogvideox.pipeline import CogVideoXGenerator, _crop_to
+
+    assert _crop_to(Image.new("RGB", (300, 300)), 480, 720).size == (300, 200)
+    assert _crop_to(Image.new("RGB", (1000, 300)), 480, 720).size == (450, 300)
+    assert _crop_to(Image.new("RGB", (72, 48)), 32, 48).size == (72, 48)
+
+    frames = np.zeros((6, 32, 48, 3), np.uint8)
+    paths = write_output(tmp_path / "src", Video(frames, fps=8), {"kind": "source"})
+    source = VideoInput(path=paths["video"], num_frames=6, width=48, height=32, fps=8, frames_dir=paths["frames"])
+    ctx = JobContext("v", lambda e: None, staging_dir=tmp_path / "s", device="cpu")
+    req = JobRequest(job_id="v", kind="generate", spec_id="cogvideox.v2v", seed=1, inputs={"video": source},
+                     params={"prompt": "x", "num_frames": 9, "height": 32, "width": 48}, weights=twin_2b)
+    with pytest.raises(InvalidRequest) as err:
+        CogVideoXGenerator().generate(ctx, req)
+    assert "6 frames" in err.value.user_message and "num_frames to 5" in err.value.hint
+    assert not ctx.models.keys  # refused before loading anything

@@ -22,16 +22,19 @@ DEFAULTS: dict[str, tuple[int, int, int, bool]] = {
 
 
 def frames_problem(frames: int, limit: int = MAX_FRAMES) -> tuple[str, str] | None:
-    """(message, hint) when ``frames`` is not a CogVideoX frame count: 4k+1 (the VAE packs 4 frames into one
-    latent after the first) and at most ``limit``, naming the ExVideo adapter beyond it; None when it is fine."""
+    """(message, hint) when ``frames`` is not a CogVideoX frame count: 8k+1 and at most ``limit``, naming the ExVideo
+    adapter beyond it; None when it is fine. The VAE packs 4 frames into one latent after the first, and its decoder
+    gives 4L−3 frames back only for an odd latent count L (an even one comes back as 4L: 13 frames would return 16;
+    measured on diffusers' own pipeline), so 9, 17, …, 49 (the model cards' 8N+1)."""
     if frames > limit:
         return (f"num_frames {frames} is more than CogVideoX renders ({limit} frames).",
                 f"Use at most {limit} frames, or the ExVideo adapter for up to 129: generator {EXVIDEO_GENERATOR} "
                 f"with weights {EXVIDEO_WEIGHTS} (CogVideoX-5B + its LoRA).")
-    if frames < 1 or (frames - 1) % 4:
-        lo = max(1, (frames - 1) // 4 * 4 + 1)
-        return (f"num_frames {frames} is not 4k+1: CogVideoX's VAE packs 4 frames into one latent after the first.",
-                f"Use {lo} or {lo + 4}.")
+    if frames < 1 or (frames - 1) % 8:
+        lo = max(1, (frames - 1) // 8 * 8 + 1)
+        return (f"num_frames {frames} is not 8k+1: CogVideoX renders 1, 9, 17, 25, 33, 41 or 49 frames (its VAE "
+                "packs 4 frames into a latent, and returns them only for an odd number of latents).",
+                f"Use {lo} or {lo + 8}.")
     return None
 
 
@@ -95,7 +98,7 @@ class CogVideoXParams(GenerateParams):
 
     negative_prompt: str = Field("", description="What the video should not show (guidance pushes away from it).")
     # no upper bound here: the validator names the ExVideo adapter past 49
-    num_frames: int = Field(49, ge=1, description="Frames: 4k+1, at most 49 (the ExVideo adapter goes to 129).")
+    num_frames: int = Field(49, ge=1, description="Frames: 8k+1 (9, 17, …, 49; the ExVideo adapter goes to 129).")
     height: int = Field(0, ge=0, le=2048, multiple_of=16, description="Frame height (0: the model's, 480; 768 on 1.5).")
     width: int = Field(0, ge=0, le=2048, multiple_of=16, description="Frame width (0: the model's, 720; 1360 on 1.5).")
     num_inference_steps: int = Field(50, ge=1, le=500, description="Denoising steps (CogVideoX DDIM, trailing).")

@@ -73,9 +73,9 @@ class CogVideoXGenerator:
                                      "video file.", field="video")
             arr, _ = read_video_input(source, hint="Give an .mp4/.webm/.gif video or a finished job's id.")
             if len(arr) < frames:
-                fit = max(1, (len(arr) - 1) // 4 * 4 + 1)
+                fit = max(1, (len(arr) - 1) // 8 * 8 + 1)
                 raise InvalidRequest(f"The source video has {len(arr)} frames; num_frames {frames} needs at least "
-                                     f"{frames}.", hint=f"Set num_frames to {fit} (4k+1, at most the source's).",
+                                     f"{frames}.", hint=f"Set num_frames to {fit} (8k+1, at most the source's).",
                                      field="num_frames")
             video = np.ascontiguousarray(arr[:frames])
         if req.weights is None:

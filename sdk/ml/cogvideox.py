@@ -66,17 +66,18 @@ KINDS = ("t2v", "i2v", "v2v")
 
 
 def check_frames(frames: int, *, limit: int = MAX_FRAMES, field: str = "num_frames") -> None:
-    """CogVideoX's 3-D VAE compresses time 4×: frames must be 4k+1 (9, 13, …, 49); more than ``limit`` is refused,
-    naming the ExVideo adapter that goes to 129."""
+    """CogVideoX renders 8k+1 frames: its 3-D VAE packs 4 frames into one latent after the first and decodes L
+    latents back to 4L−3 frames only when L is odd (an even L gives 4L: measured on diffusers' pipeline). More than
+    ``limit`` is refused, naming the ExVideo adapter that goes to 129 (8·16+1)."""
     if frames > limit:
         raise InvalidRequest(
             f"{field} {frames} is more than CogVideoX renders ({limit} frames).",
             hint=f"Use at most {limit} frames, or the ExVideo adapter for up to 129: generator {EXVIDEO_GENERATOR} "
                  f"with weights {EXVIDEO_WEIGHTS} (on CogVideoX-5B).", field=field)
-    if frames < 1 or (frames - 1) % 4:
-        lo = max(1, (frames - 1) // 4 * 4 + 1)
-        raise InvalidRequest(f"{field} {frames} is not 4k+1: CogVideoX's VAE compresses 4 frames into one latent.",
-                             hint=f"Use {lo} or {lo + 4} frames.", field=field)
+    if frames < 1 or (frames - 1) % 8:
+        lo = max(1, (frames - 1) // 8 * 8 + 1)
+        raise InvalidRequest(f"{field} {frames} is not 8k+1: CogVideoX's VAE returns 8k+1 frames only.",
+                             hint=f"Use {lo} or {lo + 8} frames.", field=field)
 
 
 # -- components ---------------------------------------------------------------------------------------------------

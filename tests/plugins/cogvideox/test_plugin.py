@@ -53,7 +53,7 @@ def test_models_list_shows_which_weights_allow_commercial_use(capsys) -> None:
 
 
 @pytest.mark.parametrize("frames, words", [(57, ["at most 49", "exvideo.cogvideox", "exvideo-cogvideox-lora-129f"]),
-                                           (46, ["4k+1", "45 or 49"])])
+                                           (45, ["8k+1", "41 or 49"]), (13, ["8k+1", "9 or 17"])])
 def test_frame_counts_cogvideox_cannot_render_are_refused_at_queue_time(tmp_path: Path, registry, twin_2b: Path,
                                                                        frames: int, words: list[str]) -> None:
     with Project.create(tmp_path / "P.vgen") as project:
@@ -219,5 +219,5 @@ def test_an_image_is_cropped_to_the_frame_aspect_and_a_short_source_is_refused(t
                      params={"prompt": "x", "num_frames": 9, "height": 32, "width": 48}, weights=twin_2b)
     with pytest.raises(InvalidRequest) as err:
         CogVideoXGenerator().generate(ctx, req)
-    assert "6 frames" in err.value.user_message and "num_frames to 5" in err.value.hint
+    assert "6 frames" in err.value.user_message and "num_frames to 1" in err.value.hint
     assert not ctx.models.keys  # refused before loading anything

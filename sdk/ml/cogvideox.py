@@ -127,7 +127,8 @@ def load_pipeline(ctx: Any, folder: str | Path, kind: str, *, transformer_patch:
                   patch_id: str = "") -> Any:
     """A diffusers CogVideoX pipeline of ``kind`` (``t2v``/``i2v``/``v2v``) over the snapshot in ``folder``; its
     transformer, VAE and text encoder come from ``ctx.models`` (roles denoiser / vae / encoder) in the job's dtype
-    on its device. ``transformer_patch(transformer)`` (a LoRA fuse, say) runs on a freshly loaded transformer, and
+    on its device. ``transformer_patch(transformer)`` (a LoRA fuse, say) runs on a freshly loaded transformer (on
+    the CPU, in the job's dtype, before it is placed and before any quantization), and may return a replacement;
     ``patch_id`` keeps the patched one apart in the cache."""
     from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
     from transformers import T5Tokenizer

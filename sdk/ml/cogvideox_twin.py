@@ -74,7 +74,9 @@ def _vae_config(variant: str, tiny: bool) -> dict[str, Any]:
     if tiny:
         cfg.update(block_out_channels=(8, 16, 16), down_block_types=("CogVideoXDownBlock3D",) * 3,
                    up_block_types=("CogVideoXUpBlock3D",) * 3, layers_per_block=1, norm_num_groups=4,
-                   sample_height=TINY_HEIGHT, sample_width=TINY_WIDTH)
+                   # diffusers tiles at half these (24×20 px) and its tiled decode assembles exactly 32, 48 or 64 px
+                   # only for these at the tiny VAE's 4× (the released 480×720 does the same at 8×)
+                   sample_height=48, sample_width=40)
     return cfg
 
 

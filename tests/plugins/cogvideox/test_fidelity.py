@@ -155,3 +155,27 @@ def test_a_cancel_stops_the_render_within_a_step(tmp_path: Path, twins: dict[str
     # raised from inside the transformer's forward (before its first block), not between steps
     assert any(e.name == "forward" and str(e.path).endswith("cogvideox_transformer_3d.py") for e in err.traceback)
     assert pipe.transformer._vgen_cancel is None  # the cached transformer no longer reports to this job
+
+
+def test_memory_mode_low_on_the_cpu_frees_t5_and_tiles_the_vae(tmp_path: Path, twins: dict[str, Path]) -> None:
+    """The components come through the worker's cache with their roles, so memory modes apply without CogVideoX
+    code: in ``low`` on the CPU the T5 encoder is freed once the transformer starts (and dropped from the cache,
+    which reloads it next job), the VAE tiles, the transformer stays cached; the frames stay close to ``none``'s
+    (tiles are blended where they overlap)."""
+    from sdk.ml import cogvideox as cog
+
+    cache = ModelCache()
+    clips, runtimes = {}, {}
+    for mode in ("none", "low"):
+        ctx = JobContext(mode, lambda e: None, staging_dir=tmp_path / mode, models=cache, device="cpu",
+                         memory_mode=mode)
+        pipe = cog.load_pipeline(ctx, twins["2b"], "t2v")
+        clips[mode] = cog.render(ctx, pipe, prompt="a kite", negative_prompt="", frames=F, height=H, width=W,
+                                 steps=2, guidance=6.0, dynamic_cfg=False, seed=5)
+        runtimes[mode] = dict(ctx.runtime)
+        tiled = pipe.vae.use_tiling
+        ctx.finish()
+    assert tiled and runtimes["low"].get("encoders_freed") and not runtimes["none"].get("encoders_freed")
+    roles = sorted(cache.role(k) for k in cache.keys)
+    assert "encoder" not in roles and "denoiser" in roles and "vae" in roles
+    assert np.abs(clips["low"].astype(int) - clips["none"].astype(int)).mean() < 8

@@ -99,9 +99,10 @@ def _pipeline_class(kind: str) -> type:
 
 
 def _files(folder: Path) -> list[Path]:
-    """The files a component is read from: weights first (sorted), then the configs (cache-key identity)."""
+    """The files a component is read from: weights first (sorted), then the configs and a tokenizer's SentencePiece
+    model (cache-key identity)."""
     weights = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin"))
-    return weights + sorted(p for p in folder.iterdir() if p.suffix == ".json")
+    return weights + sorted(p for p in folder.iterdir() if p.suffix in (".json", ".model"))
 
 
 _LAYOUT_HINT = ("Give the folder of a diffusers CogVideoX snapshot (model_index.json, scheduler/, text_encoder/, "

@@ -38,8 +38,10 @@ T5_REAL = {"d_model": 4096, "d_ff": 10240, "d_kv": 64, "num_heads": 64, "num_lay
            "relative_attention_max_distance": 128, "dense_act_fn": "gelu_new", "is_gated_act": True}
 #: tiny sizes: 32×48 frames give 8×12 latents (the I2V twin's learned position embeddings are made for them)
 TINY_HEIGHT, TINY_WIDTH, TINY_FRAMES = 32, 48, 9
-_TINY_VOCAB = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)] + [
-    (c, -2.0 - i * 0.01) for i, c in enumerate("abcdefghijklmnopqrstuvwxyz0123456789,.")]
+#: what the twin's SentencePiece model is trained on (deterministic: one thread, fixed text)
+_TOKENIZER_TEXT = ("a red kite over green hills", "a paper boat drifting down a stream", "a cat walks on a wall",
+                   "the sample comes alive", "a golden retriever running along a beach at sunset",
+                   "a steaming cup of coffee on a wooden table by a rainy window", "waves crash on black rocks")
 
 
 def write_twin(folder: Path, *, variant: str = "2b", size: str = "tiny", seed: int = 0) -> Path:
@@ -93,10 +95,9 @@ def _transformer_config(variant: str, tiny: bool) -> dict[str, Any]:
 
 def _tiny(out: Path, variant: str, seed: int) -> None:
     from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+    from transformers import T5Config, T5EncoderModel
 
-    tok = T5Tokenizer(vocab=_TINY_VOCAB, extra_ids=0)
-    tok.save_pretrained(out / "tokenizer")
+    tok = _write_tokenizer(out / "tokenizer")
     torch.manual_seed(seed)
     t5 = T5EncoderModel(T5Config(vocab_size=len(tok), d_model=32, d_ff=37, d_kv=8, num_heads=4, num_layers=2,
                                  feed_forward_proj="gated-gelu", relative_attention_num_buckets=8,
@@ -108,6 +109,28 @@ def _tiny(out: Path, variant: str, seed: int) -> None:
     transformer.save_pretrained(out / "transformer")
     torch.manual_seed(seed + 2)
     AutoencoderKLCogVideoX(**_vae_config(variant, True)).save_pretrained(out / "vae")
+
+
+def _write_tokenizer(folder: Path) -> Any:
+    """The hub's tokenizer layout (``spiece.model``, ``tokenizer_config.json``, ``special_tokens_map.json``; no
+    ``tokenizer.json``, as THUDM's repos), so transformers converts it from SentencePiece as it does the real one;
+    a 48-piece unigram model trained here. Returns the loaded tokenizer."""
+    import io
+
+    import sentencepiece as spm
+    from transformers import T5Tokenizer
+
+    folder.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(_TOKENIZER_TEXT * 10), model_writer=buf, vocab_size=48,
+                                   model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, num_threads=1,
+                                   character_coverage=1.0, minloglevel=2)
+    (folder / "spiece.model").write_bytes(buf.getvalue())
+    special = {"eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
+    _json(folder / "special_tokens_map.json", special)
+    _json(folder / "tokenizer_config.json", dict(special, model_max_length=226, extra_ids=0,
+                                                 tokenizer_class="T5Tokenizer"))
+    return T5Tokenizer.from_pretrained(folder)
 
 
 def _nonzero_(model: torch.nn.Module, seed: int) -> None:
@@ -124,9 +147,9 @@ def _real(out: Path, variant: str, seed: int) -> None:
     """Released dimensions, streamed: each model is built on the meta device for its tensor names and shapes, and
     random bf16 tensors are written shard by shard (no full model in memory)."""
     from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+    from transformers import T5Config, T5EncoderModel
 
-    T5Tokenizer(vocab=_TINY_VOCAB, extra_ids=100).save_pretrained(out / "tokenizer")
+    _write_tokenizer(out / "tokenizer")
     t5_config = T5Config(**T5_REAL)
     t5_config.save_pretrained(out / "text_encoder")
     with torch.device("meta"):

@@ -1,0 +1,54 @@
+"""Parameters of ``exvideo.cogvideox`` (torch-free: the GUI builds forms from the schema)."""
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from sdk.params import GenerateParams
+
+#: the LoRA's frame count: CogVideoX-5B (49 frames) extended to 129 = 4·32 + 1
+MAX_FRAMES = 129
+LORA_WEIGHTS = "exvideo-cogvideox-lora-129f"
+
+
+def frames_error(frames: int) -> str | None:
+    """Why ``frames`` cannot be rendered (None when it can): CogVideoX's VAE takes 4k+1 frames, the LoRA ≤ 129."""
+    if frames > MAX_FRAMES:
+        return (f"{frames} frames is more than the ExVideo LoRA was trained for ({MAX_FRAMES}); use at most "
+                f"{MAX_FRAMES}")
+    if frames < 1 or (frames - 1) % 4:
+        lo = max(1, (frames - 1) // 4 * 4 + 1)
+        return (f"{frames} is not 4k+1 (CogVideoX's VAE turns 4 frames into one latent); use {lo} or "
+                f"{min(lo + 4, MAX_FRAMES)}")
+    return None
+
+
+class ExVideoCogParams(GenerateParams):
+    """The published ExVideo-CogVideoX settings (DiffSynth-Studio's example): 720×480, 129 frames, guidance 7,
+    100 steps, 8 fps."""
+
+    num_frames: int = Field(MAX_FRAMES, ge=1, le=MAX_FRAMES, description=(
+        "Frames to render: 4k+1 (9, 13, …, 129). The LoRA extends CogVideoX-5B from 49 to 129 frames."))
+    height: int = Field(480, ge=16, le=2048, multiple_of=16, description="Frame height (a multiple of 16).")
+    width: int = Field(720, ge=16, le=2048, multiple_of=16, description="Frame width (a multiple of 16).")
+    num_inference_steps: int = Field(100, ge=1, le=1000, description="Denoising steps (ExVideo's example: 100).")
+    guidance_scale: float = Field(7.0, ge=0.0, le=50.0, description="Classifier-free guidance (ExVideo: 7).")
+    use_dynamic_cfg: bool = Field(True, description="CogVideoX-5B's dynamic guidance schedule (diffusers' "
+                                                    "use_dynamic_cfg).")
+    fps: int = Field(8, ge=1, le=60, description="Frames per second of the written video (ExVideo: 8).")
+    lora: str = Field(LORA_WEIGHTS, min_length=1, description=(
+        "The ExVideo LoRA: an installed weights id or the path of ExVideo-CogVideoX-LoRA-129f-v1.safetensors."))
+    lora_scale: float = Field(1.0, ge=-4.0, le=4.0, description=(
+        "How strongly the LoRA is fused (W + scale·B·A; DiffSynth's lora_alpha, default 1). 0 renders plain "
+        "CogVideoX-5B."))
+
+    @field_validator("num_frames")
+    @classmethod
+    def _four_k_plus_one(cls, value: int) -> int:
+        why = frames_error(value)
+        if why:
+            raise ValueError(why)
+        return value
+
+    def queue_warnings(self) -> list[str]:
+        """CogVideoX's scheduler is not VGen's DDIM: the base class's DDIM-divisor warning does not apply."""
+        return []

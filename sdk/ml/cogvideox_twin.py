@@ -1,0 +1,180 @@
+"""Twins of CogVideoX snapshots: random weights in the hub's diffusers layout, loadable by diffusers' own
+``from_pretrained`` (``model_index.json``, ``scheduler/``, ``text_encoder/`` (T5), ``tokenizer/``, ``transformer/``,
+``vae/``).
+
+``size="tiny"``: a few-kilobyte T5, a 2-block transformer and a 3-level VAE (16 latent channels, 4× time, 4×
+space), built in memory, for tests. ``size="real"``: the released dimensions (T5-v1.1-XXL, the 2B/5B transformers,
+the 3-D VAE) written tensor by tensor without building the models (meta tensors), for GPU checks and benchmarks;
+never for CI. Random weights produce noise.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+VARIANTS = ("2b", "5b", "5b-i2v", "1.5-5b")
+PIPELINE = {"2b": "CogVideoXPipeline", "5b": "CogVideoXPipeline", "5b-i2v": "CogVideoXImageToVideoPipeline",
+            "1.5-5b": "CogVideoXPipeline"}
+#: the hub's scheduler_config.json (CogVideoXDDIMScheduler; 2B shifts the SNR by 3, the 5B family by 1)
+SCHEDULER = {"_class_name": "CogVideoXDDIMScheduler", "beta_end": 0.012, "beta_schedule": "scaled_linear",
+             "beta_start": 0.00085, "clip_sample": False, "clip_sample_range": 1.0, "num_train_timesteps": 1000,
+             "prediction_type": "v_prediction", "rescale_betas_zero_snr": True, "sample_max_value": 1.0,
+             "set_alpha_to_one": True, "snr_shift_scale": 3.0, "steps_offset": 0, "timestep_spacing": "trailing",
+             "trained_betas": None}
+#: released transformer configs (what differs from diffusers' defaults, which are CogVideoX-2B's)
+TRANSFORMER_REAL: dict[str, dict[str, Any]] = {
+    "2b": {},
+    "5b": {"num_attention_heads": 48, "num_layers": 42, "use_rotary_positional_embeddings": True},
+    "5b-i2v": {"num_attention_heads": 48, "num_layers": 42, "in_channels": 32, "use_rotary_positional_embeddings": True,
+               "use_learned_positional_embeddings": True},
+    "1.5-5b": {"num_attention_heads": 48, "num_layers": 42, "use_rotary_positional_embeddings": True,
+               "patch_size_t": 2, "patch_bias": False, "sample_height": 96, "sample_width": 170, "sample_frames": 81},
+}
+T5_REAL = {"d_model": 4096, "d_ff": 10240, "d_kv": 64, "num_heads": 64, "num_layers": 24, "vocab_size": 32128,
+           "feed_forward_proj": "gated-gelu", "relative_attention_num_buckets": 32,
+           "relative_attention_max_distance": 128, "dense_act_fn": "gelu_new", "is_gated_act": True}
+#: tiny sizes: 32×48 frames give 8×12 latents (the I2V twin's learned position embeddings are made for them)
+TINY_HEIGHT, TINY_WIDTH, TINY_FRAMES = 32, 48, 9
+_TINY_VOCAB = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -1.0)] + [
+    (c, -2.0 - i * 0.01) for i, c in enumerate("abcdefghijklmnopqrstuvwxyz0123456789,.")]
+
+
+def write_twin(folder: Path, *, variant: str = "2b", size: str = "tiny", seed: int = 0) -> Path:
+    """Write the twin into ``folder`` (created) and return it; see the module docstring."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown CogVideoX twin variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    if size not in ("tiny", "real"):
+        raise ValueError(f"unknown twin size {size!r}; use 'tiny' or 'real'")
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    sched = dict(SCHEDULER, snr_shift_scale=3.0 if variant == "2b" else 1.0)
+    _json(out / "scheduler" / "scheduler_config.json", sched)
+    _json(out / "model_index.json", {
+        "_class_name": PIPELINE[variant], "_diffusers_version": "0.42.1",
+        "scheduler": ["diffusers", "CogVideoXDDIMScheduler"], "text_encoder": ["transformers", "T5EncoderModel"],
+        "tokenizer": ["transformers", "T5Tokenizer"], "transformer": ["diffusers", "CogVideoXTransformer3DModel"],
+        "vae": ["diffusers", "AutoencoderKLCogVideoX"]})
+    (_tiny if size == "tiny" else _real)(out, variant, seed)
+    (out / "vgen_studio.json").write_text(json.dumps(
+        {"preset": f"cogvideox-{variant}", "twin": size, "seed": seed, "note": "Random weights: they produce noise."},
+        indent=2))
+    return out
+
+
+def _json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+
+
+def _vae_config(variant: str, tiny: bool) -> dict[str, Any]:
+    cfg: dict[str, Any] = {"scaling_factor": 1.15258426 if variant == "2b" else 0.7}
+    if tiny:
+        cfg.update(block_out_channels=(8, 16, 16), down_block_types=("CogVideoXDownBlock3D",) * 3,
+                   up_block_types=("CogVideoXUpBlock3D",) * 3, layers_per_block=1, norm_num_groups=4,
+                   sample_height=TINY_HEIGHT, sample_width=TINY_WIDTH)
+    return cfg
+
+
+def _transformer_config(variant: str, tiny: bool) -> dict[str, Any]:
+    cfg = dict(TRANSFORMER_REAL[variant])
+    if tiny:
+        lat_h, lat_w = TINY_HEIGHT // 4, TINY_WIDTH // 4
+        cfg.update(num_attention_heads=2, attention_head_dim=16, num_layers=2, text_embed_dim=32, time_embed_dim=16,
+                   sample_height=lat_h, sample_width=lat_w, sample_frames=TINY_FRAMES, max_text_seq_length=226)
+        if variant == "1.5-5b":
+            cfg["sample_frames"] = TINY_FRAMES + 4
+    return cfg
+
+
+def _tiny(out: Path, variant: str, seed: int) -> None:
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+    tok = T5Tokenizer(vocab=_TINY_VOCAB, extra_ids=0)
+    tok.save_pretrained(out / "tokenizer")
+    torch.manual_seed(seed)
+    t5 = T5EncoderModel(T5Config(vocab_size=len(tok), d_model=32, d_ff=37, d_kv=8, num_heads=4, num_layers=2,
+                                 feed_forward_proj="gated-gelu", relative_attention_num_buckets=8,
+                                 relative_attention_max_distance=16, pad_token_id=0, eos_token_id=1))
+    t5.save_pretrained(out / "text_encoder")
+    torch.manual_seed(seed + 1)
+    transformer = CogVideoXTransformer3DModel(**_transformer_config(variant, True))
+    _nonzero_(transformer, seed + 1)
+    transformer.save_pretrained(out / "transformer")
+    torch.manual_seed(seed + 2)
+    AutoencoderKLCogVideoX(**_vae_config(variant, True)).save_pretrained(out / "vae")
+
+
+def _nonzero_(model: torch.nn.Module, seed: int) -> None:
+    """diffusers zero-initialises some output layers (adaptive norms, the final projection): give every parameter
+    small random values so that a twin's frames depend on the prompt, the seed and every step."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.abs().sum() == 0:
+                p.copy_(torch.randn(p.shape, generator=gen) * 0.02)
+
+
+def _real(out: Path, variant: str, seed: int) -> None:
+    """Released dimensions, streamed: each model is built on the meta device for its tensor names and shapes, and
+    random bf16 tensors are written shard by shard (no full model in memory)."""
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+    from transformers import T5Config, T5EncoderModel, T5Tokenizer
+
+    T5Tokenizer(vocab=_TINY_VOCAB, extra_ids=100).save_pretrained(out / "tokenizer")
+    t5_config = T5Config(**T5_REAL)
+    t5_config.save_pretrained(out / "text_encoder")
+    with torch.device("meta"):
+        t5 = T5EncoderModel(t5_config)
+    _stream(t5, out / "text_encoder", "model", seed, torch.bfloat16)
+    tcfg = _transformer_config(variant, False)
+    with torch.device("meta"):
+        transformer = CogVideoXTransformer3DModel(**tcfg)
+    _json(out / "transformer" / "config.json", dict(transformer.config, _class_name="CogVideoXTransformer3DModel"))
+    _stream(transformer, out / "transformer", "diffusion_pytorch_model", seed + 1, torch.bfloat16)
+    with torch.device("meta"):
+        vae = AutoencoderKLCogVideoX(**_vae_config(variant, False))
+    _json(out / "vae" / "config.json", dict(vae.config, _class_name="AutoencoderKLCogVideoX"))
+    _stream(vae, out / "vae", "diffusion_pytorch_model", seed + 2, torch.bfloat16)
+
+
+def _stream(model: torch.nn.Module, folder: Path, stem: str, seed: int, dtype: torch.dtype,
+            shard_bytes: int = 5 * 2**30) -> None:
+    """Random tensors of ``model``'s state-dict shapes into ``stem``-named safetensors shards (+ an index when
+    there is more than one), as the hub shards them."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(seed)
+    width = torch.tensor([], dtype=dtype).element_size()
+    parts: list[tuple[Path, list[str]]] = []
+    shard: dict[str, torch.Tensor] = {}
+    size = total = 0
+
+    def flush() -> None:
+        path = folder / f".{stem}-part{len(parts) + 1}.safetensors"
+        save_file(shard, str(path), metadata={"format": "pt"})
+        parts.append((path, list(shard)))
+        shard.clear()
+
+    for name, t in model.state_dict().items():
+        n = t.numel() * width
+        if shard and size + n > shard_bytes:
+            flush()
+            size = 0
+        shard[name] = (torch.randn(t.shape, generator=gen) * 0.02).to(dtype)
+        size += n
+        total += n
+    flush()
+    if len(parts) == 1:
+        parts[0][0].rename(folder / f"{stem}.safetensors")
+        return
+    index: dict[str, str] = {}
+    for i, (path, names) in enumerate(parts, 1):
+        final = f"{stem}-{i:05d}-of-{len(parts):05d}.safetensors"
+        path.rename(folder / final)
+        index.update({k: final for k in names})
+    _json(folder / f"{stem}.safetensors.index.json", {"metadata": {"total_size": total}, "weight_map": index})

@@ -46,10 +46,12 @@ def twins(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_129_frames_render_with_the_lora_and_it_changes_the_video(tmp_path: Path, twins: dict[str, Path]) -> None:
     registry = load_plugins(refresh=True)
     with Project.create(tmp_path / "Ex.vgen") as project:
+        # the plain render runs with model offload (``balanced``). ``low``/``minimum`` would tile the VAE, and diffusers'
+        # CogVideoX tiling gives wrong sizes for the tiny twin's 4× VAE (its tile arithmetic assumes 8×): see the report
         ids = [queue_jobs(project, registry, "exvideo.cogvideox", prompts=["a lighthouse at dusk"], seeds="3",
-                          weights=str(twins["base"]),
+                          weights=str(twins["base"]), options={"memory_mode": mode},
                           params=dict(TINY, num_frames=[129], lora=[str(twins["lora"])], lora_scale=[scale])
-                          ).job_ids[0] for scale in (1.0, 0.0)]
+                          ).job_ids[0] for scale, mode in ((1.0, "none"), (0.0, "balanced"))]
         stats = RenderService(project, registry=registry).run(until_empty=True)
         assert stats["succeeded"] == 2, [(j.spec_id, j.error_message) for j in project.jobs()]
         fused, plain = (read_frames(project.output(i).dir) for i in ids)

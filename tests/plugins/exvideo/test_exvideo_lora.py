@@ -162,3 +162,27 @@ def test_the_identity_changes_with_the_file_and_the_scale(released, tmp_path: Pa
     assert L.lora_identity(path.parent, 1.0) == a  # the folder resolves to its file
     other = L.write_lora_twin(tmp_path / "other", model, seed=9)
     assert L.lora_identity(other, 1.0) != a
+
+
+def test_the_tiny_weights_fit_the_tiny_cogvideox_5b_twin_key_for_key(tmp_path: Path) -> None:
+    from diffusers import CogVideoXTransformer3DModel
+
+    from sdk.ml.cogvideox import write_twin
+
+    from plugins.exvideo.tiny import make_tiny_weights
+
+    folder = make_tiny_weights(tmp_path / "lora")
+    state = load_file(str(folder / L.RELEASED_FILE))
+    base = CogVideoXTransformer3DModel.from_pretrained(write_twin(tmp_path / "cog5b", variant="5b") / "transformer")
+    assert len(L.plan(state, base)) * 2 == len(state) == 2 * 4 * len(base.transformer_blocks)
+
+
+def test_a_base_other_than_cogvideox_5b_t2v_is_refused(tmp_path: Path) -> None:
+    from sdk.ml.cogvideox import write_twin
+
+    from plugins.exvideo.pipeline import check_base
+
+    check_base(write_twin(tmp_path / "5b", variant="5b"))
+    for variant in ("2b", "5b-i2v", "1.5-5b"):
+        with pytest.raises(IncompatibleCheckpoint, match="cogvideox-5b"):
+            check_base(write_twin(tmp_path / variant, variant=variant))

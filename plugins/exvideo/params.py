@@ -49,6 +49,22 @@ class ExVideoCogParams(GenerateParams):
             raise ValueError(why)
         return value
 
+    def check_inputs(self, given: frozenset[str], project: object) -> None:
+        """At queue time: the LoRA must be installed (an id) or be a .safetensors file (a path)."""
+        from pathlib import Path
+
+        from sdk import weights as w
+        from sdk.errors import InvalidRequest
+
+        path, _ = w.resolve(self.lora, LORA_WEIGHTS)  # WeightsMissing naming the id and how to get it
+        if path.is_file() and path.suffix.lower() != ".safetensors":
+            raise InvalidRequest(f"lora {self.lora!r} is not a .safetensors file.",
+                                 hint="Give the released ExVideo-CogVideoX-LoRA-129f-v1.safetensors (safetensors "
+                                      "only: other formats can run code when loaded).", field="lora")
+        if path.is_dir() and not any(Path(path).glob("*.safetensors")):
+            raise InvalidRequest(f"lora folder {str(path)!r} holds no .safetensors file.",
+                                 hint="Point lora at ExVideo-CogVideoX-LoRA-129f-v1.safetensors.", field="lora")
+
     def queue_warnings(self) -> list[str]:
         """CogVideoX's scheduler is not VGen's DDIM: the base class's DDIM-divisor warning does not apply."""
         return []

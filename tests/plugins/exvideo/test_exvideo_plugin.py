@@ -42,3 +42,19 @@ def test_bad_frame_counts_are_refused_when_queued(tmp_path: Path, registry, fram
                        weights=str(tmp_path), params={"num_frames": [frames]})
         assert str(frames) in str(info.value) and words in str(info.value)
         assert project.jobs() == []
+
+
+def test_a_missing_or_unsafe_lora_is_refused_when_queued(tmp_path: Path, registry) -> None:
+    from sdk.errors import WeightsMissing
+
+    pickle = tmp_path / "lora.pth"
+    pickle.write_bytes(b"\x80\x04")
+    with Project.create(tmp_path / "P.vgen") as project:
+        with pytest.raises(WeightsMissing, match="exvideo-cogvideox-lora-129f"):
+            queue_jobs(project, registry, "exvideo.cogvideox", prompts=["a dog"], seeds="1", weights=str(tmp_path),
+                       params={"num_frames": [9]})
+        with pytest.raises(InvalidRequest, match="safetensors") as info:
+            queue_jobs(project, registry, "exvideo.cogvideox", prompts=["a dog"], seeds="1", weights=str(tmp_path),
+                       params={"num_frames": [9], "lora": [str(pickle)]})
+        assert info.value.field == "lora"
+        assert project.jobs() == []

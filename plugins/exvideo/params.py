@@ -32,8 +32,9 @@ class ExVideoCogParams(GenerateParams):
     width: int = Field(720, ge=16, le=2048, multiple_of=16, description="Frame width (a multiple of 16).")
     num_inference_steps: int = Field(100, ge=1, le=1000, description="Denoising steps (ExVideo's example: 100).")
     guidance_scale: float = Field(7.0, ge=0.0, le=50.0, description="Classifier-free guidance (ExVideo: 7).")
-    use_dynamic_cfg: bool = Field(True, description="CogVideoX-5B's dynamic guidance schedule (diffusers' "
-                                                    "use_dynamic_cfg).")
+    use_dynamic_cfg: bool = Field(False, description=(
+        "CogVideoX-5B's dynamic guidance schedule (diffusers' use_dynamic_cfg). Off by default: ExVideo's published "
+        "example (DiffSynth-Studio) guides with a constant 7."))
     fps: int = Field(8, ge=1, le=60, description="Frames per second of the written video (ExVideo: 8).")
     lora: str = Field(LORA_WEIGHTS, min_length=1, description=(
         "The ExVideo LoRA: an installed weights id or the path of ExVideo-CogVideoX-LoRA-129f-v1.safetensors."))

@@ -32,6 +32,7 @@ def test_the_published_settings_are_the_defaults() -> None:
     assert (p.num_frames, p.width, p.height, p.guidance_scale, p.num_inference_steps, p.fps) == (
         129, 720, 480, 7.0, 100, 8)
     assert p.lora == "exvideo-cogvideox-lora-129f" and p.lora_scale == 1.0
+    assert p.use_dynamic_cfg is False  # DiffSynth's example guides with a constant 7
 
 
 @pytest.mark.parametrize("frames, words", [(133, "129"), (130, "4k+1"), (48, "49")])

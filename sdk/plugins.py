@@ -19,8 +19,9 @@ from sdk.specs import ConditionSpec, GeneratorSpec, JobSpec, MetricSpec, Trainer
 
 ENTRY_POINT_GROUP = "vgen_studio"
 _ID_RE = re.compile(r"^[a-z0-9_]+\.[a-z0-9_]+$")
-#: weights ids may also be the hub's lowercase model names (cogvideox-5b, cogvideox1.5-5b: issue 15's fixed ids)
-_WEIGHTS_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_]*(?:[.\-][a-z0-9_]+)+$")
+#: weights ids may also take the hub's own spelling (``cogvideox-2b``, ``cogvideox1.5-5b``): lowercase, digits,
+#: '_', '.' and '-', outside the user's namespace
+_WEIGHTS_ID_RE = re.compile(r"^(?!user\.)[a-z0-9][a-z0-9_.\-]*$")
 
 
 @dataclass
@@ -167,7 +168,9 @@ class PluginRegistry:
             for spec in impl() or []:
                 if not isinstance(spec, cls):
                     raise TypeError(f"{hook_name} returned {type(spec).__name__}, expected {cls.__name__}")
-                if not (_ID_RE.match(spec.id) or (cls is WeightsSpec and _WEIGHTS_ID_RE.match(spec.id))):
+                if cls is WeightsSpec and _WEIGHTS_ID_RE.match(spec.id):
+                    pass
+                elif not _ID_RE.match(spec.id):
                     raise ValueError(f"id {spec.id!r} must look like '<plugin>.<name>' (lowercase, digits, _)")
                 if spec.id in self._table_for(spec) or any(s.id == spec.id and type(s) is cls for s in found):
                     raise ValueError(f"id {spec.id!r} is already registered by another plugin")

@@ -294,7 +294,8 @@ class Project(CatalogMixin, QueueMixin, ConditionsMixin, TrashMixin):
         self.name = name
 
     def meta(self, key: str, default: Any = None) -> Any:
-        """A project fact: ``name``, ``created_at``, ``app_version``, ``template``, ``suggested_jobs``."""
+        """A project fact: ``name``, ``created_at``, ``app_version``, ``template``, ``suggested_jobs``,
+        ``weights_policy``."""
         return self._meta(key, default)
 
     def info(self) -> dict[str, Any]:
@@ -397,6 +398,8 @@ class Project(CatalogMixin, QueueMixin, ConditionsMixin, TrashMixin):
             self._set_meta(s, "template", {"name": folder.name, "title": manifest.get("title", folder.name),
                                            "description": manifest.get("description", "")})
             self._set_meta(s, "suggested_jobs", list(manifest.get("jobs", [])))
+            if isinstance(manifest.get("weights_policy"), dict):  # e.g. commercial-use weights only (queueing)
+                self._set_meta(s, "weights_policy", dict(manifest["weights_policy"]))
         if manifest.get("auto_metrics"):
             from sdk.conditions import choose_installed_metrics
 

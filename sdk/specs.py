@@ -163,6 +163,9 @@ class WeightsSpec:
     revision: str | None = None
     files: tuple[WeightsFile, ...] = ()
     licence: str = ""
+    #: whether the licence allows commercial use (True/False); None: not stated (treated as not allowed where a
+    #: project admits commercial-use weights only)
+    commercial: bool | None = None
     size_gb: float = 0.0
     tiny: str | None = None
     description: str = ""

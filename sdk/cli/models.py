@@ -55,13 +55,15 @@ def cmd_models_list(a: argparse.Namespace) -> int:
     if a.json:
         print_json({"models_dir": str(w.models_dir()), "installed": list(installed.values()),
                      "known": [{"id": s.id, "title": s.title, "source": s.source, "repo_id": s.repo_id,
-                                "licence": s.licence, "formats": list(s.formats)} for s in reg.weights.values()]})
+                                "licence": s.licence, "commercial": s.commercial, "formats": list(s.formats)}
+                               for s in reg.weights.values()]})
         return 0
     print(f"Models directory: {w.models_dir()}")
     for s in reg.weights.values():
         e = installed.pop(s.id, None)
         state = f"installed ({e['source']}) at {e['path']}" if e else "not installed"
-        print(f"{s.id:<30} {state}\n{'':<30} {s.source}:{s.repo_id}  licence: {s.licence}")
+        use = {True: "  [commercial use allowed]", False: "  [not for commercial use]"}.get(s.commercial, "")
+        print(f"{s.id:<30} {state}\n{'':<30} {s.source}:{s.repo_id}  licence: {s.licence}{use}")
     for e in installed.values():
         print(f"{e['id']:<30} installed ({e['source']}) at {e['path']}")
     return 0

@@ -91,7 +91,8 @@ def _pipeline_class(kind: str) -> type:
 
     base = getattr(diffusers, _PIPELINES[kind])
     return type(base.__name__, (base,), {
-        "_execution_device": property(lambda self: getattr(self, "_vgen_device", None) or base._execution_device.fget(self)),
+        "_execution_device": property(
+            lambda self: getattr(self, "_vgen_device", None) or base._execution_device.fget(self)),
         "__doc__": base.__doc__})
 
 
@@ -176,38 +177,35 @@ def _scheduler(folder: Path) -> Any:
 
 
 # -- previews -----------------------------------------------------------------------------------------------------
-#: colours the latent→RGB map is fitted on (see :func:`fit_latent_rgb`)
-_PATCH_COLOURS = ((0, 0, 0), (1, 1, 1), (1, 0, 0), (0, 1, 0), (0, 0, 1), (1, 1, 0), (0, 1, 1), (1, 0, 1),
-                  (0.5, 0.5, 0.5), (0.8, 0.4, 0.2), (0.2, 0.4, 0.8), (0.3, 0.7, 0.3))
+def fit_images(n: int = 12, size: int = 64, seed: int = 0) -> torch.Tensor:
+    """``n`` smooth random colour fields ``[n,3,size,size]`` in [−1, 1] (bilinear up from 4×4 random colours):
+    texture within each image, since the VAE's group norms erase a flat colour's level."""
+    gen = torch.Generator().manual_seed(seed)
+    grid = torch.rand(n, 3, 4, 4, generator=gen) * 2 - 1
+    return torch.nn.functional.interpolate(grid, size=(size, size), mode="bilinear", align_corners=True)
 
 
 @torch.inference_mode()
-def fit_latent_rgb(vae: Any, *, size: int = 32) -> torch.Tensor:
+def fit_latent_rgb(vae: Any, *, images: torch.Tensor | None = None) -> torch.Tensor:
     """A ``[17,3]`` latent → RGB map (16 channel weights + a bias row) fitted by least squares on ``vae`` itself:
-    each colour of :data:`_PATCH_COLOURS` (plus left/right halves of pairs, so that the fit sees edges) is encoded
-    as a one-frame image (posterior mode × scaling factor, as the pipeline's latents are) and the map is what
-    best sends each latent pixel to its colour in [−1, 1]. No published factors exist for CogVideoX's VAE; this
-    costs one small encode per VAE and is stored on it."""
+    :func:`fit_images` are encoded as one-frame videos (posterior mode × scaling factor, as the pipeline's latents
+    are) and the map is what best sends each latent pixel to its area-averaged colour in [−1, 1]. No published
+    factors exist for CogVideoX's 16-channel VAE; this costs one small encode per VAE and is stored on it."""
     cached = getattr(vae, "_vgen_latent_rgb", None)
-    if cached is not None:
+    if cached is not None and images is None:
         return cached
-    cols = torch.tensor(_PATCH_COLOURS, dtype=torch.float32) * 2 - 1
-    images = [c.view(3, 1, 1).expand(3, size, size) for c in cols]
-    for a, b in zip(cols, cols.roll(1, 0)):
-        img = a.view(3, 1, 1).expand(3, size, size).clone()
-        img[:, :, size // 2:] = b.view(3, 1)[:, :, None]
-        images.append(img)
-    x = torch.stack(images).unsqueeze(2)  # [N,3,1,H,W]
+    x = (fit_images() if images is None else images).float()
     param = next(vae.parameters())
     dev = param.device if param.device.type != "meta" else torch.device("cpu")
-    lat = vae.encode(x.to(dev, param.dtype)).latent_dist.mode().float().cpu() * float(vae.config.scaling_factor)
+    post = vae.encode(x.unsqueeze(2).to(dev, param.dtype)).latent_dist
+    lat = post.mode().float().cpu() * float(vae.config.scaling_factor)  # [N,16,1,h,w]
     n, c, _, h, w = lat.shape
-    target = torch.nn.functional.interpolate(x[:, :, 0], size=(h, w), mode="area")  # [N,3,h,w]
+    target = torch.nn.functional.interpolate(x, size=(h, w), mode="area")  # [N,3,h,w]
     a = torch.cat([lat[:, :, 0].permute(0, 2, 3, 1).reshape(-1, c), torch.ones(n * h * w, 1)], 1)
     y = target.permute(0, 2, 3, 1).reshape(-1, 3)
-    ridge = 1e-3 * torch.eye(c + 1)
-    factors = torch.linalg.solve(a.T @ a + ridge, a.T @ y)  # [c+1, 3]
-    vae._vgen_latent_rgb = factors
+    factors = torch.linalg.solve(a.T @ a + 1e-3 * torch.eye(c + 1), a.T @ y)  # ridge: [c+1, 3]
+    if images is None:
+        vae._vgen_latent_rgb = factors
     return factors
 
 

@@ -1,6 +1,8 @@
 """Parameters of ``exvideo.cogvideox`` (torch-free: the GUI builds forms from the schema)."""
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, field_validator
 
 from sdk.params import GenerateParams
@@ -25,6 +27,17 @@ def frames_error(frames: int) -> str | None:
 class ExVideoCogParams(GenerateParams):
     """The published ExVideo-CogVideoX settings (DiffSynth-Studio's example): 720×480, 129 frames, guidance 7,
     100 steps, 8 fps."""
+
+    #: T5-XXL reads 226 tokens: the queue's CLIP 77-token warning does not apply
+    TEXT_ENCODER: ClassVar[str] = "t5"
+    #: guidance runs both branches in one batch (diffusers' CogVideoX pipeline)
+    CFG_BATCHED: ClassVar[bool] = True
+    #: the preflight's activation factor (sdk.ml.preflight: bytes per batch × frame × (h/8)(w/8) × 320 × dtype
+    #: byte). Derived, not measured: the cogvideox plugin's 6 for CogVideoX-2B's 1920-wide blocks, scaled to the
+    #: 5B's 3072 (×1.6); SDPA keeps attention memory linear in the tokens, so 129 frames cost 129/49 of 49.
+    DENOISER_BYTES_PER_UNIT: ClassVar[float] = 10.0
+    #: CogVideoX's VAE decodes two latent frames (8 frames) at a time with its causal conv cache, whatever the mode
+    decode_chunk_size: ClassVar[int] = 8
 
     num_frames: int = Field(MAX_FRAMES, ge=1, le=MAX_FRAMES, description=(
         "Frames to render: 4k+1 (9, 13, …, 129). The LoRA extends CogVideoX-5B from 49 to 129 frames."))

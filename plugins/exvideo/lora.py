@@ -75,7 +75,7 @@ def diffsynth_name(diffusers: str) -> str:
 
 @dataclass(frozen=True)
 class LoraPair:
-    """One adapted Linear: its diffusers name and the two factors (``down`` = A ``[r, in]``, ``up`` = B ``[out, r]``)."""
+    """One adapted Linear: its diffusers name and the two factors (``down``: A ``[r, in]``; ``up``: B ``[out, r]``)."""
 
     target: str
     down: Any

@@ -59,3 +59,14 @@ def test_a_missing_or_unsafe_lora_is_refused_when_queued(tmp_path: Path, registr
                        params={"num_frames": [9], "lora": [str(pickle)]})
         assert info.value.field == "lora"
         assert project.jobs() == []
+
+
+def test_the_installed_lora_id_is_what_a_job_uses_by_default(tmp_path: Path, registry) -> None:
+    from sdk import weights as W
+
+    from plugins.exvideo.pipeline import resolve_lora
+
+    folder = W.make_tiny(registry.weights["exvideo-cogvideox-lora-129f"], tmp_path / "lora", register=True)
+    assert resolve_lora("exvideo-cogvideox-lora-129f") == folder / "ExVideo-CogVideoX-LoRA-129f-v1.safetensors"
+    ExVideoCogParams(prompt="a dog").check_inputs(frozenset(), None)  # installed: nothing to refuse
+    assert "tiny" in W.installed("exvideo-cogvideox-lora-129f")["source"]

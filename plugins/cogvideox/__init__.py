@@ -18,7 +18,7 @@ METHOD = "CogVideoX"
 METHOD_I2V = "CogVideoX I2V"
 ENTRY = "plugins.cogvideox.pipeline:CogVideoXGenerator"
 TINY = "plugins.cogvideox.tiny:make_"
-APACHE = "Apache-2.0 (commercial use allowed)"
+APACHE = "Apache-2.0"
 COG_LICENCE = ("CogVideoX LICENSE: free for academic research; commercial use only after registering with Zhipu AI "
                "(non-commercial without registration)")
 _COMMON = ("model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",

@@ -74,7 +74,7 @@ class CogVideoXParams(GenerateParams):
     TEXT_ENCODER: ClassVar[str] = "t5"
     #: CogVideoX guidance runs both branches in one batch
     CFG_BATCHED: ClassVar[bool] = True
-    #: the preflight's activation factor (sdk.ml.preflight: bytes per batch × frame × (h/8)(w/8) × 320 × dtype byte).
+    #: the preflight's activation factor (sdk.ml.preflight: bytes per batch × frame × (h/8)(w/8) × 320 × byte).
     #: Derived, not measured: a CogVideoX block at 49×480×720 with guidance holds about 1.5 GB in bf16 (2 × 17,776
     #: tokens × 1920 wide: the residual, QKV, the 4× feed-forward; SDPA keeps attention linear); 6 says 2 GB.
     #: scripts/gpu_check.py prints the real peak beside it.

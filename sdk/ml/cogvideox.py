@@ -28,8 +28,8 @@ EXVIDEO_WEIGHTS = "exvideo-cogvideox-lora-129f"
 EXVIDEO_GENERATOR = "exvideo.cogvideox"
 MAX_FRAMES = 49
 APACHE = "Apache-2.0"
-COG_LICENCE = ("CogVideoX LICENSE (THUDM): free for academic research; commercial use needs registration with "
-               "Zhipu AI (https://huggingface.co/THUDM/CogVideoX-5b/blob/main/LICENSE)")
+COG_LICENCE = ("CogVideoX LICENSE: free for academic research; commercial use only after registering with Zhipu AI "
+               "(non-commercial without registration)")
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,8 @@ MODELS: dict[str, CogModel] = {
                              size_gb=21.0, twin="5b"),
     "cogvideox-5b-i2v": CogModel("THUDM/CogVideoX-5b-I2V", 49, 8, 480, 720, True, COG_LICENCE, False, ("i2v",),
                                  size_gb=21.0, twin="5b-i2v"),
-    "cogvideox1.5-5b": CogModel("THUDM/CogVideoX1.5-5B", 81, 16, 768, 1360, True, COG_LICENCE, False,
+    # its card renders 81 or 161 frames; cogvideox.* renders at most 49 (issue 15's contract), so 49 here too
+    "cogvideox1.5-5b": CogModel("THUDM/CogVideoX1.5-5B", 49, 16, 768, 1360, True, COG_LICENCE, False,
                                 ("t2v", "v2v"), size_gb=21.0, twin="1.5-5b"),
 }
 KINDS = ("t2v", "i2v", "v2v")
@@ -145,6 +146,7 @@ def load_pipeline(ctx: Any, folder: str | Path, kind: str, *, transformer_patch:
         model = CogVideoXTransformer3DModel.from_pretrained(tdir, torch_dtype=dtype)
         if transformer_patch is not None:
             model = transformer_patch(model) or model
+        _install_cancel_checks(model)  # before place(): the CPU fast path fingerprints the module's hooks
         model = place(model, device, dtype)
         model._vgen_attention = "sdpa"  # CogVideoX's own processor (rotary embeddings): never swapped for xformers
         return model
@@ -154,7 +156,7 @@ def load_pipeline(ctx: Any, folder: str | Path, kind: str, *, transformer_patch:
     vae = _component(ctx, "vae", "cogvideox-vae", vdir, dtype, device,
                      lambda: place(AutoencoderKLCogVideoX.from_pretrained(vdir, torch_dtype=dtype), device, dtype))
     text_encoder = _component(ctx, "encoder", "t5-encoder", edir, dtype, device,
-                              lambda: place(T5EncoderModel.from_pretrained(edir, torch_dtype=dtype), device, dtype))
+                              lambda: place(T5EncoderModel.from_pretrained(edir, dtype=dtype), device, dtype))
     tokenizer = _component(ctx, "other", "t5-tokenizer", kdir, dtype, torch.device("cpu"),
                            lambda: T5Tokenizer.from_pretrained(kdir))
     scheduler = _scheduler(folder)
@@ -163,6 +165,22 @@ def load_pipeline(ctx: Any, folder: str | Path, kind: str, *, transformer_patch:
     pipe._vgen_device = device
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def _install_cancel_checks(model: Any) -> None:
+    """Forward pre-hooks on the transformer and each of its blocks that call the running job's cancel check
+    (``model._vgen_cancel``, set by :func:`render` for the length of a render): a cancel stops within a step.
+    Installed once per loaded transformer, so the module's hooks never change between jobs; skipped while
+    ``torch.compile`` traces (the CPU fast path), where the per-step check in :func:`render` still applies."""
+    def check(*_: Any) -> None:
+        fn = getattr(model, "_vgen_cancel", None)
+        if fn is not None and not torch.compiler.is_compiling():
+            fn()
+
+    model._vgen_cancel = None
+    model.register_forward_pre_hook(check)
+    for block in getattr(model, "transformer_blocks", []):
+        block.register_forward_pre_hook(check)
 
 
 def _scheduler(folder: Path) -> Any:
@@ -269,20 +287,19 @@ def render(ctx: Any, pipe: Any, *, prompt: str, negative_prompt: str, frames: in
         total = int(getattr(p, "_num_timesteps", steps) or steps)
         ctx.progress(i + 1, total)
         ctx.preview(latents_to_rgb(tensors["latents"], factors), i + 1, total)
+        ctx.check_cancelled()
         return {}
 
-    def check(*_: Any) -> None:
-        ctx.check_cancelled()
-
-    hooks = [blk.register_forward_pre_hook(check) for blk in getattr(pipe.transformer, "transformer_blocks", [])]
-    hooks.append(pipe.transformer.register_forward_pre_hook(check))
+    transformer = pipe.transformer
+    if not hasattr(transformer, "_vgen_cancel"):  # a transformer not loaded by load_pipeline
+        _install_cancel_checks(transformer)
+    transformer._vgen_cancel = ctx.check_cancelled
     try:
         ctx.check_cancelled()
         with torch.inference_mode():
             out = pipe(callback_on_step_end=on_step, callback_on_step_end_tensor_inputs=["latents"], **kwargs)
     finally:
-        for h in hooks:
-            h.remove()
+        transformer._vgen_cancel = None
     return to_uint8(out.frames[0])
 
 

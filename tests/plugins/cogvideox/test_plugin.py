@@ -147,3 +147,18 @@ def test_long_prompts_get_no_clip_warning_and_the_preflight_sees_cogvideox_sizes
     plan = plan_runtime({"kind": "generate", "precision": "fp32", "memory_mode": "auto"}, params, twin_2b, "cpu",
                         None)
     assert plan.memory_mode == "none" and plan.estimate["weights_bytes"] > 0
+
+
+def test_the_shared_model_table_agrees_with_the_weights_specs_and_params(registry) -> None:
+    """sdk.ml.cogvideox.MODELS (for the exvideo plugin too) and the plugin's torch-free specs and defaults say the
+    same repos, licences, commercial use, sizes, fps and dynamic CFG."""
+    from sdk.ml.cogvideox import MODELS
+
+    from plugins.cogvideox.params import DEFAULTS
+
+    assert set(MODELS) == set(DEFAULTS) == {w for w in registry.weights if w.startswith("cogvideox")}
+    for wid, m in MODELS.items():
+        spec = registry.weights[wid]
+        assert (m.repo_id, m.licence, m.commercial) == (spec.repo_id, spec.licence, spec.commercial)
+        assert (m.height, m.width, m.fps, m.dynamic_cfg) == DEFAULTS[wid]
+        assert (m.frames, m.steps, m.guidance) == (49, 50, 6.0)

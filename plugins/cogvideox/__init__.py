@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from sdk.hookspecs import hookimpl
 from sdk.inputs import ImageRef, VideoRef
+from sdk.ml.cogvideox_models import APACHE, COG_LICENCE
 from sdk.specs import GeneratorSpec, WeightsFile, WeightsLayout, WeightsSpec
 
 from plugins.cogvideox.params import CogVideoXParams, CogVideoXV2VParams
@@ -18,9 +19,6 @@ METHOD = "CogVideoX"
 METHOD_I2V = "CogVideoX I2V"
 ENTRY = "plugins.cogvideox.pipeline:CogVideoXGenerator"
 TINY = "plugins.cogvideox.tiny:make_"
-APACHE = "Apache-2.0"
-COG_LICENCE = ("CogVideoX LICENSE: free for academic research; commercial use only after registering with Zhipu AI "
-               "(non-commercial without registration)")
 _COMMON = ("model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
            "text_encoder/model-00001-of-00002.safetensors", "text_encoder/model-00002-of-00002.safetensors",
            "text_encoder/model.safetensors.index.json", "tokenizer/added_tokens.json",

@@ -9,33 +9,12 @@ from typing import Any, ClassVar, Literal, NamedTuple
 from pydantic import Field, field_validator
 
 from sdk.errors import InvalidRequest
+from sdk.ml.cogvideox_models import MODELS, frames_problem
 from sdk.params import GenerateParams
 
-#: mirrors sdk.ml.cogvideox (which imports torch): the ExVideo adapter for more than 49 frames
-EXVIDEO_WEIGHTS = "exvideo-cogvideox-lora-129f"
-EXVIDEO_GENERATOR = "exvideo.cogvideox"
-MAX_FRAMES = 49
 #: per weights id: (height, width, fps, dynamic_cfg), as the model cards and diffusers' docs give them
 DEFAULTS: dict[str, tuple[int, int, int, bool]] = {
-    "cogvideox-2b": (480, 720, 8, False), "cogvideox-5b": (480, 720, 8, True),
-    "cogvideox-5b-i2v": (480, 720, 8, True), "cogvideox1.5-5b": (768, 1360, 16, True)}
-
-
-def frames_problem(frames: int, limit: int = MAX_FRAMES) -> tuple[str, str] | None:
-    """(message, hint) when ``frames`` is not a CogVideoX frame count: 8k+1 and at most ``limit``, naming the ExVideo
-    adapter beyond it; None when it is fine. The VAE packs 4 frames into one latent after the first, and its decoder
-    gives 4L−3 frames back only for an odd latent count L (an even one comes back as 4L: 13 frames would return 16;
-    measured on diffusers' own pipeline), so 9, 17, …, 49 (the model cards' 8N+1)."""
-    if frames > limit:
-        return (f"num_frames {frames} is more than CogVideoX renders ({limit} frames).",
-                f"Use at most {limit} frames, or the ExVideo adapter for up to 129: generator {EXVIDEO_GENERATOR} "
-                f"with weights {EXVIDEO_WEIGHTS} (CogVideoX-5B + its LoRA).")
-    if frames < 1 or (frames - 1) % 8:
-        lo = max(1, (frames - 1) // 8 * 8 + 1)
-        return (f"num_frames {frames} is not 8k+1: CogVideoX renders 1, 9, 17, 25, 33, 41 or 49 frames (its VAE "
-                "packs 4 frames into a latent, and returns them only for an odd number of latents).",
-                f"Use {lo} or {lo + 8}.")
-    return None
+    wid: (m.height, m.width, m.fps, m.dynamic_cfg) for wid, m in MODELS.items()}
 
 
 class ModelDefaults(NamedTuple):
@@ -144,10 +123,3 @@ class CogVideoXV2VParams(CogVideoXParams):
 
     strength: float = Field(0.8, gt=0.0, le=1.0, description="How much of the source is replaced (1: all of it; "
                                                              "steps run = num_inference_steps × strength).")
-
-
-def check_frames(frames: int, field: str = "num_frames") -> None:
-    """:class:`InvalidRequest` for a frame count CogVideoX cannot render (see :func:`frames_problem`)."""
-    problem = frames_problem(frames)
-    if problem:
-        raise InvalidRequest(problem[0], hint=problem[1], field=field)

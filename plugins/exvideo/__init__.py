@@ -27,7 +27,7 @@ def vgen_generators() -> list[GeneratorSpec]:
         entry="plugins.exvideo.pipeline:ExVideoCogGenerator",
         inputs=("text",),
         default_weights="cogvideox-5b",
-        description="CogVideoX-5B with the ExVideo LoRA fused into its transformer: text → up to 129 frames (4k+1) "
+        description="CogVideoX-5B with the ExVideo LoRA fused into its transformer: text → up to 129 frames (8k+1) "
                     "at 8 fps, 16 s. Published settings: 720×480, guidance 7, 100 steps. Needs the cogvideox-5b "
                     f"weights and the LoRA ({LORA_WEIGHTS}).",
     )]

@@ -5,23 +5,18 @@ from typing import ClassVar
 
 from pydantic import Field, field_validator
 
+from sdk.ml.cogvideox_models import frames_problem
 from sdk.params import GenerateParams
 
-#: the LoRA's frame count: CogVideoX-5B (49 frames) extended to 129 = 4·32 + 1
+#: the LoRA's frame count: CogVideoX-5B (49 frames) extended to 129 = 8·16 + 1
 MAX_FRAMES = 129
 LORA_WEIGHTS = "exvideo-cogvideox-lora-129f"
 
 
 def frames_error(frames: int) -> str | None:
-    """Why ``frames`` cannot be rendered (None when it can): CogVideoX's VAE takes 4k+1 frames, the LoRA ≤ 129."""
-    if frames > MAX_FRAMES:
-        return (f"{frames} frames is more than the ExVideo LoRA was trained for ({MAX_FRAMES}); use at most "
-                f"{MAX_FRAMES}")
-    if frames < 1 or (frames - 1) % 4:
-        lo = max(1, (frames - 1) // 4 * 4 + 1)
-        return (f"{frames} is not 4k+1 (CogVideoX's VAE turns 4 frames into one latent); use {lo} or "
-                f"{min(lo + 4, MAX_FRAMES)}")
-    return None
+    """Why ``frames`` cannot be rendered (None when it can): CogVideoX's 8k+1 rule, at most the LoRA's 129."""
+    problem = frames_problem(frames, MAX_FRAMES, adapter=False)
+    return " ".join(problem) if problem else None
 
 
 class ExVideoCogParams(GenerateParams):
@@ -40,7 +35,7 @@ class ExVideoCogParams(GenerateParams):
     decode_chunk_size: ClassVar[int] = 8
 
     num_frames: int = Field(MAX_FRAMES, ge=1, le=MAX_FRAMES, description=(
-        "Frames to render: 4k+1 (9, 13, …, 129). The LoRA extends CogVideoX-5B from 49 to 129 frames."))
+        "Frames to render: 8k+1 (9, 17, …, 129). The LoRA extends CogVideoX-5B from 49 to 129 frames."))
     height: int = Field(480, ge=16, le=2048, multiple_of=16, description="Frame height (a multiple of 16).")
     width: int = Field(720, ge=16, le=2048, multiple_of=16, description="Frame width (a multiple of 16).")
     num_inference_steps: int = Field(100, ge=1, le=1000, description="Denoising steps (ExVideo's example: 100).")

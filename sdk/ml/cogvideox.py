@@ -22,62 +22,8 @@ import numpy as np
 import torch
 
 from sdk.errors import InvalidRequest, WeightsMissing
-
-#: the ExVideo adapter that takes CogVideoX-5B past 49 frames (named when more frames are asked for)
-EXVIDEO_WEIGHTS = "exvideo-cogvideox-lora-129f"
-EXVIDEO_GENERATOR = "exvideo.cogvideox"
-MAX_FRAMES = 49
-APACHE = "Apache-2.0"
-COG_LICENCE = ("CogVideoX LICENSE: free for academic research; commercial use only after registering with Zhipu AI "
-               "(non-commercial without registration)")
-
-
-@dataclass(frozen=True)
-class CogModel:
-    """Defaults of one released CogVideoX model (model cards; diffusers' pipeline docs)."""
-
-    repo_id: str
-    frames: int
-    fps: int
-    height: int
-    width: int
-    dynamic_cfg: bool
-    licence: str
-    commercial: bool
-    kinds: tuple[str, ...]
-    steps: int = 50
-    guidance: float = 6.0
-    size_gb: float = 0.0
-    twin: str = "2b"
-
-
-MODELS: dict[str, CogModel] = {
-    "cogvideox-2b": CogModel("THUDM/CogVideoX-2b", 49, 8, 480, 720, False, APACHE, True, ("t2v", "v2v"),
-                             size_gb=13.4, twin="2b"),
-    "cogvideox-5b": CogModel("THUDM/CogVideoX-5b", 49, 8, 480, 720, True, COG_LICENCE, False, ("t2v", "v2v"),
-                             size_gb=21.0, twin="5b"),
-    "cogvideox-5b-i2v": CogModel("THUDM/CogVideoX-5b-I2V", 49, 8, 480, 720, True, COG_LICENCE, False, ("i2v",),
-                                 size_gb=21.0, twin="5b-i2v"),
-    # its card renders 81 or 161 frames; cogvideox.* renders at most 49 (issue 15's contract), so 49 here too
-    "cogvideox1.5-5b": CogModel("THUDM/CogVideoX1.5-5B", 49, 16, 768, 1360, True, COG_LICENCE, False,
-                                ("t2v", "v2v"), size_gb=21.0, twin="1.5-5b"),
-}
-KINDS = ("t2v", "i2v", "v2v")
-
-
-def check_frames(frames: int, *, limit: int = MAX_FRAMES, field: str = "num_frames") -> None:
-    """CogVideoX renders 8k+1 frames: its 3-D VAE packs 4 frames into one latent after the first and decodes L
-    latents back to 4L−3 frames only when L is odd (an even L gives 4L: measured on diffusers' pipeline). More than
-    ``limit`` is refused, naming the ExVideo adapter that goes to 129 (8·16+1)."""
-    if frames > limit:
-        raise InvalidRequest(
-            f"{field} {frames} is more than CogVideoX renders ({limit} frames).",
-            hint=f"Use at most {limit} frames, or the ExVideo adapter for up to 129: generator {EXVIDEO_GENERATOR} "
-                 f"with weights {EXVIDEO_WEIGHTS} (on CogVideoX-5B).", field=field)
-    if frames < 1 or (frames - 1) % 8:
-        lo = max(1, (frames - 1) // 8 * 8 + 1)
-        raise InvalidRequest(f"{field} {frames} is not 8k+1: CogVideoX's VAE returns 8k+1 frames only.",
-                             hint=f"Use {lo} or {lo + 8} frames.", field=field)
+from sdk.ml.cogvideox_models import (APACHE, COG_LICENCE, EXVIDEO_GENERATOR, EXVIDEO_WEIGHTS, KINDS,  # noqa: F401
+                                     MAX_FRAMES, MODELS, CogModel, check_frames, frames_problem)
 
 
 # -- components ---------------------------------------------------------------------------------------------------

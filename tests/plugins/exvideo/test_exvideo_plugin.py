@@ -35,7 +35,7 @@ def test_the_published_settings_are_the_defaults() -> None:
     assert p.use_dynamic_cfg is False  # DiffSynth's example guides with a constant 7
 
 
-@pytest.mark.parametrize("frames, words", [(133, "129"), (130, "4k+1"), (48, "49")])
+@pytest.mark.parametrize("frames, words", [(133, "129"), (130, "8k+1"), (125, "8k+1"), (48, "49")])
 def test_bad_frame_counts_are_refused_when_queued(tmp_path: Path, registry, frames: int, words: str) -> None:
     with Project.create(tmp_path / "P.vgen") as project:
         with pytest.raises(InvalidRequest) as info:

@@ -201,10 +201,17 @@ def applied(module: torch.nn.Module) -> dict[str, Any]:
     return dict(getattr(module, "_vgen_accel", {}) or {})
 
 
+#: set on a hook function that leaves the compiled graph valid (it only looks at the call, e.g. the memory modes'
+#: record of the dtypes a denoiser ran in): :func:`fingerprint` does not count it
+NEUTRAL = "_vgen_accel_neutral"
+
+
 def fingerprint(module: torch.nn.Module) -> int:
-    """Changes when hooks are added or removed anywhere in ``module`` or a parameter is replaced or modified in
-    place (its data pointer or version counter); ~2 ms for a real-size UNet, against seconds per call."""
-    hooks = sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in module.modules())
+    """Changes when hooks are added or removed anywhere in ``module`` (other than :data:`NEUTRAL` ones) or a
+    parameter is replaced or modified in place (its data pointer or version counter); ~2 ms for a real-size UNet,
+    against seconds per call."""
+    hooks = sum(1 for m in module.modules() for h in (*m._forward_hooks.values(), *m._forward_pre_hooks.values())
+                if not getattr(h, NEUTRAL, False))
     return hash((hooks, tuple((p.data_ptr(), _version(p)) for p in module.parameters())))
 
 

@@ -302,6 +302,10 @@ def _hook_denoiser(module: torch.nn.Module) -> None:
         if job is not None:
             job.before_denoiser(mod, args, kwargs)
 
+    from sdk.ml.accel import NEUTRAL
+
+    # it only reads the call's dtypes, outside forward(): the CPU fast path's compiled graph stays valid
+    setattr(before, NEUTRAL, True)
     module.register_forward_pre_hook(before, with_kwargs=True)
     module._vgen_memory_hook = True
 

@@ -100,6 +100,18 @@ def test_compiled_forward_falls_back_to_eager_when_the_model_changes() -> None:
     assert accel.fingerprint(unet) != before
 
 
+def test_the_memory_modes_hook_keeps_the_compiled_path() -> None:
+    """A job's memory mode hooks its denoiser after the loader placed (and compiled) it; that hook only reads the
+    call, so the compiled forward must stay in use (it once sent every fast-path denoiser back to eager)."""
+    from sdk.ml import memory
+
+    unet = place(tiny_unet3d(0), CPU, torch.float32, accel=False)
+    before = accel.fingerprint(unet)
+    end = memory.attach({"unet": unet}, mode="balanced", device=CPU, runtime={})
+    assert accel.fingerprint(unet) == before
+    end()
+
+
 def test_worker_env_tunes_malloc_unless_off() -> None:
     from sdk.executor import worker_env
 

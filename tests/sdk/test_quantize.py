@@ -25,9 +25,10 @@ from plugins.modelscope_t2v.pipeline import T2VGenerator
 PARAMS = {"prompt": "a fox", "num_frames": 3, "height": 32, "width": 32, "num_inference_steps": 2}
 
 
-def render(weights: Path, tmp: Path, cache: ModelCache, *, quant: str = "none", mode: str = "none"):
+def render(weights: Path, tmp: Path, cache: ModelCache, *, quant: str = "none", mode: str = "none",
+           device: str = "cpu"):
     ctx = JobContext("j", lambda e: None, staging_dir=tmp / "s", models=cache, dtype="bfloat16", memory_mode=mode,
-                     quantization=quant)
+                     quantization=quant, device=device)
     req = JobRequest("j", "generate", "modelscope_t2v.t2v", validate_params(T2VParams, PARAMS), seed=3,
                      weights=weights)
     try:
@@ -104,6 +105,20 @@ def test_int8_composes_with_every_memory_mode_on_the_cpu(tiny_t2v_weights: Path,
         assert ctx.runtime["quantized"]["layers"] > 0 and ctx.runtime.get("encoders_freed", False) == (
             mode in ("low", "minimum"))
         assert psnr(ref.frames, out.frames) > 25, f"int8 in memory_mode={mode} drifted from bf16"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("quant", ["int8", "fp8"])
+def test_quantized_denoiser_on_cuda_in_every_memory_mode(tiny_t2v_weights: Path, tmp_path: Path, quant: str) -> None:
+    """The GPU offload paths for real: model offload (balanced) and diffusers' group offload (low, minimum)."""
+    if quant == "fp8" and torch.cuda.get_device_capability() < (8, 9):
+        pytest.skip("fp8 needs compute capability 8.9")
+    cache = ModelCache()
+    for mode in ("none", "balanced", "low", "minimum"):
+        ref, _ = render(tiny_t2v_weights, tmp_path, cache, mode=mode, device="cuda")
+        out, ctx = render(tiny_t2v_weights, tmp_path, cache, quant=quant, mode=mode, device="cuda")
+        assert ctx.runtime["quantized"]["layers"] > 0
+        assert psnr(ref.frames, out.frames) > 25, f"{quant} in memory_mode={mode} drifted from bf16 on CUDA"
 
 
 def _tiny_unet(folder: Path) -> torch.nn.Module:

@@ -115,7 +115,8 @@ def child(model: str, precision: str, args: argparse.Namespace) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=("tiny", "cogvideox-2b"), default=None)
-    ap.add_argument("--steps", type=int, default=2, help="timed steps per run, after one warm-up step")
+    ap.add_argument("--steps", type=int, default=2, help="timed steps per real-size run, after one warm-up step")
+    ap.add_argument("--tiny-steps", type=int, default=7, help="timed steps per tiny run (a shared CPU is noisy)")
     ap.add_argument("--tiny-frames", type=int, default=8)
     ap.add_argument("--tiny-size", type=int, default=64)
     ap.add_argument("--cog-frames", type=int, default=2, help="latent frames (4n+1 video frames → n+1)")
@@ -142,7 +143,7 @@ def main() -> int:
             for precision in PRECISIONS:
                 out_t = Path(tmp) / f"{model}-{precision}.pt"
                 cmd = [sys.executable, __file__, "--child", model, precision, "--tiny-weights", str(tiny),
-                       "--steps", str(args.steps), "--tiny-frames", str(args.tiny_frames), "--tiny-size",
+                       "--steps", str(args.tiny_steps if model == "tiny" else args.steps), "--tiny-frames", str(args.tiny_frames), "--tiny-size",
                        str(args.tiny_size), "--cog-frames", str(args.cog_frames), "--cog-latent", str(args.cog_latent),
                        "--out-tensor", str(out_t)]
                 proc = subprocess.run(cmd, env=env, capture_output=True, text=True)

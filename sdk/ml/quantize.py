@@ -104,6 +104,12 @@ def quantize_module(module: torch.nn.Module, quantization: str, device: torch.de
             log.info("%s could not quantize the denoiser: %s", backend.__name__, exc)
             continue
         layers = quantized_layers(module)
+        if device.type == "cpu":
+            # the replaced bf16 weights are free but scattered through glibc's heap between the new int8 ones:
+            # give those pages back (measured on a 6-layer CogVideoX: 1.53 → 1.35 GB RSS, the int8 size)
+            from sdk.ml.process_memory import trim
+
+            trim()
         return {"backend": backend.__name__.strip("_"), "method": method, "layers": layers,
                 "weights_bytes": weight_bytes(module), "device": str(device)}
     raise InvalidRequest(

@@ -147,7 +147,7 @@ class JobModels:
         ctx = self._ctx
         quant = ctx.quantization if ctx.kind == "generate" else "none"
         if quant not in ("", "none") and (role == "denoiser" or role is None):
-            key, load = self._quantized(key, load, quant)
+            key, load = self._quantized(key, load, quant, role)
         value = self.cache.get(key, load, role=role, files=files)
         memory = sys.modules.get("sdk.ml.memory")
         if ctx.kind != "generate" and role is not None and memory is not None:
@@ -163,7 +163,8 @@ class JobModels:
             self._memory.add(value, role=role, key=key)
         return value
 
-    def _quantized(self, key: str, load: Callable[[], Any], quant: str) -> tuple[str, Callable[[], Any]]:
+    def _quantized(self, key: str, load: Callable[[], Any], quant: str,
+                   role: str | None) -> tuple[str, Callable[[], Any]]:
         """The cache key and loader of the quantized denoiser (see :meth:`get`); on a cache hit the job's runtime
         record still says what the cached denoiser holds."""
         from sdk.ml import quantize  # torch: only ever inside the worker or a test
@@ -172,7 +173,7 @@ class JobModels:
         qkey = quantize.cache_key(key, quant)
 
         def load_quantized() -> Any:
-            return quantize.quantize_component(load(), quant, ctx.device_for_models(), ctx.runtime)
+            return quantize.quantize_component(load(), quant, ctx.device_for_models(), ctx.runtime, role=role)
 
         if qkey in self.cache:
             cached = self.cache.value(qkey)

@@ -119,12 +119,16 @@ def quantize_module(module: torch.nn.Module, quantization: str, device: torch.de
 
 
 def quantize_component(value: Any, quantization: str, device: torch.device | str,
-                       runtime: dict[str, Any] | None = None) -> Any:
-    """Quantize a freshly loaded denoiser (a module, or the ``unet``/``transformer`` member of a dict of components)
-    in place and return it; what was done goes into ``runtime["quantized"]``."""
-    modules = ([value] if isinstance(value, torch.nn.Module)
-               else [v for k, v in value.items() if k in DENOISER_KEYS and isinstance(v, torch.nn.Module)]
-               if isinstance(value, dict) else [])
+                       runtime: dict[str, Any] | None = None, *, role: str | None = "denoiser") -> Any:
+    """Quantize a freshly loaded denoiser in place and return it: ``value`` itself when its ``role`` is
+    ``denoiser``, else (a plugin's dict of components, cached without a role) its ``unet``/``transformer`` member.
+    What was done goes into ``runtime["quantized"]``."""
+    if role == "denoiser" and isinstance(value, torch.nn.Module):
+        modules = [value]
+    elif isinstance(value, dict):
+        modules = [v for k, v in value.items() if k in DENOISER_KEYS and isinstance(v, torch.nn.Module)]
+    else:
+        modules = []
     for module in modules:
         info = quantize_module(module, quantization, device)
         module._vgen_quantized = info

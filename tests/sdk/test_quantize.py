@@ -94,6 +94,24 @@ def test_the_int8_denoiser_is_cached_apart_and_renders_close_to_bf16(tiny_t2v_we
     assert cache.misses == misses
 
 
+def test_only_the_denoiser_is_quantized_whatever_way_it_is_cached(tmp_path: Path) -> None:
+    def linear() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Linear(16, 8)).to(torch.bfloat16)
+
+    def held(m: torch.nn.Module) -> bool:
+        return all(is_traceable_wrapper_subclass(x.weight) for x in m)
+
+    ctx = JobContext("j", lambda e: None, staging_dir=tmp_path, dtype="bfloat16", quantization="int8")
+    den = ctx.models.get("den", linear, role="denoiser")
+    vae, enc = ctx.models.get("vae", linear, role="vae"), ctx.models.get("enc", linear, role="encoder")
+    mixed = ctx.models.get("mine", lambda: {"transformer": linear(), "text_encoder": linear()})
+    plain = ctx.models.get("loose", linear)  # a lone module cached without a role is not taken for a denoiser
+    ctx.finish()
+    assert held(den) and held(mixed["transformer"])
+    assert not any(is_traceable_wrapper_subclass(x.weight) for m in (vae, enc, mixed["text_encoder"], plain) for x in m)
+    assert {"den|q=int8", "mine|q=int8", "vae", "enc"} <= set(ctx.models.keys)
+
+
 @pytest.mark.slow
 def test_int8_composes_with_every_memory_mode_on_the_cpu(tiny_t2v_weights: Path, tmp_path: Path) -> None:
     # each mode against bf16 in the same mode: minimum's sliced attention rounds differently from SDPA in bf16

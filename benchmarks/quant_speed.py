@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,7 +104,7 @@ def child(model: str, precision: str, args: argparse.Namespace) -> dict:
                 times.append(time.perf_counter() - t0)
     times.sort()
     result = {"model": model, "precision": precision, "build_s": round(build_s, 1),
-              "s_per_step": round(times[len(times) // 2], 3), "steps_timed": len(times),
+              "s_per_step": round(statistics.median(times), 3), "step_times": [round(t, 3) for t in times],
               "weights_bytes": quantize.weight_bytes(module), "rss_ready_bytes": ready_rss,
               "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
               "threads": torch.get_num_threads(), "quantized_layers": quantize.quantized_layers(module)}

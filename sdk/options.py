@@ -12,6 +12,7 @@ checked here, at queue time, without importing torch (:func:`quant_backends`, :f
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import shutil
@@ -82,20 +83,22 @@ def _has_module(name: str) -> bool:
         return False
 
 
-def fp8_gpus() -> list[str]:
+@functools.lru_cache(maxsize=1)
+def fp8_gpus() -> tuple[str, ...]:
     """CUDA devices (``cuda:N``) with compute capability ≥ 8.9, which fp8 weight-only quantization needs, as
-    ``nvidia-smi`` reports them (respecting ``CUDA_VISIBLE_DEVICES``); [] without a driver."""
+    ``nvidia-smi`` reports them (respecting ``CUDA_VISIBLE_DEVICES``); () without a driver. Asked once per process:
+    a grid of fp8 jobs does not run ``nvidia-smi`` per job."""
     from sdk.devices import cuda_devices
 
     visible = [d.id for d in cuda_devices()]
     smi = shutil.which("nvidia-smi")
     if not visible or not smi:
-        return []
+        return ()
     try:
         out = subprocess.run([smi, "--query-gpu=index,compute_cap", "--format=csv,noheader,nounits"],
                              capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
-        return []
+        return ()
     caps: dict[str, tuple[int, ...]] = {}
     for line in out.stdout.strip().splitlines() if out.returncode == 0 else []:
         index, _, cap = (p.strip() for p in line.partition(","))
@@ -105,8 +108,8 @@ def fp8_gpus() -> list[str]:
             continue
     order = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip().isdigit()]
     physical = order or sorted(caps, key=int)
-    return [f"cuda:{n}" for n, index in enumerate(physical) if caps.get(index, (0,)) >= FP8_MIN_CAPABILITY
-            and f"cuda:{n}" in visible]
+    return tuple(f"cuda:{n}" for n, index in enumerate(physical) if caps.get(index, (0,)) >= FP8_MIN_CAPABILITY
+                 and f"cuda:{n}" in visible)
 
 
 def check_quantized(precision: str) -> None:

@@ -67,6 +67,34 @@ def test_fp8_without_an_fp8_gpu_is_refused_at_queue_time() -> None:
     assert err.value.field == "precision" and "int8" in err.value.hint
 
 
+FAKE_SMI = """#!/bin/sh
+case "$*" in
+  *compute_cap*) printf '0, 8.6\n1, 9.0\n' ;;
+  *) printf '0, NVIDIA RTX A6000, 49140, 48000\n1, NVIDIA H100, 81559, 80000\n' ;;
+esac
+"""
+
+
+def test_fp8_is_allowed_only_on_gpus_of_compute_capability_8_9(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What nvidia-smi reports decides, torch-free: an A6000 (8.6) and an H100 (9.0), renumbered as
+    CUDA_VISIBLE_DEVICES renumbers them (a stand-in nvidia-smi answers the two queries)."""
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text(FAKE_SMI)
+    smi.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{__import__('os').environ['PATH']}")
+    for visible, want in ((None, ("cuda:1",)), ("1", ("cuda:0",)), ("0", ())):
+        if visible is None:
+            monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        else:
+            monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+        options.fp8_gpus.cache_clear()
+        assert options.fp8_gpus() == want, visible
+    options.fp8_gpus.cache_clear()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    assert options.validate_options({"precision": "fp8"})["precision"] == "fp8"
+    options.fp8_gpus.cache_clear()
+
+
 def test_the_int8_denoiser_is_cached_apart_and_renders_close_to_bf16(tiny_t2v_weights: Path, tmp_path: Path) -> None:
     cache = ModelCache()
     bf16, ctx = render(tiny_t2v_weights, tmp_path, cache)

@@ -2,13 +2,14 @@
 
 Two models, each precision in a fresh child process (so each peak RSS is its own):
 
-- ``tiny``: the tiny ModelScope T2V twin's UNet (``plugins.modelscope_t2v.tiny``), batch 2 (guidance), at
-  ``--tiny-frames`` × ``--tiny-size``².
+- ``tiny``: the tiny ModelScope T2V twin's UNet (``plugins.modelscope_t2v.tiny``), batch 2 (guidance),
+  at ``--tiny-frames`` × ``--tiny-size``².
 - ``cogvideox-2b``: a real-size CogVideoX-2B transformer (diffusers ``CogVideoXTransformer3DModel`` with the hub's
   ``transformer/config.json`` for THUDM/CogVideoX-2b: 30 layers, 30 heads × 64, text_embed_dim 4096; 1.69 B
   parameters) with random weights, batch 1, at a reduced token count: ``--cog-frames`` latent frames of
-  ``--cog-latent``² latents (patch 2) plus the 226 text tokens the model always takes. The real 49 × 480 × 720 clip is
-  13 × 60 × 90 latents = 17,550 video tokens; the CPU timing is about the weights' arithmetic, not a real render.
+  ``--cog-latent``² latents (2×2 patches) plus the 226 text tokens the model always takes. The real 49 × 480 × 720
+  clip is 13 latent frames of 60 × 90, i.e. 17,550 video tokens: the CPU timing is about the weights' arithmetic,
+  not a real render.
 
 Every model runs eagerly (``VGEN_ACCEL`` compile off) so the precisions are compared on the same code path; the int8
 model is the bf16 one with :func:`sdk.ml.quantize.quantize_module` applied, as the worker does for a job with
@@ -133,8 +134,8 @@ def main() -> int:
         return 0
 
     root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "VGEN_ACCEL": "0", "PYTHONPATH": os.pathsep.join(filter(None, [str(root),
-                                                                                     os.environ.get("PYTHONPATH")]))}
+    path = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "VGEN_ACCEL": "0", "PYTHONPATH": path}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         from plugins.modelscope_t2v.tiny import make_tiny_weights
@@ -145,8 +146,9 @@ def main() -> int:
             for precision in PRECISIONS:
                 out_t = Path(tmp) / f"{model}-{precision}.pt"
                 cmd = [sys.executable, __file__, "--child", model, precision, "--tiny-weights", str(tiny),
-                       "--steps", str(args.tiny_steps if model == "tiny" else args.steps), "--tiny-frames", str(args.tiny_frames), "--tiny-size",
-                       str(args.tiny_size), "--cog-frames", str(args.cog_frames), "--cog-latent", str(args.cog_latent),
+                       "--steps", str(args.tiny_steps if model == "tiny" else args.steps),
+                       "--tiny-frames", str(args.tiny_frames), "--tiny-size", str(args.tiny_size),
+                       "--cog-frames", str(args.cog_frames), "--cog-latent", str(args.cog_latent),
                        "--out-tensor", str(out_t)]
                 proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
                 line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
@@ -184,7 +186,8 @@ def _line(r: dict) -> str:
         return f"{n / 2**30:.2f} GB" if n >= 2**30 else f"{n / 2**20:.1f} MB"
 
     err = f", rel. error vs fp32 {r['rel_err_vs_fp32']}" if "rel_err_vs_fp32" in r else ""
-    return (f"{r['model']:<13} {r['precision']:<5} {r['s_per_step']:>8.3f} s/step (best {min(r['step_times']):.3f})  weights "
+    return (f"{r['model']:<13} {r['precision']:<5} {r['s_per_step']:>8.3f} s/step "
+            f"(best {min(r['step_times']):.3f})  weights "
             f"{gb(r['weights_bytes'])}  RSS ready {gb(r['rss_ready_bytes'])}  peak "
             f"{gb(r['peak_rss_bytes'])}  build {r['build_s']} s  ({r['quantized_layers']} int8 layers, "
             f"{r['threads']} threads){err}")

@@ -28,6 +28,16 @@ for name in ("torchao", "optimum", "optimum.quanto"):
     sys.modules[name] = None
 """
 
+#: asks for int8 where nothing can quantize; prints the error's type and field, then whether torch got imported
+PROBE = """import sys
+from sdk.options import validate_options
+try:
+    validate_options({"precision": "int8"})
+except Exception as e:
+    print(type(e).__name__, getattr(e, "field", ""))
+print("torch" in sys.modules)
+"""
+
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
@@ -56,9 +66,7 @@ def test_int8_without_torchao_or_quanto_is_refused_at_queue_time(project: Projec
     assert "precision 'int8'" in refused.stderr and "pip install torchao" in refused.stderr
     assert project.jobs() == []
     # the check itself imports no torch
-    probe = _cli(["-c", "import sys\nfrom sdk.options import validate_options\ntry:\n    validate_options("
-                  "{'precision': 'int8'})\nexcept Exception as e:\n    print(type(e).__name__, getattr(e, 'field', ''))\n"
-                  "print('torch' in sys.modules)"], tmp_path, block=True)
+    probe = _cli(["-c", PROBE], tmp_path, block=True)
     assert probe.stdout.split() == ["InvalidRequest", "precision", "False"], probe.stderr
     # with torchao importable the same request is queued
     ok = _cli(add, tmp_path, block=False)

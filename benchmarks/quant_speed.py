@@ -16,7 +16,9 @@ model is the bf16 one with :func:`sdk.ml.quantize.quantize_module` applied, as t
 ``precision=int8``. Reported per run: s/step (median of ``--steps`` after one warm-up step, and the best step: on a
 CPU shared with other work the best is the least disturbed), the weights' bytes
 (:func:`sdk.ml.quantize.weight_bytes`), RSS after the model is ready, peak RSS, and the output's relative error
-against fp32 (tiny only: the children build the same weights from the same file).
+against fp32 (tiny only: the children build the same weights from the same file). Then one more child holds the bf16
+and the int8 model together and alternates their steps: on a CPU shared with other work, separate runs minutes apart
+see different loads (measured: 3× apart), alternating steps see the same.
 
     nice -n 10 .venv/bin/python benchmarks/quant_speed.py [--only tiny|cogvideox-2b] [--steps 2] [--json out.json]
 """
@@ -115,6 +117,23 @@ def child(model: str, precision: str, args: argparse.Namespace) -> dict:
     return result
 
 
+def pair(model: str, args: argparse.Namespace) -> dict:
+    """bf16 and int8 in one process, their steps alternating, so both see the same load on a shared CPU."""
+    import torch
+
+    calls = {p: _build(model, p, args)[1] for p in ("bf16", "int8")}
+    times: dict[str, list[float]] = {p: [] for p in calls}
+    with torch.no_grad():
+        for p, call in calls.items():
+            call()  # warm-up
+        for _ in range(args.steps):
+            for p, call in calls.items():
+                t0 = time.perf_counter()
+                call()
+                times[p].append(round(time.perf_counter() - t0, 3))
+    return {"model": model, "alternating": times}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", choices=("tiny", "cogvideox-2b"), default=None)
@@ -130,7 +149,8 @@ def main() -> int:
     ap.add_argument("--out-tensor", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print("RESULT " + json.dumps(child(args.child[0], args.child[1], args)), flush=True)
+        out = pair(args.child[0], args) if args.child[1] == "pair" else child(args.child[0], args.child[1], args)
+        print("RESULT " + json.dumps(out), flush=True)
         return 0
 
     root = Path(__file__).resolve().parents[1]
@@ -143,7 +163,7 @@ def main() -> int:
         tiny = make_tiny_weights(Path(tmp) / "tiny", "diffusers")
         models = [args.only] if args.only else ["tiny", "cogvideox-2b"]
         for model in models:
-            for precision in PRECISIONS:
+            for precision in (*PRECISIONS, "pair"):
                 out_t = Path(tmp) / f"{model}-{precision}.pt"
                 cmd = [sys.executable, __file__, "--child", model, precision, "--tiny-weights", str(tiny),
                        "--steps", str(args.tiny_steps if model == "tiny" else args.steps),
@@ -156,6 +176,13 @@ def main() -> int:
                     print(f"{model} {precision} failed:\n{proc.stderr[-3000:]}", file=sys.stderr)
                     return 1
                 row = json.loads(line[7:])
+                if precision == "pair":
+                    t = row["alternating"]
+                    print(f"{model:<13} alternating in one process: bf16 {statistics.median(t['bf16']):.3f} s/step, "
+                          f"int8 {statistics.median(t['int8']):.3f} s/step (medians; int8/bf16 "
+                          f"×{statistics.median(t['int8']) / statistics.median(t['bf16']):.2f})", flush=True)
+                    rows.append(row)
+                    continue
                 if model == "tiny":
                     import torch
 
@@ -168,7 +195,7 @@ def main() -> int:
           f"tokens + 226 text tokens ({tokens} in all); tiny: {args.tiny_frames} frames × {args.tiny_size}² px, "
           "batch 2")
     for model in dict.fromkeys(r["model"] for r in rows):
-        by = {r["precision"]: r for r in rows if r["model"] == model}
+        by = {r["precision"]: r for r in rows if r["model"] == model and "precision" in r}
         if {"bf16", "int8"} <= set(by):
             def best(p: str) -> float:
                 return min(by[p]["step_times"])

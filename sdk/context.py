@@ -141,9 +141,14 @@ class JobModels:
     def get(self, key: str, load: Callable[[], Any], *, role: str | None = None,
             files: tuple[str, ...] | list[str] = ()) -> Any:
         """``cache.get(key, load, role=..., files=...)``; in a generate job the value (a module of ``role``, or a dict
-        of components named as diffusers names them) is arranged for the job's memory mode."""
-        value = self.cache.get(key, load, role=role, files=files)
+        of components named as diffusers names them) is arranged for the job's memory mode. In an ``int8``/``fp8``
+        job the denoiser (role ``denoiser``, or a dict's ``unet``/``transformer``) is cached under its own key and
+        quantized when it loads (:mod:`sdk.ml.quantize`)."""
         ctx = self._ctx
+        quant = ctx.quantization if ctx.kind == "generate" else "none"
+        if quant not in ("", "none") and (role == "denoiser" or role is None):
+            key, load = self._quantized(key, load, quant, role)
+        value = self.cache.get(key, load, role=role, files=files)
         memory = sys.modules.get("sdk.ml.memory")
         if ctx.kind != "generate" and role is not None and memory is not None:
             # a trainer shares components with generators: it gets them as loaded, not as a light mode left them
@@ -157,6 +162,25 @@ class JobModels:
                 ctx._hooks.append(self._end)
             self._memory.add(value, role=role, key=key)
         return value
+
+    def _quantized(self, key: str, load: Callable[[], Any], quant: str,
+                   role: str | None) -> tuple[str, Callable[[], Any]]:
+        """The cache key and loader of the quantized denoiser (see :meth:`get`); on a cache hit the job's runtime
+        record still says what the cached denoiser holds."""
+        from sdk.ml import quantize  # torch: only ever inside the worker or a test
+
+        ctx = self._ctx
+        qkey = quantize.cache_key(key, quant)
+
+        def load_quantized() -> Any:
+            return quantize.quantize_component(load(), quant, ctx.device_for_models(), ctx.runtime, role=role)
+
+        if qkey in self.cache:
+            cached = self.cache.value(qkey)
+            for m in (cached.values() if isinstance(cached, dict) else [cached]):
+                if quantize.applied(m):
+                    ctx.runtime["quantized"] = quantize.applied(m)
+        return qkey, load_quantized
 
     def _end(self) -> None:
         if self._memory is not None:
@@ -177,8 +201,18 @@ def _size_of(value: Any) -> int:
         for p in _tensors_of(obj):
             if id(p) not in seen:
                 seen.add(id(p))
-                total += p.numel() * p.element_size()
+                total += _nbytes(p)
     return total
+
+
+def _nbytes(t: Any) -> int:
+    """Bytes ``t`` holds: a tensor subclass that wraps others (a quantized weight: int8 data, scales) counts them, not
+    ``numel × element_size`` of the compute dtype it reports."""
+    flatten = getattr(type(t), "__tensor_flatten__", None)
+    if flatten is not None:
+        names, _ = t.__tensor_flatten__()
+        return sum(_nbytes(getattr(t, n)) for n in names if getattr(t, n, None) is not None)
+    return t.numel() * t.element_size()
 
 
 def _tensors_of(obj: Any):
@@ -209,6 +243,7 @@ class JobContext:
         # depend on the machine; the worker always passes the job's resolved precision
         dtype: str = "float32",
         memory_mode: str = "none",
+        quantization: str = "none",
         kind: str = "generate",
         cancel_flag: Callable[[], bool] = lambda: False,
         preview_every: int = 1,
@@ -224,6 +259,9 @@ class JobContext:
         self.dtype = dtype
         #: none | balanced | low | minimum (:mod:`sdk.ml.memory`), applied to what ``models.get`` returns
         self.memory_mode = memory_mode
+        #: none | int8 | fp8: how the denoiser's weights are quantized (:mod:`sdk.ml.quantize`); ``dtype`` is then
+        #: the compute dtype
+        self.quantization = quantization or "none"
         self.kind = kind
         #: what the job really ran on, for ``meta.json``: the denoiser's dtype and input dtype, attention …
         self.runtime: dict[str, Any] = {}

@@ -146,7 +146,7 @@ def _run_job(payload: Any, chan: _Channel, registry: Any, cache: Any, instances:
             runtime.update(memory_mode="minimum", preflight_refused=True)  # no lighter mode is left to try
             raise
         ctx = JobContext(job_id, chan.send, staging_dir=staging, models=cache, device=device, dtype=plan.dtype,
-                         memory_mode=plan.memory_mode, kind=payload.kind,
+                         memory_mode=plan.memory_mode, quantization=plan.quantization, kind=payload.kind,
                          cancel_flag=lambda: job_id in chan.cancelled or chan.parent_gone,
                          preview_every=payload.preview_every, resume_from=payload.resume_from,
                          resume_step=payload.resume_step)

@@ -23,7 +23,9 @@ from app import settings as st
 from app.tasks import TaskRunner
 
 PRECISION_HELP = {"auto": "auto (fp16 on CUDA, bf16 on CPUs that run it natively, else fp32)",
-                  "fp32": "fp32 (exact, slowest)", "bf16": "bf16", "fp16": "fp16 (GPU only)"}
+                  "fp32": "fp32 (exact, slowest)", "bf16": "bf16", "fp16": "fp16 (GPU only)",
+                  "int8": "int8 (denoiser weights quantized: about half of bf16's memory; computes in bf16)",
+                  "fp8": "fp8 (like int8, fp8 weights; CUDA GPUs of compute capability 8.9+ only)"}
 MEMORY_HELP = {"auto": "auto (the fastest mode that fits)", "none": "none (everything resident: fastest)",
                "balanced": "balanced (model offload on a GPU; smaller VAE chunks)",
                "low": "low (sequential offload, chunked feed-forward, encoders freed)",

@@ -255,7 +255,8 @@ def register(sub: Any) -> None:
                        help="a parameter; KEY=V1,V2 makes a grid axis")
         c.add_argument("--weights", default=None, help="installed weights id or a weights folder/file")
         c.add_argument("--precision", default=None, help="auto (fp16 on CUDA, bf16 on CPUs that run it natively, "
-                       "else fp32) | fp32 | bf16 | fp16; a list (fp32,bf16) is a grid axis")
+                       "else fp32) | fp32 | bf16 | fp16 | int8 (denoiser weights quantized, computes in bf16; needs torchao) "
+                       "| fp8 (CUDA, compute capability ≥ 8.9); a list (bf16,int8) is a grid axis")
         c.add_argument("--memory-mode", default=None, help="auto (the fastest that fits) | none | balanced | low | "
                        "minimum; a list is a grid axis")
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 
 from sdk.errors import InvalidRequest
+from sdk.options import FP8_MIN_CAPABILITY, PRECISIONS, QUANTIZED
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+__all__ = ["PRECISIONS", "QUANTIZED", "resolve_device", "resolve_dtype", "compute_dtype", "configure_attention",
+           "place", "convert_"]
 _DTYPES = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
            "half": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
 
@@ -22,11 +24,15 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
 
 
 def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype:
-    """The job's ``precision`` (``auto|fp32|bf16|fp16``, or a torch name such as "float32") as a torch dtype.
+    """The job's ``precision`` (``auto|fp32|bf16|fp16|int8|fp8``, or a torch name such as "float32") as the torch
+    dtype the models compute in.
 
     "auto" (also None or ""): fp16 on CUDA; bf16 on MPS; on the CPU bf16 where the processor runs it natively
-    (AMX-BF16, :func:`sdk.ml.accel.cpu_bf16_native`), else fp32. Raises :class:`InvalidRequest` (field
-    ``precision``) for an unknown name and for fp16 on the CPU, which the CPU cannot run fast or safely."""
+    (AMX-BF16, :func:`sdk.ml.accel.cpu_bf16_native`), else fp32. int8/fp8 (weight-only quantized denoiser): the
+    compute dtype of :func:`compute_dtype`. Raises :class:`InvalidRequest` (field ``precision``) for an unknown name,
+    for fp16 on the CPU, which the CPU cannot run fast or safely, and for fp8 where the device has no fp8."""
+    if isinstance(dtype, str) and dtype.strip().lower() in QUANTIZED:
+        return compute_dtype(dtype.strip().lower(), device)
     if isinstance(dtype, torch.dtype):
         out = dtype
     elif dtype in (None, "", "auto"):
@@ -50,6 +56,22 @@ def resolve_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torc
             hint="Use precision=auto (bf16 where the processor runs it natively, else fp32), bf16 or fp32 on the CPU; "
                  "fp16 needs a GPU.", field="precision")
     return out
+
+
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """The dtype a quantized (``int8``/``fp8``) job computes in: bf16 — on the CPU (torchao's int8 weight-only
+    kernels dequantize to it) and on CUDA GPUs that run bf16 (Ampere and later); fp16 on older CUDA GPUs. fp8 needs a
+    CUDA device of compute capability ≥ 8.9: :class:`InvalidRequest` elsewhere."""
+    if precision == "fp8":
+        cap = torch.cuda.get_device_capability(device) if device.type == "cuda" else None
+        if cap is None or tuple(cap) < FP8_MIN_CAPABILITY:
+            where = f"{device} (compute capability {cap[0]}.{cap[1]})" if cap else str(device)
+            raise InvalidRequest(f"precision 'fp8' cannot run on {where}: fp8 weights need a CUDA GPU of compute "
+                                 "capability 8.9 or newer.", hint="Use precision int8 or bf16 here.",
+                                 field="precision")
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
 
 
 def configure_attention(model: torch.nn.Module, device: torch.device) -> str:

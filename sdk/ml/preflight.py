@@ -2,7 +2,10 @@
 
 The estimate has three parts, each documented so a user can check it:
 
-- **weights**: the bytes of the tensors the loaders will read, at the job's dtype. Read from the files' tensor
+- **weights**: the bytes of the tensors the loaders will read, at the job's dtype; with ``precision=int8|fp8`` the
+  denoiser's Linear weights (2-D ``….weight`` tensors that are not embedding tables,
+  :func:`sdk.ml.quantize.is_linear_weight`) at 1 byte per element plus their per-row scales
+  (:data:`sdk.ml.quantize.ROW_BYTES`), the rest of it at the compute dtype. Read from the files' tensor
   metadata, not their data (safetensors headers; torch zip checkpoints opened with ``mmap=True`` and
   ``weights_only=True``, which touches no tensor data). In a VGen folder only the parts that are used count: the
   UNet ``.pth``, the text tower of ``open_clip_pytorch_model.bin`` (not ``visual.*``) and the VAE of
@@ -37,6 +40,7 @@ import torch
 
 from sdk.errors import InvalidRequest, OutOfMemory
 from sdk.ml.memory import DECODE_CHUNK_CAP, MODES
+from sdk.ml.quantize import BYTES_PER_WEIGHT, ROW_BYTES, is_linear_weight
 
 #: measured: peak denoiser activations per (batch × frame × latent pixel × first-block channel × dtype byte)
 DENOISER_BYTES_PER_UNIT = 140.0
@@ -62,6 +66,17 @@ class Component:
     numel: int
     float_numel: int   # elements cast to the job's dtype (integer buffers keep theirs)
     first_width: int = 0
+    linear_numel: int = 0  # denoiser: elements of its Linear weights (what int8/fp8 quantize)
+    linear_rows: int = 0   # denoiser: their output rows (one scale each)
+
+    def bytes_at(self, size: int, quantization: str = "none") -> int:
+        """Bytes this component holds with floats of ``size`` bytes, its Linear weights quantized as
+        ``quantization`` when it is the denoiser."""
+        plain = self.float_numel * size + (self.numel - self.float_numel) * 8
+        if self.role != "denoiser" or quantization not in BYTES_PER_WEIGHT:
+            return plain
+        return plain - self.linear_numel * size + self.linear_numel * BYTES_PER_WEIGHT[quantization] \
+            + self.linear_rows * ROW_BYTES[quantization]
 
 
 @dataclass
@@ -119,7 +134,7 @@ def _tensors(path: Path, keep: Any = None) -> list[tuple[str, tuple[int, ...], i
 
 
 def _component(name: str, role: str, files: list[Path], keep: Any = None) -> Component:
-    numel = float_numel = first = 0
+    numel = float_numel = first = linear = rows = 0
     for f in files:
         for key, shape, _, is_float in _tensors(f, keep):
             n = 1
@@ -127,10 +142,13 @@ def _component(name: str, role: str, files: list[Path], keep: Any = None) -> Com
                 n *= d
             numel += n
             float_numel += n if is_float else 0
+            if role == "denoiser" and is_float and is_linear_weight(key, shape):
+                linear += n
+                rows += shape[0]
             if role == "denoiser" and not first and len(shape) in (4, 5) and re.search(
                     r"(^|\.)(conv_in|input_blocks\.0\.0)\.weight$", key):
                 first = int(shape[0])
-    return Component(name, role, numel, float_numel, first)
+    return Component(name, role, numel, float_numel, first, linear, rows)
 
 
 def components(weights: Path) -> list[Component]:
@@ -202,13 +220,14 @@ def _rss() -> int:
 
 def estimate(parts: list[Component], *, mode: str, device: torch.device, dtype: torch.dtype, frames: int,
              height: int, width: int, cfg: bool, decode_chunk: int | None, available: int,
-             bytes_per_unit: float | None = None) -> Estimate:
+             bytes_per_unit: float | None = None, quantization: str = "none") -> Estimate:
     """Peak bytes of one job in ``mode`` (see the module docstring for the model); ``bytes_per_unit`` replaces
-    :data:`DENOISER_BYTES_PER_UNIT` for a denoiser measured on its own."""
+    :data:`DENOISER_BYTES_PER_UNIT` for a denoiser measured on its own; ``quantization`` (``int8``/``fp8``) counts
+    the denoiser's Linear weights as quantized (``dtype`` is then the compute dtype)."""
     size = torch.tensor([], dtype=dtype).element_size()
     by_role: dict[str, int] = {}
     for c in parts:
-        b = c.float_numel * size + (c.numel - c.float_numel) * 8
+        b = c.bytes_at(size, quantization)
         by_role[c.role] = by_role.get(c.role, 0) + b
     weights = sum(by_role.values())
     den = by_role.get("denoiser", 0)
@@ -245,7 +264,7 @@ def denoiser_bytes_per_unit(params: Any) -> float:
 
 def choose_mode(requested: str, parts: list[Component], *, device: torch.device, dtype: torch.dtype, frames: int,
                 height: int, width: int, cfg: bool, decode_chunk: int | None, cached_bytes: int = 0,
-                bytes_per_unit: float | None = None) -> tuple[str, Estimate]:
+                bytes_per_unit: float | None = None, quantization: str = "none") -> tuple[str, Estimate]:
     """The mode to run in: ``requested``, or with ``auto`` the fastest that fits.
 
     Raises :class:`OutOfMemory` before anything loads when ``auto`` finds no mode that fits, with the needed and
@@ -254,7 +273,8 @@ def choose_mode(requested: str, parts: list[Component], *, device: torch.device,
 
     def est(mode: str) -> Estimate:
         return estimate(parts, mode=mode, device=device, dtype=dtype, frames=frames, height=height, width=width,
-                        cfg=cfg, decode_chunk=decode_chunk, available=available, bytes_per_unit=bytes_per_unit)
+                        cfg=cfg, decode_chunk=decode_chunk, available=available, bytes_per_unit=bytes_per_unit,
+                        quantization=quantization)
 
     if requested != "auto":
         if requested not in MODES:
@@ -269,5 +289,6 @@ def choose_mode(requested: str, parts: list[Component], *, device: torch.device,
     raise OutOfMemory(
         f"This job needs about {gb(lightest.total_bytes * MARGIN)} even in memory_mode=minimum, but only "
         f"{gb(available)} is available on {device} ({frames} frames at {width}×{height}, {str(dtype)[6:]}).",
-        hint="Lower num_frames, height or width, use precision bf16/fp16 instead of fp32, close other programs, or "
+        hint="Lower num_frames, height or width, use precision bf16/fp16 instead of fp32 (or int8: quantized "
+             "denoiser weights), close other programs, or "
              "raise VGEN_MEMORY_BUDGET if it is set.")

@@ -31,7 +31,8 @@ def device_name(device: torch.device) -> str:
 
 
 def supported_dtypes(device: torch.device) -> list[str]:
-    """The precisions worth running on ``device``: fp32 always; bf16 where it runs natively; fp16 on GPUs."""
+    """The precisions worth running on ``device``: fp32 always; bf16 where it runs natively; fp16 on GPUs; int8 where
+    torchao or optimum-quanto is installed; fp8 with one of them on CUDA GPUs of compute capability ≥ 8.9."""
     out = ["fp32"]
     if device.type == "cuda":
         out.append("fp16")
@@ -44,6 +45,12 @@ def supported_dtypes(device: torch.device) -> list[str]:
 
         if cpu_info().native_bf16:
             out.append("bf16")
+    from sdk.options import FP8_MIN_CAPABILITY, quant_backends
+
+    if quant_backends():
+        out.append("int8")
+        if device.type == "cuda" and tuple(torch.cuda.get_device_capability(device)) >= FP8_MIN_CAPABILITY:
+            out.append("fp8")
     return out
 
 

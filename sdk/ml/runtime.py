@@ -1,9 +1,10 @@
 """Per job, inside the worker: which dtype and memory mode to run in, decided before anything loads.
 
-``precision`` (``auto|fp32|bf16|fp16``) and ``memory_mode`` (``auto|none|balanced|low|minimum``) come with the job.
+``precision`` (``auto|fp32|bf16|fp16|int8|fp8``) and ``memory_mode`` (``auto|none|balanced|low|minimum``) come with the job.
 ``auto`` precision is fp16 on CUDA (bf16 on CUDA devices that run it, when the spec asks for it), bf16 on an MPS
 device and on CPUs that run bf16 natively (AMX-BF16; not AVX512-BF16 alone, where bf16 is slower than fp32), fp32 on other CPUs. fp16 on a CPU is refused: it is
-emulated there, slower than fp32 and less exact than bf16. ``auto`` memory mode is the fastest mode the preflight
+emulated there, slower than fp32 and less exact than bf16. ``int8``/``fp8`` compute in bf16 (fp16 on CUDA GPUs
+without bf16) with the denoiser's Linear weights quantized when it loads (:mod:`sdk.ml.quantize`). ``auto`` memory mode is the fastest mode the preflight
 (:mod:`sdk.ml.preflight`) finds room for; nothing fitting fails the job before it loads.
 """
 from __future__ import annotations
@@ -17,8 +18,9 @@ import torch
 from sdk.errors import InvalidRequest
 from sdk.ml import preflight
 from sdk.ml.device import resolve_device
+from sdk.options import PRECISIONS, QUANTIZED
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+__all__ = ["PRECISIONS", "RuntimePlan", "plan_runtime", "resolve_precision", "cached_bytes"]
 _NAMES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -37,6 +39,7 @@ class RuntimePlan:
     dtype: str                 # torch dtype name the models run in: float32 | bfloat16 | float16
     memory_mode: str           # none | balanced | low | minimum (auto resolved)
     requested_memory_mode: str
+    quantization: str = "none"  # none | int8 | fp8: the denoiser's weights (sdk.ml.quantize)
     estimate: dict[str, Any] = field(default_factory=dict)
     log: list[str] = field(default_factory=list)
 
@@ -44,7 +47,8 @@ class RuntimePlan:
         """What ``meta.json`` keeps under ``runtime`` (the denoiser's dtype and attention are added as it runs)."""
         return {"device": self.device, "device_name": info.get("device_name", ""), "precision": self.precision,
                 "dtype": self.dtype, "memory_mode": self.memory_mode,
-                "requested_memory_mode": self.requested_memory_mode, "preflight": self.estimate,
+                "requested_memory_mode": self.requested_memory_mode, "quantization": self.quantization,
+                "compute_dtype": self.dtype, "preflight": self.estimate,
                 "versions": info.get("versions", {})}
 
 
@@ -60,7 +64,8 @@ def plan_runtime(payload: Any, params: Any, weights: Path | None, device: str, c
         # and metrics run their (small) models as their plugin loads them
         return RuntimePlan(str(dev), precision, "float32", "none", requested)
     dtype = resolve_precision(precision, dev)
-    plan = RuntimePlan(str(dev), precision, str(dtype).removeprefix("torch."), requested, requested)
+    quant = precision if precision in QUANTIZED else "none"
+    plan = RuntimePlan(str(dev), precision, str(dtype).removeprefix("torch."), requested, requested, quant)
     frames, height, width = (getattr(params, k, None) for k in ("num_frames", "height", "width"))
     if weights is None or not all(isinstance(v, int) for v in (frames, height, width)):
         plan.memory_mode = "none" if requested == "auto" else requested
@@ -75,12 +80,13 @@ def plan_runtime(payload: Any, params: Any, weights: Path | None, device: str, c
     mode, est = preflight.choose_mode(
         requested, parts, device=dev, dtype=dtype, frames=frames, height=height, width=width,
         cfg=preflight.cfg_batched(params), bytes_per_unit=preflight.denoiser_bytes_per_unit(params),
-        decode_chunk=getattr(params, "decode_chunk_size", None), cached_bytes=cached)
+        decode_chunk=getattr(params, "decode_chunk_size", None), cached_bytes=cached, quantization=quant)
     plan.memory_mode, plan.estimate = mode, est.to_dict()
     verb = "chose" if requested == "auto" else "asked for"
     plan.log.append(f"preflight: about {preflight.gb(est.total_bytes)} needed ({preflight.gb(est.resident_weights_bytes)} "
                     f"weights + {preflight.gb(est.activations_bytes)} activations), {preflight.gb(est.available_bytes)} "
-                    f"available on {dev}; {verb} memory_mode={mode}, {plan.dtype}")
+                    f"available on {dev}; {verb} memory_mode={mode}, {plan.dtype}"
+                    + (f" with {quant} weights in the denoiser" if quant != "none" else ""))
     if requested != "auto" and not est.fits:
         plan.log.append(f"warning: memory_mode={mode} may not fit; an out-of-memory error retries the job one mode "
                         "lighter")

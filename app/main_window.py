@@ -150,9 +150,12 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _on_settings_applied(self, changed: dict[str, Any]) -> None:
-        if ("device" in changed or "farm" in changed) and self.session is not None and not self.session.restart_service():
-            self.statusBar().showMessage(f"The worker moves to {changed['device']} when the queue starts next "
-                                         "(a job is rendering now).", 10000)
+        moved = "device" in changed or "farm" in changed
+        if moved and self.session is not None and not self.session.restart_service():
+            where = (f"the farm at {changed['farm']}" if changed.get("farm") else
+                     "this machine" if "farm" in changed else str(changed["device"]))
+            self.statusBar().showMessage(f"Rendering moves to {where} when the queue starts next (a job is "
+                                         "rendering now).", 10000)
 
     def _update_recent_menu(self) -> None:
         self.recent_menu.clear()

@@ -92,9 +92,12 @@ def _token_auth() -> None:
     """Ray 2.60 clusters authenticate with a token (``~/.ray/auth_token`` on the head; ``$RAY_AUTH_TOKEN`` or
     ``$RAY_AUTH_TOKEN_PATH``). A driver sends it only in token mode: turn that on when a token is at hand, unless the
     user chose a mode. Ray reads the mode when it is imported, so this runs first."""
+    import sys
     from pathlib import Path
 
-    if "RAY_AUTH_MODE" in os.environ:
+    # once Ray is imported its mode is fixed: setting it now would only start later local clusters (whose servers
+    # read the environment) in token mode while this process speaks without one
+    if "RAY_AUTH_MODE" in os.environ or "ray" in sys.modules:
         return
     if os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH") or \
             (Path.home() / ".ray" / "auth_token").is_file():

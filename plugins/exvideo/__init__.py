@@ -36,7 +36,8 @@ def vgen_generators() -> list[GeneratorSpec]:
 @hookimpl
 def vgen_weights() -> list[WeightsSpec]:
     return [WeightsSpec(
-        id=LORA_WEIGHTS, title="ExVideo-CogVideoX LoRA, 129 frames (v1)", method="ExVideo",
+        # its own method: the LoRA is not exvideo.cogvideox's --weights (those are cogvideox-5b), it is its `lora` param
+        id=LORA_WEIGHTS, title="ExVideo-CogVideoX LoRA, 129 frames (v1)", method="ExVideo LoRA",
         formats=("safetensors",), source="huggingface", repo_id="ECNU-CILab/ExVideo-CogVideoX-LoRA-129f-v1",
         files=(WeightsFile(LORA_FILE),), licence=LORA_LICENCE, size_gb=1.0,
         tiny="plugins.exvideo.tiny:make_tiny_weights",

@@ -1,6 +1,7 @@
 """CogVideoX through the real worker (SQLite, worker process, ffmpeg) on tiny twins: a text-to-video render, an
 image-to-video render of a PNG, and a video-to-video render of the first one's output (queued by job id before it
-has run: it waits for it); each sends a preview and a progress count per step."""
+has run: it waits for it); each sends a preview and a progress count per step. The same text-to-video job in
+precision int8 renders too, with its transformer quantized (issue 15: int8 must run on the CPU)."""
 from __future__ import annotations
 
 import json
@@ -39,6 +40,8 @@ def test_t2v_i2v_and_v2v_of_the_t2v_output_render_in_the_worker_with_previews(tm
                          weights=str(t2v_weights), params=dict(SMALL, strength=[0.67]),
                          inputs={"video": t2v}).job_ids[0]
         assert t2v in (next(j for j in project.jobs() if j.id == v2v).depends_on or [])
+        int8 = queue_jobs(project, registry, "cogvideox.t2v", prompts=["a paper boat on a stream"], seeds=3,
+                          weights=str(t2v_weights), params=SMALL, options={"precision": "int8"}).job_ids[0]
 
     seen: dict[str, list[ev.Event]] = {}
     lock = threading.Lock()
@@ -52,8 +55,9 @@ def test_t2v_i2v_and_v2v_of_the_t2v_output_render_in_the_worker_with_previews(tm
         service = RenderService(project, registry=registry)
         service.subscribe(record)
         stats = service.run(until_empty=True)
-        assert stats["succeeded"] == 3, [(j.spec_id, j.error_message) for j in project.jobs()]
-        clips = {jid: read_frames(project.output(jid).dir) for jid in (t2v, i2v, v2v)}
+        assert stats["succeeded"] == 4, [(j.spec_id, j.error_message) for j in project.jobs()]
+        clips = {jid: read_frames(project.output(jid).dir) for jid in (t2v, i2v, v2v, int8)}
+        runtime = json.loads(project.output(int8).meta_path.read_text())["runtime"]
         fps = {jid: json.loads(project.output(jid).meta_path.read_text())["fps"] for jid in (t2v, i2v, v2v)}
     for jid, steps in ((t2v, 3), (i2v, 3), (v2v, 2)):  # v2v runs steps × strength
         assert clips[jid].shape == (9, 32, 48, 3) and clips[jid].std() > 1.0
@@ -63,3 +67,7 @@ def test_t2v_i2v_and_v2v_of_the_t2v_output_render_in_the_worker_with_previews(tm
         assert previews and previews[-1].step == steps and previews[-1].frames.shape == (3, 8, 12, 3)
         assert fps[jid] == 8
     assert np.abs(clips[v2v].astype(int) - clips[t2v].astype(int)).max() > 4  # re-rendered, not copied
+    # int8: the transformer's Linear weights quantized (torchao on the CPU), computing in bf16; a different render
+    assert runtime["quantization"] == "int8" and runtime["quantized"]["layers"] > 0
+    assert runtime["compute_dtype"] == "bfloat16"
+    assert clips[int8].shape == (9, 32, 48, 3) and clips[int8].std() > 1.0

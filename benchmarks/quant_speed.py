@@ -36,14 +36,6 @@ import time
 from pathlib import Path
 
 PRECISIONS = ("fp32", "bf16", "int8")
-COGVIDEOX_2B = {  # THUDM/CogVideoX-2b transformer/config.json
-    "num_attention_heads": 30, "attention_head_dim": 64, "in_channels": 16, "out_channels": 16,
-    "flip_sin_to_cos": True, "freq_shift": 0, "time_embed_dim": 512, "text_embed_dim": 4096, "num_layers": 30,
-    "dropout": 0.0, "attention_bias": True, "sample_width": 90, "sample_height": 60, "sample_frames": 49,
-    "patch_size": 2, "temporal_compression_ratio": 4, "max_text_seq_length": 226, "activation_fn": "gelu-approximate",
-    "timestep_activation_fn": "silu", "norm_elementwise_affine": True, "norm_eps": 1e-5,
-    "spatial_interpolation_scale": 1.875, "temporal_interpolation_scale": 1.0,
-    "use_rotary_positional_embeddings": False, "use_learned_positional_embeddings": False}
 
 
 def rss() -> int:
@@ -76,7 +68,9 @@ def _build(model: str, precision: str, args: argparse.Namespace):
 
         torch.manual_seed(0)
         torch.set_default_dtype(dtype)  # built in its dtype: bf16 never holds an fp32 copy
-        module = CogVideoXTransformer3DModel(**COGVIDEOX_2B).eval()
+        from sdk.ml.cogvideox_twin import HUB_2B_TRANSFORMER  # the hub's transformer/config.json
+
+        module = CogVideoXTransformer3DModel(**HUB_2B_TRANSFORMER).eval()
         torch.set_default_dtype(torch.float32)
         lat = args.cog_latent
         x = torch.randn(1, args.cog_frames, 16, lat, lat, generator=g).to(dtype)

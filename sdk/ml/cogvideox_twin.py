@@ -24,6 +24,15 @@ SCHEDULER = {"_class_name": "CogVideoXDDIMScheduler", "beta_end": 0.012, "beta_s
              "prediction_type": "v_prediction", "rescale_betas_zero_snr": True, "sample_max_value": 1.0,
              "set_alpha_to_one": True, "snr_shift_scale": 3.0, "steps_offset": 0, "timestep_spacing": "trailing",
              "trained_betas": None}
+#: CogVideoX-2B's transformer/config.json on the hub, written out (diffusers' defaults are exactly these)
+HUB_2B_TRANSFORMER: dict[str, Any] = {
+    "num_attention_heads": 30, "attention_head_dim": 64, "in_channels": 16, "out_channels": 16,
+    "flip_sin_to_cos": True, "freq_shift": 0, "time_embed_dim": 512, "text_embed_dim": 4096, "num_layers": 30,
+    "dropout": 0.0, "attention_bias": True, "sample_width": 90, "sample_height": 60, "sample_frames": 49,
+    "patch_size": 2, "temporal_compression_ratio": 4, "max_text_seq_length": 226, "activation_fn": "gelu-approximate",
+    "timestep_activation_fn": "silu", "norm_elementwise_affine": True, "norm_eps": 1e-5,
+    "spatial_interpolation_scale": 1.875, "temporal_interpolation_scale": 1.0,
+    "use_rotary_positional_embeddings": False, "use_learned_positional_embeddings": False}
 #: released transformer configs (what differs from diffusers' defaults, which are CogVideoX-2B's)
 TRANSFORMER_REAL: dict[str, dict[str, Any]] = {
     "2b": {},

@@ -17,6 +17,7 @@ from sdk.context import JobContext, JobRequest, ModelCache
 from sdk.errors import InvalidRequest, OutOfMemory
 from sdk.ml import device as mldevice
 from sdk.ml import preflight, quantize, runtime
+from sdk.ml.cogvideox_twin import HUB_2B_TRANSFORMER as COGVIDEOX_2B  # the hub's transformer/config.json
 from sdk.params import validate_params
 
 from plugins.modelscope_t2v.params import T2VParams
@@ -213,16 +214,6 @@ def test_preflight_counts_the_int8_bytes_the_denoiser_really_holds(tiny_t2v_weig
 
 
 # -- a real-size CogVideoX-2B transformer, as its safetensors header says -----------------------------------------
-COGVIDEOX_2B = {  # THUDM/CogVideoX-2b transformer/config.json
-    "num_attention_heads": 30, "attention_head_dim": 64, "in_channels": 16, "out_channels": 16,
-    "flip_sin_to_cos": True, "freq_shift": 0, "time_embed_dim": 512, "text_embed_dim": 4096, "num_layers": 30,
-    "dropout": 0.0, "attention_bias": True, "sample_width": 90, "sample_height": 60, "sample_frames": 49,
-    "patch_size": 2, "temporal_compression_ratio": 4, "max_text_seq_length": 226, "activation_fn": "gelu-approximate",
-    "timestep_activation_fn": "silu", "norm_elementwise_affine": True, "norm_eps": 1e-5,
-    "spatial_interpolation_scale": 1.875, "temporal_interpolation_scale": 1.0,
-    "use_rotary_positional_embeddings": False, "use_learned_positional_embeddings": False}
-
-
 def _header_only_safetensors(path: Path, shapes: dict[str, tuple[int, ...]], dtype: str = "BF16") -> None:
     """A safetensors file with the real header and a sparse (unwritten) data section of the right length."""
     header, offset = {}, 0

@@ -163,8 +163,8 @@ class WeightsSpec:
     revision: str | None = None
     files: tuple[WeightsFile, ...] = ()
     licence: str = ""
-    #: whether the licence allows commercial use (True/False); None: not stated (treated as not allowed where a
-    #: project admits commercial-use weights only)
+    #: whether the licence allows commercial use (True/False); None: not stated (queued with a warning where a
+    #: project admits commercial-use weights only; False is refused there)
     commercial: bool | None = None
     size_gb: float = 0.0
     tiny: str | None = None

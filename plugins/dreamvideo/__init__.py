@@ -68,7 +68,7 @@ def vgen_weights() -> list[WeightsSpec]:
         source="modelscope", repo_id="iic/dreamvideo-t2v",
         files=(WeightsFile("model_scope_v1-5_0632000.pth"), WeightsFile("open_clip_pytorch_model.bin"),
                WeightsFile("v2-1_512-ema-pruned.ckpt")),
-        licence=NON_COMMERCIAL, size_gb=11.0, tiny=TINY,
+        licence=NON_COMMERCIAL, commercial=False, size_gb=11.0, tiny=TINY,
         # the ModelScope T2V v1.5 UNet; the OpenCLIP image tower encodes the appearance image
         layout=WeightsLayout(unet_files=("model_scope",), clip_visual=True, released=RELEASED_UNET_CORE),
         description="The base of DreamVideo (eps / linear_sd, 256×256); the open_clip file also gives the appearance "

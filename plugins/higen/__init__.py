@@ -41,6 +41,7 @@ def vgen_weights() -> list[WeightsSpec]:
     return [WeightsSpec(
         id=WEIGHTS_ID, title="HiGen text-to-video (VGen .pth)", method="HiGen", formats=("vgen",),
         source="modelscope", repo_id="iic/HiGen", files=(WeightsFile(UNET_FILE),) + ENCODERS,
-        licence=NON_COMMERCIAL, size_gb=15.0, tiny="plugins.higen.tiny:make_tiny_weights", layout=LAYOUT,
+        licence=NON_COMMERCIAL, commercial=False, size_gb=15.0, tiny="plugins.higen.tiny:make_tiny_weights",
+        layout=LAYOUT,
         description="HiGen's UNet (448×256, 32 frames) with the OpenCLIP-H text encoder and the SD 2.1 VAE.",
     )]

@@ -39,7 +39,7 @@ def vgen_weights() -> list[WeightsSpec]:
         WeightsSpec(
             id="i2vgen_xl.i2vgen_xl", title="I2VGen-XL (diffusers)", method="I2VGen-XL",
             formats=("diffusers",), source="huggingface", repo_id="ali-vilab/i2vgen-xl",
-            licence=NON_COMMERCIAL, size_gb=14.0, tiny=TINY, layout=LAYOUT,
+            licence=NON_COMMERCIAL, commercial=False, size_gb=14.0, tiny=TINY, layout=LAYOUT,
             description="The diffusers conversion of I2VGen-XL (1280×704, v-prediction / cosine / zero-SNR).",
         ),
         WeightsSpec(
@@ -47,7 +47,7 @@ def vgen_weights() -> list[WeightsSpec]:
             formats=("vgen",), source="modelscope", repo_id="damo/I2VGen-XL", revision="v1.0.0",
             files=(WeightsFile("i2vgen_xl_00854500.pth"), WeightsFile("open_clip_pytorch_model.bin"),
                    WeightsFile("v2-1_512-ema-pruned.ckpt")),
-            licence=NON_COMMERCIAL, size_gb=13.0, tiny=TINY, layout=LAYOUT,
+            licence=NON_COMMERCIAL, commercial=False, size_gb=13.0, tiny=TINY, layout=LAYOUT,
             description="The original release as VGen loads it (configs/i2vgen_xl_infer.yaml).",
         ),
     ]

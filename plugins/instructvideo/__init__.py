@@ -57,7 +57,7 @@ def vgen_weights() -> list[WeightsSpec]:
         files=(WeightsFile("model_scope_v1-4_0600000.pth"),
                WeightsFile("instructvideo-finetuned/ddim20_1102-18-52_non_ema_0620000.pth"),
                WeightsFile("open_clip_pytorch_model.bin"), WeightsFile("v2-1_512-ema-pruned.ckpt")),
-        licence=NON_COMMERCIAL, size_gb=17.0, tiny=TINY, layout=LAYOUT,
+        licence=NON_COMMERCIAL, commercial=False, size_gb=17.0, tiny=TINY, layout=LAYOUT,
         description="The base of InstructVideo (eps / linear_sd, 256×256) and its released reward-tuned LoRA UNet "
                     "(2008 tensors: the base plus rank-4 LoRA on every attention). The reward trainer also needs "
                     "HPS_v2.pt (vgen_metrics.hpsv2 weights, or the file beside these).",

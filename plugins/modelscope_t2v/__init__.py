@@ -31,7 +31,7 @@ def vgen_weights() -> list[WeightsSpec]:
         WeightsSpec(
             id="modelscope_t2v.ms_1_7b", title="ModelScope text-to-video 1.7B (diffusers)", method="ModelScope T2V",
             formats=("diffusers",), source="huggingface", repo_id="ali-vilab/text-to-video-ms-1.7b",
-            licence="CC-BY-NC-4.0", size_gb=6.9, tiny=TINY, layout=LAYOUT,
+            licence="CC-BY-NC-4.0", commercial=False, size_gb=6.9, tiny=TINY, layout=LAYOUT,
             description="The diffusers conversion of ModelScope T2V (eps / scaled_linear schedule).",
         ),
         WeightsSpec(
@@ -39,7 +39,7 @@ def vgen_weights() -> list[WeightsSpec]:
             formats=("vgen",), source="modelscope", repo_id="iic/dreamvideo-t2v",
             files=(WeightsFile("model_scope_v1-5_0632000.pth"), WeightsFile("open_clip_pytorch_model.bin"),
                    WeightsFile("v2-1_512-ema-pruned.ckpt")),
-            licence=NON_COMMERCIAL, size_gb=11.0, tiny=TINY, layout=LAYOUT,
+            licence=NON_COMMERCIAL, commercial=False, size_gb=11.0, tiny=TINY, layout=LAYOUT,
             description="ModelScopeT2V V1.5 as VGen loads it (eps / linear_sd schedule, 256×256).",
         ),
     ]

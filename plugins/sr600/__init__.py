@@ -47,7 +47,8 @@ def vgen_weights() -> list[WeightsSpec]:
         source="modelscope", repo_id="iic/tf-t2v",
         files=(WeightsFile(UNET_FILE), WeightsFile("open_clip_pytorch_model.bin"),
                WeightsFile("v2-1_512-ema-pruned.ckpt")),
-        licence=NON_COMMERCIAL, size_gb=10.5, tiny="plugins.sr600.tiny:make_tiny_weights", layout=LAYOUT,
+        licence=NON_COMMERCIAL, commercial=False, size_gb=10.5, tiny="plugins.sr600.tiny:make_tiny_weights",
+        layout=LAYOUT,
         description="VGen's SR600 checkpoint (sr_step_110000_ema.pth, also shipped in iic/HiGen) with the OpenCLIP-H "
                     "text encoder and the SD 2.1 VAE; refines 32 frames at 1280×720.",
     )]

@@ -38,14 +38,14 @@ def vgen_weights() -> list[WeightsSpec]:
             id="tf_t2v.tft2v_t2v_16f", title="TF-T2V text-to-video, 16 frames (VGen .pth)", method="TF-T2V",
             formats=("vgen",), source="modelscope", repo_id="iic/tf-t2v",
             files=(WeightsFile("tft2v_t2v_non_ema_512000.pth"),) + ENCODERS,
-            licence=NON_COMMERCIAL, size_gb=14.5, tiny=TINY, layout=LAYOUT,
+            licence=NON_COMMERCIAL, commercial=False, size_gb=14.5, tiny=TINY, layout=LAYOUT,
             description="TF-T2V t2v checkpoint (448×256, 16 frames); also the teacher of videolcm.distill.",
         ),
         WeightsSpec(
             id="tf_t2v.tft2v_t2v_32f", title="TF-T2V text-to-video, 32 frames (VGen .pth)", method="TF-T2V",
             formats=("vgen",), source="modelscope", repo_id="iic/tf-t2v",
             files=(WeightsFile("tft2v_t2v_32frames_non_ema_560000.pth"),) + ENCODERS,
-            licence=NON_COMMERCIAL, size_gb=14.5, tiny=TINY, layout=LAYOUT,
+            licence=NON_COMMERCIAL, commercial=False, size_gb=14.5, tiny=TINY, layout=LAYOUT,
             description="TF-T2V t2v checkpoint trained on 32-frame clips (448×256); use num_frames=32.",
         ),
     ]

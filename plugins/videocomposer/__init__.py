@@ -79,7 +79,7 @@ def vgen_generators() -> list[GeneratorSpec]:
 @hookimpl
 def vgen_weights() -> list[WeightsSpec]:
     common = dict(method="VideoComposer", formats=("vgen",), source="modelscope", repo_id="iic/tf-t2v",
-                  licence=NON_COMMERCIAL, size_gb=14.5)
+                  licence=NON_COMMERCIAL, commercial=False, size_gb=14.5)
     return [
         WeightsSpec(id="videocomposer.tft2v_vcomposer", title="VideoComposer on TF-T2V, 448×256 (VGen .pth)",
                     files=(WeightsFile("tft2v_vcomposer_non_ema_254000.pth"),) + ENCODERS,

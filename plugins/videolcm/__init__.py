@@ -55,6 +55,6 @@ def vgen_weights() -> list[WeightsSpec]:
         formats=("vgen", "student"), source="modelscope", repo_id="iic/tf-t2v",
         files=(WeightsFile("videolcm_t2v_non_ema_544000.pth"), WeightsFile("open_clip_pytorch_model.bin"),
                WeightsFile("v2-1_512-ema-pruned.ckpt")),
-        licence=NON_COMMERCIAL, size_gb=14.5, tiny=TINY, layout=LAYOUT,
+        licence=NON_COMMERCIAL, commercial=False, size_gb=14.5, tiny=TINY, layout=LAYOUT,
         description="The released VideoLCM t2v checkpoint (448×256, 16 frames, 4 LCM steps).",
     )]

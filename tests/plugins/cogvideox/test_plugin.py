@@ -133,6 +133,9 @@ def test_a_commercial_safe_project_refuses_5b_weights_naming_their_licence(tmp_p
                            image=image if spec_id.endswith("i2v") else None)
             assert "not for commercial use" in err.value.user_message and "CogVideoX LICENSE" in err.value.user_message
             assert "cogvideox-2b" in err.value.hint and err.value.field == "weights"
+        # VGen's research-only weights too (ModelScope T2V's default: CC-BY-NC-4.0)
+        with pytest.raises(InvalidRequest, match="not for commercial use: CC-BY-NC-4.0"):
+            queue_jobs(project, registry, "modelscope_t2v.t2v", prompts=["a kite"], seeds="1")
         assert project.jobs() == []
         batch = queue_jobs(project, registry, "cogvideox.t2v", prompts=["a kite"], weights="cogvideox-2b",
                            params=SMALL)

@@ -5,7 +5,6 @@ precision int8 renders too, with its transformer quantized (issue 15: int8 must 
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from sdk.outputs import read_frames
 from sdk.plugins import load_plugins
 from sdk.project import Project
 from sdk.queueing import queue_jobs
+from tests.step_events import StepEvents
 
 pytestmark = pytest.mark.slow
 SMALL = {"height": [32], "width": [48], "num_frames": [9], "num_inference_steps": [3]}
@@ -43,17 +43,11 @@ def test_t2v_i2v_and_v2v_of_the_t2v_output_render_in_the_worker_with_previews(tm
         int8 = queue_jobs(project, registry, "cogvideox.t2v", prompts=["a paper boat on a stream"], seeds=3,
                           weights=str(t2v_weights), params=SMALL, options={"precision": "int8"}).job_ids[0]
 
-    seen: dict[str, list[ev.Event]] = {}
-    lock = threading.Lock()
-
-    def record(e: ev.Event) -> None:
-        if isinstance(e, (ev.PreviewReady, ev.ProgressUpdated)):
-            with lock:
-                seen.setdefault(e.job_id, []).append(e)
+    seen = StepEvents()
 
     with Project.open(path) as project:
         service = RenderService(project, registry=registry)
-        service.subscribe(record)
+        service.subscribe(seen)
         stats = service.run(until_empty=True)
         assert stats["succeeded"] == 4, [(j.spec_id, j.error_message) for j in project.jobs()]
         clips = {jid: read_frames(project.output(jid).dir) for jid in (t2v, i2v, v2v, int8)}

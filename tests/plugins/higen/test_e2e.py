@@ -3,7 +3,6 @@ appearance_factor grid from ``vgen queue add`` renders 32-frame MP4s on the tiny
 and the stage-1 key frame arrives as a one-frame preview before stage 2's first step."""
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -14,6 +13,7 @@ from sdk import events as ev
 from sdk.cli import main as vgen
 from sdk.outputs import read_frames
 from sdk.project import Project
+from tests.step_events import StepEvents
 
 pytestmark = pytest.mark.slow
 STEPS = 2
@@ -33,17 +33,11 @@ def test_a_cue_grid_renders_32_frame_videos_with_the_key_frame_previewed_first(t
     assert vgen(argv + [a for p in params for a in ("--param", p)]) == 0, capsys.readouterr().err
     assert "Queued 4 job(s)" in capsys.readouterr().out
 
-    seen: dict[str, list[ev.Event]] = {}
-    lock = threading.Lock()
-
-    def record(e: ev.Event) -> None:
-        if isinstance(e, (ev.PreviewReady, ev.ProgressUpdated)):
-            with lock:
-                seen.setdefault(e.job_id, []).append(e)
+    seen = StepEvents()
 
     with Project.open(path) as project:
         service = RenderService(project)
-        service.subscribe(record)
+        service.subscribe(seen)
         stats = service.run(until_empty=True)
         jobs = project.jobs()
         assert stats["succeeded"] == 4, [j.error_message for j in jobs]

@@ -180,7 +180,8 @@ def main() -> int:
                 if model == "tiny":
                     import torch
 
-                    ref, got = torch.load(Path(tmp) / f"{model}-fp32.pt"), torch.load(out_t)
+                    ref = torch.load(Path(tmp) / f"{model}-fp32.pt", weights_only=True)
+                    got = torch.load(out_t, weights_only=True)
                     row["rel_err_vs_fp32"] = round(float((got - ref).norm() / ref.norm()), 4)
                 rows.append(row)
                 print(_line(row), flush=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from sdk.errors import InvalidRequest
+from sdk.licences import check_licence
 from sdk.options import OPTION_KEYS, validate_options
 from sdk.params import parse_seeds, validate_params
 from sdk.records import BatchRecord, NewJob
@@ -221,7 +222,7 @@ def _plan(
 
     # 4. weights and adapters; files are imported last, so a refused batch leaves no asset behind
     # the licence first: a project that admits commercial-use weights only says so before "not installed"
-    for w in _check_licence(project, registry, weights or spec.default_weights):
+    for w in check_licence(project, registry, weights or spec.default_weights):
         if w not in warnings:
             warnings.append(w)
     weights_value = _check_weights(weights, spec, registry)
@@ -370,34 +371,6 @@ def _check_weights(weights: str | None, spec: Any, registry: "PluginRegistry") -
     path, wid = w.resolve(weights, spec.default_weights)
     check_weights(path, weights_layouts(registry, spec), what=spec.id)
     return wid if wid is not None and (weights is None or weights == wid) else str(Path(path).resolve())
-
-
-def _check_licence(project: "Project", registry: "PluginRegistry", weights_value: str | None) -> list[str]:
-    """A project made from a template that admits commercial-use weights only (``weights_policy``:
-    ``{"commercial_only": true}``) refuses weights whose spec says their licence does not allow it, naming the
-    licence; weights whose licence is not stated pass with a warning."""
-    policy = (project.meta("weights_policy") if project is not None else None) or {}
-    if not isinstance(policy, dict) or not policy.get("commercial_only") or weights_value is None:
-        return []
-    spec = registry.weights.get(weights_value)
-    if spec is None:  # a path: the weights id it is installed under, if any
-        from sdk import weights as w
-
-        here = Path(weights_value).expanduser().resolve()
-        ids = [e["id"] for e in w.list_installed() if e.get("path") and Path(e["path"]).resolve() == here]
-        spec = next((registry.weights[i] for i in ids if i in registry.weights), None)
-    template = (project.meta("template") or {}).get("title", "this project's template")
-    if spec is not None and spec.commercial is False:
-        allowed = sorted(w.id for w in registry.weights.values() if w.commercial)
-        raise InvalidRequest(
-            f"Weights {weights_value} are not for commercial use: {spec.licence}. This project ({template}) admits "
-            "commercial-use weights only.",
-            hint=(f"Use {', '.join(allowed)}" if allowed else "Use weights whose licence allows commercial use") +
-                 ", or a project made without the commercial-safe template.", field="weights")
-    if spec is None or spec.commercial is None:
-        return [f"The licence of weights {weights_value} does not say whether commercial use is allowed; this "
-                "project admits commercial-use weights only: check it yourself."]
-    return []
 
 
 def queue_jobs(project: "Project", registry: "PluginRegistry", spec_id: str, **kwargs: Any) -> BatchRecord:
